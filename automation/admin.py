@@ -1,0 +1,94 @@
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import render
+
+from automation import tasks
+from automation.models import AuditEvent, AutomationAccount, Membership, Notification, NotificationReceipt
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Support staff look here; changes go through the portal, whose services check and audit them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class AnnouncementForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    message = forms.CharField(widget=forms.Textarea, required=False)
+    level = forms.ChoiceField(choices=Notification.Level.choices, initial=Notification.Level.INFO)
+
+
+@admin.register(AutomationAccount)
+class AutomationAccountAdmin(ReadOnlyAdmin):
+    list_display = ["name", "id", "region", "created_at", "created_by"]
+    list_filter = ["region", "created_at"]
+    search_fields = ["name", "id", "memberships__user__username"]
+    readonly_fields = ["id", "created_at", "created_by"]
+    inlines = [MembershipInline]
+    actions = ["announce"]
+
+    @admin.action(description="Send a notification to every member")
+    def announce(self, request, queryset):
+        form = AnnouncementForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            for account in queryset:
+                tasks.announce_to_account.delay(str(account.pk), **form.cleaned_data)
+            self.message_user(request, f"Queued a notification for {queryset.count()} account(s).", messages.SUCCESS)
+            return None
+        return render(
+            request,
+            "admin/automation/announce.html",
+            {"form": form, "accounts": queryset, "action": "announce", **self.admin_site.each_context(request)},
+        )
+
+
+@admin.register(Membership)
+class MembershipAdmin(ReadOnlyAdmin):
+    list_display = ["user", "account", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "user__email", "account__name"]
+    list_select_related = ["user", "account"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["title", "account", "recipient", "level", "state", "created_at"]
+    list_filter = ["level", "state", "created_at"]
+    search_fields = ["title", "message", "account__name", "recipient__username"]
+    list_select_related = ["account", "recipient"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+
+
+@admin.register(NotificationReceipt)
+class NotificationReceiptAdmin(ReadOnlyAdmin):
+    list_display = ["notification", "user", "read_at", "dismissed"]
+    list_filter = ["dismissed"]
+    search_fields = ["user__username", "notification__title"]
+    list_select_related = ["notification", "user"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "actor_name", "action", "target_name", "account", "source_ip"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["actor_name", "action", "target_name", "account__name", "source_ip"]
+    list_select_related = ["account"]
+    date_hierarchy = "created_at"

@@ -1,0 +1,24 @@
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+
+from automation.models import AutomationAccount, Membership
+
+
+def accounts_of(user) -> QuerySet[AutomationAccount]:
+    """The accounts the user belongs to, each with `.role` (the user's role) set."""
+    role = Membership.objects.filter(account=OuterRef("pk"), user=user).values("role")[:1]
+    return (
+        AutomationAccount.objects.filter(memberships__user=user)
+        .annotate(role=Subquery(role), member_count=Count("memberships", distinct=True))
+        .order_by("name")
+    )
+
+
+def account_of(user, account_id) -> AutomationAccount | None:
+    """One account with `.role`, or None when the user is not a member (or it does not exist)."""
+    if not user.is_authenticated:
+        return None
+    return accounts_of(user).filter(pk=account_id).first()
+
+
+def members_of(account: AutomationAccount) -> QuerySet[Membership]:
+    return Membership.objects.filter(account=account).select_related("user").order_by("user__username")

@@ -1,0 +1,1 @@
+"""Every state change of the domain goes through a function in this package."""

@@ -1,0 +1,27 @@
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a change, and from where: what the audit log records."""
+
+    user: AbstractBaseUser | None
+    ip: str | None = None
+    system: bool = False
+
+    @classmethod
+    def for_system(cls, label: str = "system") -> "Actor":
+        return cls(user=None, ip=None, system=True)
+
+    @classmethod
+    def from_request(cls, request) -> "Actor":
+        user = request.user if request.user.is_authenticated else None
+        return cls(user=user, ip=request.META.get("REMOTE_ADDR") or None)
+
+    @property
+    def name(self) -> str:
+        if self.user is not None:
+            return self.user.get_username()
+        return "system"

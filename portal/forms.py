@@ -1,0 +1,24 @@
+from django import forms
+
+from automation.models import Role
+from automation.services.errors import ServiceError
+
+
+class ServiceForm(forms.Form):
+    def add_service_error(self, error: ServiceError) -> None:
+        field = error.field if error.field in self.fields else None
+        self.add_error(field, error.detail)
+
+
+class CreateAccountForm(ServiceForm):
+    name = forms.CharField(max_length=200, help_text="Letters, digits, spaces, '-', '_' and '.'.")
+    owner = forms.CharField(max_length=150, label="Owner", help_text="Username of the account's first Owner.")
+
+
+class AddMemberForm(ServiceForm):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.READER)
+
+
+class ChangeRoleForm(ServiceForm):
+    role = forms.ChoiceField(choices=Role.choices)

@@ -1,0 +1,35 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from portal.views import access, activity, auth, health, home, notifications, overview
+
+app_name = "portal"
+
+portal_patterns = [
+    path("", home.home, name="home"),
+    path("accounts/create/", home.create, name="create_account"),
+    path("accounts/<uuid:account_id>/", overview.overview, name="overview"),
+    path("accounts/<uuid:account_id>/activity/", activity.activity, name="activity"),
+    path("accounts/<uuid:account_id>/access/", access.members, name="access"),
+    path("accounts/<uuid:account_id>/access/add/", access.add, name="access_add"),
+    path("accounts/<uuid:account_id>/access/<int:membership_id>/role/", access.change_role, name="access_role"),
+    path("accounts/<uuid:account_id>/access/<int:membership_id>/remove/", access.remove, name="access_remove"),
+    path("notifications/", notifications.panel, name="notifications"),
+    path("notifications/bell/", notifications.bell, name="notifications_bell"),
+    path("notifications/read/", notifications.mark_read, name="notifications_read"),
+    path("notifications/dismiss/", notifications.dismiss_all, name="notifications_dismiss"),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("login/", auth.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("", include((portal_patterns, "portal"))),
+]
+
+handler400 = "portal.views.errors.bad_request"
+handler403 = "portal.views.errors.permission_denied"
+handler404 = "portal.views.errors.page_not_found"
+handler500 = "portal.views.errors.server_error"

@@ -1,0 +1,80 @@
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from automation.models import Membership, Role
+from automation.queries.accounts import members_of
+from automation.services import accounts as account_services
+from automation.services.errors import ServiceError
+from portal.forms import AddMemberForm, ChangeRoleForm
+from portal.views.base import account_blade, finish, require_owner
+
+
+@account_blade
+def members(request, account):
+    return render(
+        request,
+        "access/index.html",
+        {"account": account, "blade": "access", "members": list(members_of(account)), "roles": Role.choices},
+    )
+
+
+@account_blade
+@require_http_methods(["GET", "POST"])
+def add(request, account):
+    require_owner(account)
+    form = AddMemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership = account_services.add_member(account=account, actor=request.actor, **form.cleaned_data)
+        except ServiceError as error:
+            if error.status in (403, 404):
+                raise
+            form.add_service_error(error)
+        else:
+            messages.success(request, f"Added {membership.user.get_username()} as {membership.get_role_display()}.")
+            return finish(request, "portal:access", account_id=account.pk)
+    template = "access/partials/add_dialog.html" if request.htmx else "access/add.html"
+    ctx = {"account": account, "blade": "access", "form": form}
+    return render(request, template, ctx, status=400 if form.errors else 200)
+
+
+@account_blade
+@require_POST
+def change_role(request, account, membership_id: int):
+    form = ChangeRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a role: Owner, Operator or Reader.")
+        return finish(request, "portal:access", account_id=account.pk)
+    try:
+        membership = account_services.change_role(
+            account=account, membership_id=membership_id, role=form.cleaned_data["role"], actor=request.actor
+        )
+    except ServiceError as error:
+        if error.status in (403, 404):
+            raise
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, f"{membership.user.get_username()} is now {membership.get_role_display()}.")
+    return finish(request, "portal:access", account_id=account.pk)
+
+
+@account_blade
+@require_http_methods(["GET", "POST"])
+def remove(request, account, membership_id: int):
+    require_owner(account)
+    membership = get_object_or_404(Membership.objects.select_related("user"), account=account, pk=membership_id)
+    if request.method == "POST":
+        try:
+            account_services.remove_member(account=account, membership_id=membership.pk, actor=request.actor)
+        except ServiceError as error:
+            if error.status in (403, 404):
+                raise
+            messages.error(request, error.detail)
+        else:
+            messages.success(request, f"Removed {membership.user.get_username()} from {account.name}.")
+        if membership.user_id == request.user.pk:
+            return finish(request, "portal:home")
+        return finish(request, "portal:access", account_id=account.pk)
+    template = "access/partials/remove_dialog.html" if request.htmx else "access/remove.html"
+    return render(request, template, {"account": account, "blade": "access", "membership": membership})

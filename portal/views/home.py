@@ -1,0 +1,45 @@
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from automation.queries.accounts import accounts_of
+from automation.services.accounts import create_account
+from automation.services.actor import Actor
+from automation.services.errors import ServiceError
+from portal.forms import CreateAccountForm
+from portal.views.base import finish
+
+
+@login_required
+def home(request):
+    query = request.GET.get("q", "").strip()
+    accounts = accounts_of(request.user)
+    if query:
+        accounts = accounts.filter(name__icontains=query)
+    return render(request, "home/index.html", {"accounts": list(accounts), "query": query})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def create(request):
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff can create Automation accounts.")
+    form = CreateAccountForm(request.POST or None, initial={"owner": request.user.get_username()})
+    if request.method == "POST" and form.is_valid():
+        owner = get_user_model().objects.filter(username=form.cleaned_data["owner"], is_active=True).first()
+        if owner is None:
+            form.add_error("owner", f"There is no active user named {form.cleaned_data['owner']!r}.")
+        else:
+            try:
+                account = create_account(name=form.cleaned_data["name"], owner=owner, actor=Actor.from_request(request))
+            except ServiceError as error:
+                form.add_service_error(error)
+            else:
+                messages.success(request, f"Created Automation account {account.name}.")
+                return finish(request, "portal:overview", account_id=account.pk)
+    status = 400 if form.errors else 200
+    template = "home/partials/create_dialog.html" if request.htmx else "home/create.html"
+    return render(request, template, {"form": form}, status=status)

@@ -1,0 +1,10 @@
+from django.shortcuts import render
+
+from automation.queries.audit import activity_of
+from portal.views.base import account_blade
+
+
+@account_blade
+def overview(request, account):
+    context = {"account": account, "blade": "overview", "activity_count": activity_of(account).count()}
+    return render(request, "overview/index.html", context)

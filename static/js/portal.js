@@ -1,0 +1,148 @@
+// The portal's small amount of behaviour: the live socket, the bell, dialogs, toasts, ticking times.
+(function () {
+  "use strict";
+
+  const $ = (sel, root = document) => root.querySelector(sel);
+
+  // ---- Toasts --------------------------------------------------------------------------
+  function toast(title, message, level) {
+    const box = $("#toasts");
+    if (!box) return;
+    const el = document.createElement("div");
+    el.className = "toast " + (level || "info");
+    el.setAttribute("role", "status");
+    const strong = document.createElement("strong");
+    strong.textContent = title; // text, never markup
+    el.appendChild(strong);
+    if (message) {
+      const span = document.createElement("span");
+      span.textContent = message;
+      el.appendChild(span);
+    }
+    box.appendChild(el);
+    setTimeout(() => el.remove(), 6000);
+  }
+
+  // ---- Notifications panel -------------------------------------------------------------
+  const panel = () => $("#notifications-panel");
+  function panelOpen() { const p = panel(); return p && !p.hidden; }
+  function setPanel(open) {
+    const p = panel();
+    if (!p) return;
+    p.hidden = !open;
+    const bell = $("#bell");
+    if (bell) bell.setAttribute("aria-expanded", String(open));
+    if (open) {
+      htmx.trigger(p, "panel-open");
+      // Opening the panel reads what it shows.
+      htmx.ajax("POST", "/notifications/read/", { swap: "none" }).then(() => htmx.trigger(document.body, "notifications-changed"));
+    }
+  }
+
+  // ---- Relative times ------------------------------------------------------------------
+  const units = [["year", 31536000], ["month", 2592000], ["day", 86400], ["hour", 3600], ["minute", 60]];
+  function relative(date) {
+    const seconds = Math.round((Date.now() - date.getTime()) / 1000);
+    if (seconds < 10) return "just now";
+    if (seconds < 60) return seconds + " seconds ago";
+    for (const [name, size] of units) {
+      if (seconds >= size) {
+        const n = Math.floor(seconds / size);
+        return n + " " + name + (n === 1 ? "" : "s") + " ago";
+      }
+    }
+    return "just now";
+  }
+  function tick() {
+    document.querySelectorAll("time.relative[datetime]").forEach((el) => {
+      const d = new Date(el.getAttribute("datetime"));
+      if (!isNaN(d)) el.textContent = relative(d);
+    });
+  }
+
+  // ---- Live socket ---------------------------------------------------------------------
+  let socket = null;
+  let retry = 0;
+  function setLive(connected) {
+    const el = $("#live-state");
+    if (!el) return;
+    el.classList.toggle("connected", connected);
+    el.textContent = connected ? "Live" : "Offline";
+    el.title = connected ? "Live updates are on" : "Live updates are off: reload to see changes";
+    document.body.dataset.live = connected ? "connected" : "disconnected";
+  }
+  function onMessage(data) {
+    if (data.type === "notification") {
+      const n = data.notification;
+      htmx.trigger(document.body, "notifications-changed");
+      if (panelOpen()) htmx.trigger(panel(), "panel-open");
+      if (data.event === "created" || n.state === "succeeded" || n.state === "failed") {
+        toast(n.title, n.message, n.state === "failed" ? "error" : n.state === "succeeded" ? "success" : n.level);
+      }
+    }
+    document.body.dispatchEvent(new CustomEvent("live:" + data.type, { detail: data }));
+  }
+  function connect() {
+    const path = document.body.dataset.liveUrl;
+    if (!path || !$("#bell")) return; // signed-out pages have no live updates
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + path);
+    socket.onopen = () => { retry = 0; setLive(true); };
+    socket.onmessage = (e) => { try { onMessage(JSON.parse(e.data)); } catch (err) { console.error(err); } };
+    socket.onclose = (e) => {
+      setLive(false);
+      if (e.code === 4401) return; // signed out: do not hammer the server
+      retry = Math.min(retry + 1, 6);
+      setTimeout(connect, 500 * 2 ** retry * (0.5 + Math.random() / 2));
+    };
+  }
+
+  // ---- Wiring --------------------------------------------------------------------------
+  document.addEventListener("click", (e) => {
+    const t = e.target;
+    if (t.closest("#bell")) { setPanel(!panelOpen()); return; }
+    if (t.closest("[data-close-panel]")) { setPanel(false); return; }
+    if (t.closest("[data-close-modal]")) { $("#modal").innerHTML = ""; return; }
+    if (t.id === "modal") { $("#modal").innerHTML = ""; return; }
+    const toggle = t.closest("[data-toggle]");
+    if (toggle) {
+      const target = document.getElementById(toggle.dataset.toggle);
+      target.hidden = !target.hidden;
+      toggle.setAttribute("aria-expanded", String(!target.hidden));
+      return;
+    }
+    const pop = $("#user-menu");
+    if (pop && !pop.hidden && !t.closest(".usermenu")) pop.hidden = true;
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      if ($("#modal") && $("#modal").innerHTML) $("#modal").innerHTML = "";
+      else if (panelOpen()) setPanel(false);
+    }
+    if (e.key === "/" && e.ctrlKey) {
+      const f = $("[data-menu-filter]");
+      if (f) { e.preventDefault(); f.focus(); }
+    }
+  });
+  document.addEventListener("input", (e) => {
+    if (!e.target.matches("[data-menu-filter]")) return;
+    const q = e.target.value.trim().toLowerCase();
+    e.target.closest("nav").querySelectorAll("a").forEach((a) => {
+      a.hidden = q !== "" && !a.textContent.toLowerCase().includes(q);
+    });
+  });
+  document.addEventListener("htmx:afterSwap", (e) => {
+    if (e.detail.target.id === "modal") {
+      const first = e.detail.target.querySelector("input:not([type=hidden]), select, textarea, button.primary, button.danger");
+      if (first) first.focus();
+    }
+    tick();
+  });
+
+  window.portal = { toast, setPanel };
+  document.addEventListener("DOMContentLoaded", () => {
+    tick();
+    setInterval(tick, 15000);
+    connect();
+  });
+})();
