@@ -25,7 +25,6 @@ ACCOUNT_KEY_ENCRYPTION_KEYS = env_list("ACCOUNT_KEY_ENCRYPTION_KEY", []) or [
 ]
 
 PORT = env_int("PORT", 8000, minimum=1)
-PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
 PORTAL_REGION = env_str("PORTAL_REGION", "On-premises")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -1,4 +1,4 @@
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 
 from automation.models import AutomationAccount, Membership
 
@@ -6,9 +6,17 @@ from automation.models import AutomationAccount, Membership
 def accounts_of(user) -> QuerySet[AutomationAccount]:
     """The accounts the user belongs to, each with `.role` (the user's role) set."""
     role = Membership.objects.filter(account=OuterRef("pk"), user=user).values("role")[:1]
+    # Counted in a subquery: a join on memberships here would be narrowed to this user's row.
+    members = (
+        Membership.objects.filter(account=OuterRef("pk"))
+        .order_by()
+        .values("account")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
-        AutomationAccount.objects.filter(memberships__user=user)
-        .annotate(role=Subquery(role), member_count=Count("memberships", distinct=True))
+        AutomationAccount.objects.filter(pk__in=Membership.objects.filter(user=user).values("account_id"))
+        .annotate(role=Subquery(role), member_count=Subquery(members, output_field=IntegerField()))
         .order_by("name")
     )
 

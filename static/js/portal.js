@@ -30,6 +30,7 @@
     const p = panel();
     if (!p) return;
     p.hidden = !open;
+    document.body.classList.toggle("panel-open", open);
     const bell = $("#bell");
     if (bell) bell.setAttribute("aria-expanded", String(open));
     if (open) {
@@ -75,7 +76,7 @@
     if (data.type === "notification") {
       const n = data.notification;
       htmx.trigger(document.body, "notifications-changed");
-      if (panelOpen()) htmx.trigger(panel(), "panel-open");
+      if (panelOpen()) setPanel(true); // an open panel shows it, so it is read
       if (data.event === "created" || n.state === "succeeded" || n.state === "failed") {
         toast(n.title, n.message, n.state === "failed" ? "error" : n.state === "succeeded" ? "success" : n.level);
       }
@@ -138,6 +139,15 @@
     }
     tick();
   });
+
+  document.addEventListener("htmx:responseError", (e) => {
+    const xhr = e.detail.xhr;
+    const doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    const title = doc.querySelector(".error-page h1");
+    const detail = doc.querySelector(".error-page p");
+    toast(title ? title.textContent : "Request failed (" + xhr.status + ")", detail ? detail.textContent : "", "error");
+  });
+  document.addEventListener("htmx:sendError", () => toast("The portal cannot be reached", "Check your connection and try again.", "error"));
 
   window.portal = { toast, setPanel };
   document.addEventListener("DOMContentLoaded", () => {
