@@ -3,7 +3,20 @@ from django.contrib import admin, messages
 from django.shortcuts import render
 
 from automation import tasks
-from automation.models import AuditEvent, AutomationAccount, Membership, Notification, NotificationReceipt
+from automation.models import (
+    AccountKey,
+    ApiToken,
+    AuditEvent,
+    AutomationAccount,
+    HybridWorker,
+    HybridWorkerGroup,
+    Membership,
+    Notification,
+    NotificationReceipt,
+)
+from automation.services.actor import Actor
+from automation.services.tokens import revoke_token
+from automation.services.workers import remove_worker
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -92,3 +105,72 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ["actor_name", "action", "target_name", "account__name", "source_ip"]
     list_select_related = ["account"]
     date_hierarchy = "created_at"
+
+
+@admin.register(AccountKey)
+class AccountKeyAdmin(ReadOnlyAdmin):
+    # The ciphertext is never listed: Owners see keys on the Keys blade, where each reveal is audited.
+    list_display = ["account", "slot", "regenerated_at"]
+    fields = ["account", "slot", "regenerated_at"]
+    list_filter = ["slot"]
+    search_fields = ["account__name"]
+    list_select_related = ["account"]
+
+
+@admin.register(HybridWorkerGroup)
+class HybridWorkerGroupAdmin(ReadOnlyAdmin):
+    list_display = ["name", "account", "created_at", "created_by", "deleting_since"]
+    list_filter = ["created_at"]
+    search_fields = ["name", "account__name", "id"]
+    list_select_related = ["account"]
+
+
+@admin.register(HybridWorker)
+class HybridWorkerAdmin(ReadOnlyAdmin):
+    list_display = ["name", "group", "account", "ip", "os", "version", "last_seen_at", "registered_at"]
+    list_filter = ["version", "os"]
+    search_fields = ["name", "machine_id", "ip", "group__name", "account__name", "id"]
+    list_select_related = ["group", "account"]
+    # The credential hash stays out of sight; the lookup id is enough to match a log line.
+    fields = [
+        "id",
+        "name",
+        "group",
+        "account",
+        "machine_id",
+        "credential_id",
+        "registered_at",
+        "last_seen_at",
+        "capacity",
+        "os",
+        "ip",
+        "version",
+        "facts",
+    ]
+    actions = ["remove"]
+
+    @admin.action(description="Remove the selected workers (their credentials stop working)")
+    def remove(self, request, queryset):
+        # Support staff act across accounts: a system actor, recorded under the staff member's name.
+        actor = Actor(user=request.user, ip=request.META.get("REMOTE_ADDR"), system=True)
+        workers = list(queryset.select_related("account"))
+        for worker in workers:
+            remove_worker(account=worker.account, worker_id=worker.pk, actor=actor)
+        self.message_user(request, f"Removed {len(workers)} worker(s).", messages.SUCCESS)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    list_display = ["name", "user", "lookup", "created_at", "expires_at", "last_used_at"]
+    fields = ["name", "user", "lookup", "created_at", "expires_at", "last_used_at"]
+    search_fields = ["name", "user__username", "lookup"]
+    list_select_related = ["user"]
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        actor = Actor(user=request.user, ip=request.META.get("REMOTE_ADDR"), system=True)
+        tokens = list(queryset.select_related("user"))
+        for token in tokens:
+            revoke_token(user=token.user, token_id=token.pk, actor=actor)
+        self.message_user(request, f"Revoked {len(tokens)} token(s).", messages.SUCCESS)

@@ -37,17 +37,26 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong"})
 
     async def push_message(self, event):
+        group = event.get("group")
+        if group is not None and group not in self.groups:
+            return  # sent to an account this socket left a moment ago
         await self.send_json(event["payload"])
+
+    async def session_ended(self, event):
+        # The user signed out somewhere; only the sockets of that browser session close.
+        session = self.scope.get("session")
+        if session is not None and session.session_key == event.get("session_key"):
+            await self.close(code=4401)
 
     async def membership_changed(self, event):
         group = account_group(event["account_id"])
         user = self.scope["user"]
         # Re-check against the database: the message says what happened, the row says what is true.
-        if event["joined"] and await _is_member(user, event["account_id"]):
+        joined = event["joined"] and await _is_member(user, event["account_id"])
+        if joined and group not in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups.append(group)
-        elif not event["joined"]:
+        elif not joined and group in self.groups:
+            self.groups.remove(group)
             await self.channel_layer.group_discard(group, self.channel_name)
-            if group in self.groups:
-                self.groups.remove(group)
-        await self.send_json({"type": "membership", "account_id": event["account_id"], "joined": event["joined"]})
+        await self.send_json({"type": "membership", "account_id": event["account_id"], "joined": joined})

@@ -22,3 +22,10 @@ class AddMemberForm(ServiceForm):
 
 class ChangeRoleForm(ServiceForm):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class ApiTokenForm(ServiceForm):
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'CI pipeline'.")
+    expires_days = forms.IntegerField(
+        required=False, min_value=1, max_value=3650, label="Expires after (days)", help_text="Empty: never expires."
+    )

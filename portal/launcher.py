@@ -124,7 +124,9 @@ class Launcher:
         raise SystemExit(f"The portal did not become healthy within {timeout:.0f} s: {last}")
 
     def run(self) -> int:
-        self.var.mkdir(parents=True, exist_ok=True)
+        # The database, Redis dump and logs under var/ are for this user's eyes only.
+        os.umask(0o077)
+        self.var.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.logs.mkdir(parents=True, exist_ok=True)
         python = sys.executable
         bindir = Path(python).parent
@@ -163,7 +165,9 @@ def main() -> int:
     def stop(signum, frame):
         raise KeyboardInterrupt
 
+    # Installed explicitly: a launcher started in the background by a script inherits an ignored SIGINT.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         return launcher.run()
     except KeyboardInterrupt:

@@ -32,7 +32,9 @@ def _send(group: str, message: dict[str, Any]) -> None:
 
 
 def push_to_account(account_id, payload: dict[str, Any]) -> None:
-    _send(account_group(account_id), {"type": "push.message", "payload": payload})
+    group = account_group(account_id)
+    # The group travels with the message: a socket that has just left the account drops it.
+    _send(group, {"type": "push.message", "group": group, "payload": payload})
 
 
 def push_to_user(user_id, payload: dict[str, Any]) -> None:
@@ -41,6 +43,10 @@ def push_to_user(user_id, payload: dict[str, Any]) -> None:
 
 def membership_changed(user_id, account_id, *, joined: bool) -> None:
     _send(user_group(user_id), {"type": "membership.changed", "account_id": str(account_id), "joined": joined})
+
+
+def session_ended(user_id, session_key: str | None) -> None:
+    _send(user_group(user_id), {"type": "session.ended", "session_key": session_key})
 
 
 def notification_payload(notification, *, event: str) -> dict[str, Any]:

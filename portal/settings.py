@@ -25,6 +25,7 @@ ACCOUNT_KEY_ENCRYPTION_KEYS = env_list("ACCOUNT_KEY_ENCRYPTION_KEY", []) or [
 ]
 
 PORT = env_int("PORT", 8000, minimum=1)
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
 PORTAL_REGION = env_str("PORTAL_REGION", "On-premises")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_htmx",
     "automation",
@@ -98,6 +100,14 @@ CHANNEL_LAYERS = {
     }
 }
 
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": for_redis_py(REDIS_URL),
+        "KEY_PREFIX": "automation",
+    }
+}
+
 CELERY_BROKER_URL = for_celery(REDIS_URL)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -126,13 +136,23 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+# Only `collectstatic` needs it; WhiteNoise serves from the finders (and warns about a missing folder).
+STATIC_ROOT = env_str("STATIC_ROOT", "") or None
 # Served by WhiteNoise straight from the finders: no collectstatic step in `make run`.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "automation.api.errors.exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "automation.api.management.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["automation.api.parsers.LimitedJSONParser"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
@@ -141,7 +161,21 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Management API and Hybrid Runbook Worker agent API.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# Agents. A worker is offline after OFFLINE_AFTER_MISSED_HEARTBEATS intervals without one.
+HEARTBEAT_INTERVAL_SECONDS = env_int("HEARTBEAT_INTERVAL_SECONDS", 15, minimum=1)
+OFFLINE_AFTER_MISSED_HEARTBEATS = 3
+LONG_POLL_SECONDS = env_int("LONG_POLL_SECONDS", 25, minimum=1)
+# Host facts change slowly; rewriting them on every heartbeat would be needless writes.
+FACTS_REFRESH_SECONDS = env_int("FACTS_REFRESH_SECONDS", 60, minimum=1)
+AGENT_MAX_BODY_BYTES = env_int("AGENT_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+# Failed authentications from one address within a minute before answers become 429.
+AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 30, minimum=1)
 
 # Health: how long a Celery worker's answer to a ping counts as recent.
 CELERY_HEALTH_FRESH_SECONDS = env_int("CELERY_HEALTH_FRESH_SECONDS", 30, minimum=1)

@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
-from portal.views import access, activity, auth, health, home, notifications, overview
+from portal.views import access, activity, auth, health, home, notifications, overview, profile
 
 app_name = "portal"
 
@@ -15,6 +17,9 @@ portal_patterns = [
     path("accounts/<uuid:account_id>/access/add/", access.add, name="access_add"),
     path("accounts/<uuid:account_id>/access/<int:membership_id>/role/", access.change_role, name="access_role"),
     path("accounts/<uuid:account_id>/access/<int:membership_id>/remove/", access.remove, name="access_remove"),
+    path("profile/", profile.profile, name="profile"),
+    path("profile/tokens/new/", profile.new_token, name="token_new"),
+    path("profile/tokens/<int:token_id>/revoke/", profile.revoke_token, name="token_revoke"),
     path("notifications/", notifications.panel, name="notifications"),
     path("notifications/bell/", notifications.bell, name="notifications_bell"),
     path("notifications/read/", notifications.mark_read, name="notifications_read"),
@@ -23,6 +28,12 @@ portal_patterns = [
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("agentsvc/", include("automation.api.agent.urls")),
+    path("api/v1/", include("automation.api.management.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path(
+        "api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]), name="api-docs"
+    ),
     path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -50,6 +50,11 @@ def redis_url(run_dir):
     settings.REDIS_URL = url
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [url]
     settings.CELERY_BROKER_URL = f"redis+socket://{socket_path}"
+    settings.CACHES["default"]["LOCATION"] = url  # in place: the cache handler holds this dict
+    from django.core.cache import caches
+
+    if hasattr(caches._connections, "default"):
+        del caches._connections.default
     from channels.layers import channel_layers
 
     from portal.celery import app

@@ -8,6 +8,7 @@ from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
 from automation.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from automation.services.keys import ensure_keys
 from automation.validators import validate_name
 
 User = get_user_model()
@@ -36,6 +37,7 @@ def create_account(*, name: str, owner, actor: Actor, region: str | None = None)
                 name=name, region=region or _default_region(), created_by=actor.user
             )
             Membership.objects.create(account=account, user=owner, role=Role.OWNER)
+            ensure_keys(account=account)
             record_event(
                 actor=actor,
                 action="account.create",

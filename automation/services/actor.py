@@ -12,7 +12,7 @@ class Actor:
     system: bool = False
 
     @classmethod
-    def for_system(cls, label: str = "system") -> "Actor":
+    def for_system(cls) -> "Actor":
         return cls(user=None, ip=None, system=True)
 
     @classmethod

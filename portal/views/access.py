@@ -42,6 +42,7 @@ def add(request, account):
 @account_blade
 @require_POST
 def change_role(request, account, membership_id: int):
+    require_owner(account)
     form = ChangeRoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a role: Owner, Operator or Reader.")
@@ -73,8 +74,8 @@ def remove(request, account, membership_id: int):
             messages.error(request, error.detail)
         else:
             messages.success(request, f"Removed {membership.user.get_username()} from {account.name}.")
-        if membership.user_id == request.user.pk:
-            return finish(request, "portal:home")
+            if membership.user_id == request.user.pk:
+                return finish(request, "portal:home")
         return finish(request, "portal:access", account_id=account.pk)
     template = "access/partials/remove_dialog.html" if request.htmx else "access/remove.html"
     return render(request, template, {"account": account, "blade": "access", "membership": membership})

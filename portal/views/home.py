@@ -39,6 +39,8 @@ def create(request):
                 form.add_service_error(error)
             else:
                 messages.success(request, f"Created Automation account {account.name}.")
+                if owner != request.user:  # staff creating for someone else are not a member of it
+                    return finish(request, "portal:home")
                 return finish(request, "portal:overview", account_id=account.pk)
     status = 400 if form.errors else 200
     template = "home/partials/create_dialog.html" if request.htmx else "home/create.html"

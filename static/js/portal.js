@@ -23,6 +23,26 @@
     setTimeout(() => el.remove(), 6000);
   }
 
+  // ---- Copy buttons --------------------------------------------------------------------
+  function copyText(source, button) {
+    if (!source) return;
+    const text = source.value !== undefined ? source.value : source.textContent;
+    const done = () => { const old = button.textContent; button.textContent = "Copied"; setTimeout(() => (button.textContent = old), 1500); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, () => fallbackCopy(source, done));
+    } else {
+      fallbackCopy(source, done);
+    }
+  }
+  function fallbackCopy(source, done) {
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    if (document.execCommand("copy")) done();
+  }
+
   // ---- Notifications panel -------------------------------------------------------------
   const panel = () => $("#notifications-panel");
   function panelOpen() { const p = panel(); return p && !p.hidden; }
@@ -105,6 +125,8 @@
     if (t.closest("[data-close-panel]")) { setPanel(false); return; }
     if (t.closest("[data-close-modal]")) { $("#modal").innerHTML = ""; return; }
     if (t.id === "modal") { $("#modal").innerHTML = ""; return; }
+    const copy = t.closest("[data-copy]");
+    if (copy) { copyText(document.querySelector(copy.dataset.copy), copy); return; }
     const toggle = t.closest("[data-toggle]");
     if (toggle) {
       const target = document.getElementById(toggle.dataset.toggle);

@@ -22,7 +22,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Module scope: while Playwright runs, this thread has a running event loop, which breaks
+# async_to_sync in every later test; it must be gone when the module ends.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 

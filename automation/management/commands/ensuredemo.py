@@ -11,6 +11,7 @@ from django.db import transaction
 from automation.models import AutomationAccount, Membership, Role
 from automation.services.accounts import add_member, create_account
 from automation.services.actor import Actor
+from automation.services.keys import agent_service_url, reveal_keys
 
 DEMO_ACCOUNT = "demo-automation"
 ADMIN_USERNAME = "admin"
@@ -31,8 +32,18 @@ class Command(BaseCommand):
                 account = create_account(name=DEMO_ACCOUNT, owner=user, actor=Actor.for_system())
             elif not Membership.objects.filter(account=account, user=user).exists():
                 add_member(account=account, username=user.get_username(), role=Role.OWNER, actor=Actor.for_system())
+        # The local demo prints its own key so a newcomer can register a worker at once.
+        primary = reveal_keys(account=account, actor=Actor.for_system())["primary"]
         self.stdout.write(
-            json.dumps({"username": user.get_username(), "password": note, "account_id": str(account.pk)})
+            json.dumps(
+                {
+                    "username": user.get_username(),
+                    "password": note,
+                    "account_id": str(account.pk),
+                    "endpoint": agent_service_url(account),
+                    "key": primary,
+                }
+            )
         )
 
     def _ensure_admin(self, password_file: Path):
@@ -42,7 +53,7 @@ class Command(BaseCommand):
         if user is None:
             password = stored or secrets.token_urlsafe(12)
             user = User.objects.create_superuser(ADMIN_USERNAME, email="", password=password)
-            if stored is None:
+            if not stored:
                 password_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "w") as handle:

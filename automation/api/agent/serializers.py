@@ -1,0 +1,115 @@
+from rest_framework import serializers
+
+from automation.validators import NAME_RULE, validate_name
+
+
+class NameField(serializers.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=128, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError(f"Must be a string. {NAME_RULE}")
+        value = super().to_internal_value(data)
+        try:
+            validate_name(value)
+        except Exception:
+            raise serializers.ValidationError(NAME_RULE) from None
+        return value
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """Numbers only: "4" and true are refused rather than coerced."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise serializers.ValidationError("Must be a whole number.")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """Numbers only: "0.5" and true are refused rather than coerced."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            raise serializers.ValidationError("Must be a number.")
+        return super().to_internal_value(data)
+
+
+def validate_machine_id(value: str) -> None:
+    if not value.isascii() or not all(c.isalnum() or c in "-_." for c in value):
+        raise serializers.ValidationError("Must hold ASCII letters, digits, '-', '_' and '.' only.")
+
+
+class StrictStringField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be a string.")
+        value = super().to_internal_value(data)
+        if any(ord(c) < 32 and c not in "\t" for c in value):
+            raise serializers.ValidationError("Must not contain control characters.")
+        return value
+
+
+class FactsSerializer(serializers.Serializer):
+    """What an agent reports about its host. Every field is optional; unknown ones are ignored."""
+
+    hostname = StrictStringField(max_length=255, required=False)
+    os = StrictStringField(max_length=200, required=False)
+    ip_addresses = serializers.ListField(child=StrictStringField(max_length=64), max_length=32, required=False)
+    cpu_count = StrictIntegerField(min_value=1, max_value=4096, required=False)
+    memory_bytes = StrictIntegerField(min_value=0, required=False)
+    memory_available_bytes = StrictIntegerField(min_value=0, required=False)
+    disk_free_bytes = StrictIntegerField(min_value=0, required=False)
+    load = serializers.ListField(child=StrictFloatField(min_value=0), max_length=3, required=False)
+    agent_version = StrictStringField(max_length=32, required=False)
+    python_version = StrictStringField(max_length=32, required=False)
+    capacity = StrictIntegerField(min_value=1, max_value=1024, required=False)
+    clock = StrictFloatField(required=False, help_text="The agent's clock (Unix time) when it sent this.")
+
+
+class RegisterRequest(serializers.Serializer):
+    group = NameField(help_text="Hybrid worker group to join; created if it does not exist.")
+    machine_id = StrictStringField(
+        min_length=8, max_length=64, validators=[validate_machine_id], help_text="Identity the agent generated once."
+    )
+    name = NameField(help_text="Display name, unique in the group (default: the host name).")
+    facts = FactsSerializer(required=False, default=dict)
+
+
+class RegisterResponse(serializers.Serializer):
+    worker_id = serializers.UUIDField()
+    name = serializers.CharField()
+    group = serializers.CharField()
+    account_id = serializers.UUIDField()
+    credential = serializers.CharField(help_text="This worker's own credential. Shown once; keep it secret.")
+    heartbeat_interval = serializers.IntegerField(help_text="Seconds between heartbeats.")
+    long_poll_timeout = serializers.IntegerField(help_text="Seconds a job fetch may wait for work.")
+    renewed = serializers.BooleanField(help_text="True when this machine was registered in the group already.")
+
+
+class HeartbeatRequest(serializers.Serializer):
+    facts = FactsSerializer(required=False, default=dict)
+
+
+class HeartbeatResponse(serializers.Serializer):
+    worker_id = serializers.UUIDField()
+    name = serializers.CharField()
+    group = serializers.CharField()
+    heartbeat_interval = serializers.IntegerField()
+    server_time = serializers.FloatField(help_text="The server's clock (Unix time), to check for skew.")
+
+
+class DeregisterRequest(serializers.Serializer):
+    machine_id = StrictStringField(
+        min_length=8,
+        max_length=64,
+        required=False,
+        validators=[validate_machine_id],
+        help_text="Needed when deregistering with an account key.",
+    )
+
+
+class DeregisterResponse(serializers.Serializer):
+    removed = serializers.CharField(help_text="Name of the worker that was removed.")
+    group = serializers.CharField()

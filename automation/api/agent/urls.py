@@ -1,0 +1,13 @@
+from django.urls import path, re_path
+
+from automation.api.agent import views
+from automation.api.errors import json_not_found
+
+app_name = "agent"
+
+urlpatterns = [
+    path("accounts/<uuid:account_id>/v1/register", views.RegisterView.as_view(), name="register"),
+    path("accounts/<uuid:account_id>/v1/heartbeat", views.HeartbeatView.as_view(), name="heartbeat"),
+    path("accounts/<uuid:account_id>/v1/deregister", views.DeregisterView.as_view(), name="deregister"),
+    re_path(r"^.*$", json_not_found),
+]

@@ -1,0 +1,145 @@
+"""Management API v1: the portal's operations, through the same services and role rules."""
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from automation.api.management import serializers as s
+from automation.queries.accounts import account_of, accounts_of
+from automation.queries.notifications import visible_to
+from automation.queries.workers import groups_of, workers_of
+from automation.services import keys as key_services
+from automation.services import workers as worker_services
+from automation.services.actor import Actor
+
+ERRORS = {
+    401: OpenApiResponse(description="Not signed in / bad token"),
+    403: OpenApiResponse(description="Your role does not allow this"),
+    404: OpenApiResponse(description="No such object, or not a member of the account"),
+}
+
+
+class AccountScoped:
+    """Resolves {account_id} for a member; anyone else gets 404 so account ids do not leak."""
+
+    def get_account(self):
+        if not hasattr(self, "_account"):
+            account = account_of(self.request.user, self.kwargs["account_id"])
+            if account is None:
+                raise Http404("No such Automation account.")
+            self._account = account
+        return self._account
+
+    def actor(self) -> Actor:
+        return Actor.from_request(self.request)
+
+
+@extend_schema(tags=["accounts"], responses={200: s.AccountSerializer, **ERRORS})
+class AccountList(generics.ListAPIView):
+    serializer_class = s.AccountSerializer
+
+    def get_queryset(self):
+        return accounts_of(self.request.user)
+
+
+@extend_schema(tags=["accounts"], responses={200: s.AccountSerializer, **ERRORS})
+class AccountDetail(AccountScoped, generics.RetrieveAPIView):
+    serializer_class = s.AccountSerializer
+
+    def get_object(self):
+        return self.get_account()
+
+
+@extend_schema(tags=["groups"])
+class GroupList(AccountScoped, generics.ListAPIView):
+    serializer_class = s.GroupSerializer
+
+    def get_queryset(self):
+        return groups_of(self.get_account()).order_by("name")
+
+    @extend_schema(request=s.GroupCreateSerializer, responses={201: s.GroupSerializer, 400: None, 409: None, **ERRORS})
+    def post(self, request, account_id):
+        data = s.GroupCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        group = worker_services.create_group(
+            account=self.get_account(), name=data.validated_data["name"], actor=self.actor()
+        )
+        group = groups_of(self.get_account()).get(pk=group.pk)
+        return Response(s.GroupSerializer(group).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["groups"])
+class GroupDetail(AccountScoped, generics.RetrieveAPIView):
+    serializer_class = s.GroupSerializer
+
+    def get_object(self):
+        return get_object_or_404(groups_of(self.get_account()), name=self.kwargs["group_name"])
+
+    @extend_schema(
+        responses={202: s.DeletionAcceptedSerializer, 409: OpenApiResponse(description="The group has workers")},
+        description="Deletes the group in the background; watch the returned notification for the outcome.",
+    )
+    def delete(self, request, account_id, group_name):
+        notification = worker_services.request_group_deletion(
+            account=self.get_account(), group_name=group_name, actor=self.actor()
+        )
+        body = {
+            "detail": f"Deleting hybrid worker group {group_name!r}.",
+            "notification": notification.pk,
+            "notification_url": reverse("api:notification-detail", kwargs={"notification_id": notification.pk}),
+        }
+        return Response(s.DeletionAcceptedSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["workers"])
+class GroupWorkerList(AccountScoped, generics.ListAPIView):
+    serializer_class = s.WorkerSerializer
+
+    def get_queryset(self):
+        group = get_object_or_404(groups_of(self.get_account()), name=self.kwargs["group_name"])
+        return workers_of(self.get_account()).filter(group=group)
+
+
+@extend_schema(tags=["workers"])
+class WorkerDetail(AccountScoped, generics.RetrieveAPIView):
+    serializer_class = s.WorkerSerializer
+
+    def get_object(self):
+        return get_object_or_404(workers_of(self.get_account()), pk=self.kwargs["worker_id"])
+
+    @extend_schema(responses={204: None, **ERRORS}, description="Remove the worker; its credential stops working.")
+    def delete(self, request, account_id, worker_id):
+        worker_services.remove_worker(account=self.get_account(), worker_id=worker_id, actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RegenerateKey(AccountScoped, APIView):
+    @extend_schema(
+        tags=["keys"],
+        request=None,
+        responses={200: s.RegeneratedKeySerializer, **ERRORS},
+        description="Owners only. The other key keeps working; registered workers stay connected.",
+    )
+    def post(self, request, account_id, slot):
+        key = key_services.regenerate_key(account=self.get_account(), slot=slot, actor=self.actor())
+        return Response(s.RegeneratedKeySerializer({"slot": slot, "key": key}).data)
+
+
+@extend_schema(tags=["notifications"])
+class NotificationList(generics.ListAPIView):
+    serializer_class = s.NotificationSerializer
+
+    def get_queryset(self):
+        return visible_to(self.request.user).order_by("-created_at")
+
+
+@extend_schema(tags=["notifications"])
+class NotificationDetail(generics.RetrieveAPIView):
+    serializer_class = s.NotificationSerializer
+
+    def get_object(self):
+        return get_object_or_404(visible_to(self.request.user), pk=self.kwargs["notification_id"])

@@ -1,0 +1,31 @@
+import json
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+from automation.api.exceptions import PayloadTooLarge
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON bodies up to AGENT_MAX_BODY_BYTES; larger ones are refused before they are parsed."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.AGENT_MAX_BODY_BYTES
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"The request body is over the {limit} byte limit.")
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The request body is over the {limit} byte limit.")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ParseError("it is not UTF-8.") from None
+        if not text.strip():
+            raise ParseError("the body is empty.")
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ParseError(str(exc)) from None

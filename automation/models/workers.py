@@ -1,0 +1,51 @@
+import uuid
+
+from django.db import models
+
+from automation.validators import validate_name
+
+
+class HybridWorkerGroup(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey("automation.AutomationAccount", on_delete=models.CASCADE, related_name="worker_groups")
+    name = models.CharField(max_length=128, validators=[validate_name])
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True, help_text="A user, or the worker that created it.")
+    # Set when a deletion is queued: the group is going away and takes no new members.
+    deleting_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "Hybrid worker group"
+        constraints = [models.UniqueConstraint(fields=["account", "name"], name="group_name_unique_in_account")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HybridWorker(models.Model):
+    """One registered machine in one group. Online/offline is derived from last_seen_at."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey("automation.AutomationAccount", on_delete=models.CASCADE, related_name="workers")
+    group = models.ForeignKey(HybridWorkerGroup, on_delete=models.PROTECT, related_name="workers")
+    # Generated once by the agent and kept in its state folder: the machine's identity.
+    machine_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=128, validators=[validate_name])
+    credential_id = models.CharField(max_length=32, unique=True, editable=False)
+    credential_hash = models.CharField(max_length=128, editable=False)
+    registered_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    capacity = models.PositiveIntegerField(default=1)
+    os = models.CharField(max_length=200, blank=True)
+    ip = models.CharField(max_length=64, blank=True)
+    version = models.CharField(max_length=32, blank=True)
+    facts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "Hybrid worker"
+        constraints = [models.UniqueConstraint(fields=["group", "name"], name="worker_name_unique_in_group")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,88 @@
+"""The overview blade of an Automation account."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from automation.models import AuditEvent, Role
+from automation.services.accounts import add_member
+from automation.services.actor import Actor
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def overview_url(account) -> str:
+    return reverse("portal:overview", args=[account.pk])
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize(("role", "label"), [("owner", "Owner"), ("operator", "Operator"), ("reader", "Reader")])
+def test_every_member_sees_the_essentials_and_their_own_role(people, client_for, role, label):
+    response = client_for(people.by_role[role]).get(overview_url(people.account))
+
+    assert response.status_code == 200
+    assert "overview/index.html" in [t.name for t in response.templates]
+    content = response.content.decode()
+    assert "<dt>Account name</dt><dd>contoso-automation</dd>" in content
+    assert f'<dd class="mono">{people.account.pk}</dd>' in content
+    assert f"<dt>Region</dt><dd>{people.account.region}</dd>" in content
+    assert f"<dt>Your role</dt><dd>{label}</dd>" in content
+
+
+@pytest.mark.sqlite
+def test_the_overview_counts_all_members_and_this_accounts_activity(people, client_for):
+    response = client_for(people.reader).get(overview_url(people.account))
+
+    assert response.context["account"].member_count == 3
+    assert "<dt>Members</dt><dd>3</dd>" in response.content.decode()
+    # account.create and two member.add; fabrikam's own events are not counted.
+    assert response.context["activity_count"] == 3
+    assert response.context["activity_count"] == AuditEvent.objects.filter(account=people.account).count()
+
+
+def test_the_overview_of_another_account_is_its_own(people, client_for):
+    response = client_for(people.stranger).get(overview_url(people.other_account))
+
+    content = response.content.decode()
+    assert "<dt>Account name</dt><dd>fabrikam-automation</dd>" in content
+    assert "<dt>Members</dt><dd>1</dd>" in content
+    assert response.context["activity_count"] == 1
+
+
+def test_the_overview_links_to_the_other_blades(people, client_for):
+    content = client_for(people.reader).get(overview_url(people.account)).content.decode()
+
+    assert reverse("portal:activity", args=[people.account.pk]) in content
+    assert reverse("portal:access", args=[people.account.pk]) in content
+
+
+def test_a_stranger_gets_404_and_learns_nothing(people, client_for):
+    response = client_for(people.stranger).get(overview_url(people.account))
+
+    assert response.status_code == 404
+    assert str(people.account.pk).encode() not in response.content
+    assert b"contoso-automation" not in response.content
+
+
+def test_the_overview_costs_the_same_queries_however_many_members(people, client_for):
+    client = client_for(people.reader)
+    client.get(overview_url(people.account))  # warm up
+
+    with CaptureQueriesContext(connection) as few:
+        client.get(overview_url(people.account))
+    User = get_user_model()
+    User.objects.bulk_create([User(username=f"member{i:03}", password="!") for i in range(50)])
+    for i in range(50):
+        add_member(account=people.account, username=f"member{i:03}", role=Role.READER, actor=Actor.for_system())
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(overview_url(people.account))
+
+    assert "<dt>Members</dt><dd>53</dd>" in response.content.decode()
+    assert len(many.captured_queries) == len(few.captured_queries)
