@@ -117,12 +117,19 @@ def register_worker(
         existing = existing.first()
         if existing is not None and (existing.account_id != account.pk or existing.group.name != group_name):
             if existing.account_id == account.pk:
-                where = f"hybrid worker group {existing.group.name!r}"
+                detail = (
+                    f"This machine is already registered as worker {existing.name!r} in hybrid worker group "
+                    f"{existing.group.name!r}. Run 'hybridworker remove --url URL --key KEY' first, or register "
+                    f"with --group {existing.group.name!r}."
+                )
             else:
-                where = "another Automation account"
+                # Nothing about the other account is told: the caller holds no key of it.
+                detail = (
+                    "This machine is already registered in another Automation account. Run 'hybridworker remove "
+                    "--url URL --key KEY' with that account's URL and key first."
+                )
             raise Conflict(
-                f"This machine is already registered as worker {existing.name!r} in {where}. "
-                "Run 'hybridworker remove' first, or 'hybridworker register' with that group.",
+                detail,
                 code="registered_elsewhere",
             )
         group = _group_for_registration(account, group_name, name)
@@ -136,11 +143,11 @@ def register_worker(
             )
         fields = {
             "name": name,
+            "facts": {**facts, "reported_at": now.timestamp()},
             "credential_id": credential.lookup,
             "credential_hash": credential.secret_hash,
             "last_seen_at": now,
             "capacity": _capacity(facts),
-            "facts": facts,
             **_summary(facts),
         }
         if existing is not None:
@@ -168,6 +175,9 @@ def worker_for_credential(token: str) -> HybridWorker | None:
 def record_heartbeat(*, worker: HybridWorker, facts: dict[str, Any]) -> None:
     """last_seen_at as a single-column write; the facts only when they are due or their summary changed."""
     now = timezone.now()
+    if not facts:  # an agent that sent none keeps what it reported before
+        HybridWorker.objects.filter(pk=worker.pk).update(last_seen_at=now)
+        return
     summary = _summary(facts)
     capacity = _capacity(facts)
     facts_due = (
