@@ -17,3 +17,13 @@ def groups_of(account: AutomationAccount) -> QuerySet[HybridWorkerGroup]:
 
 def workers_of(account: AutomationAccount) -> QuerySet[HybridWorker]:
     return HybridWorker.objects.filter(account=account).select_related("group").order_by("group__name", "name")
+
+
+def worker_totals(account: AutomationAccount) -> dict[str, int]:
+    """Counts for the Overview: groups, workers, and workers online now (two queries)."""
+    online_since = timezone.now() - offline_after()
+    totals = HybridWorker.objects.filter(account=account).aggregate(
+        workers=Count("pk"), online=Count("pk", filter=Q(last_seen_at__gte=online_since))
+    )
+    totals["groups"] = HybridWorkerGroup.objects.filter(account=account).count()
+    return totals

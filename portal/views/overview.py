@@ -1,10 +1,16 @@
 from django.shortcuts import render
 
 from automation.queries.audit import activity_of
+from automation.queries.workers import worker_totals
 from portal.views.base import account_blade
 
 
 @account_blade
 def overview(request, account):
-    context = {"account": account, "blade": "overview", "activity_count": activity_of(account).count()}
+    context = {
+        "account": account,
+        "blade": "overview",
+        "activity_count": activity_of(account).count(),
+        "totals": worker_totals(account),
+    }
     return render(request, "overview/index.html", context)

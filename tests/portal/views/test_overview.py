@@ -86,3 +86,25 @@ def test_the_overview_costs_the_same_queries_however_many_members(people, client
 
     assert "<dt>Members</dt><dd>53</dd>" in response.content.decode()
     assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_the_overview_counts_groups_and_workers_and_who_is_online(people, client_for):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from automation.models import HybridWorker
+    from automation.services.workers import create_group, register_worker
+
+    system = Actor.for_system()
+    create_group(account=people.account, name="empty-group", actor=system)
+    for n in range(3):
+        register_worker(
+            account=people.account, group_name="lab", machine_id=f"machine-{n:04d}", name=f"web-{n}", facts={}
+        )
+    register_worker(account=people.other_account, group_name="lab", machine_id="machine-9999", name="x", facts={})
+    HybridWorker.objects.filter(name="web-0").update(last_seen_at=timezone.now() - timedelta(hours=1))
+
+    totals = client_for(people.reader).get(overview_url(people.account)).context["totals"]
+
+    assert totals == {"groups": 2, "workers": 3, "online": 2}
