@@ -19,6 +19,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
+LOCAL_GROUP = "local"
 
 
 def _die_with_parent() -> None:
@@ -123,6 +124,18 @@ class Launcher:
             time.sleep(0.3)
         raise SystemExit(f"The portal did not become healthy within {timeout:.0f} s: {last}")
 
+    def start_local_agent(self, bindir: Path, demo: dict) -> None:
+        """One worker on this machine, in the demo account, so the portal has a worker at once."""
+        state = self.var / "agent"
+        agent = str(bindir / "hybridworker")
+        register = [agent, "register", "--state-dir", str(state), "--group", LOCAL_GROUP]
+        register += ["--endpoint", demo["endpoint"], "--token", demo["key"]]
+        result = subprocess.run(register, cwd=BASE_DIR, env=self.env, capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.stderr.write(result.stdout + result.stderr)
+            raise SystemExit(f"Registering the local agent failed with status {result.returncode}")
+        self.spawn("agent", [agent, "run", "--state-dir", str(state)])
+
     def run(self) -> int:
         # The database, Redis dump and logs under var/ are for this user's eyes only.
         os.umask(0o077)
@@ -147,11 +160,13 @@ class Launcher:
         )
         url = f"http://127.0.0.1:{self.port}/"
         self.wait_healthy(url)
+        self.start_local_agent(bindir, demo)
         say(f"Portal: {url}")
         if demo["password"]:
             say(f"Login: {demo['username']} / {demo['password']}")
         else:
             say(f"Login: {demo['username']} (its password was changed after it was generated; use the one you set)")
+        say(f"hybridworker register --group {LOCAL_GROUP} --endpoint {demo['endpoint']} --token {demo['key']}")
         say(f"Logs: {self.logs}  (Ctrl-C stops everything)")
         while not self.stopping:
             self.check_children()

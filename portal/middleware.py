@@ -1,4 +1,5 @@
 from django.shortcuts import render
+from django.utils.http import http_date
 
 from automation.services.errors import ServiceError
 
@@ -28,3 +29,16 @@ class ServiceErrorMiddleware:
 
 
 _TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
+
+
+class DateHeaderMiddleware:
+    """Every answer says the server's time: agents check their clock against it (daphne sends no Date)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not response.has_header("Date"):
+            response["Date"] = http_date()
+        return response

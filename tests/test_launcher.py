@@ -136,7 +136,9 @@ def run_once(var_dir: Path) -> dict:
     try:
         portal = launcher.wait_for_line(r"Portal: (\S+)")
         login = launcher.wait_for_line(r"Login: (\S+) / (\S+)")
+        register = launcher.wait_for_line(r"hybridworker register --group (\S+) --endpoint (\S+) --token (\S+)")
         assert portal.group(0) == f"Portal: http://127.0.0.1:{port}/"
+        assert register.group(2).startswith(f"http://127.0.0.1:{port}/agentsvc/accounts/")
         for line in launcher.lines:
             assert "\x1b" not in line, f"an escape code in {line!r}"
 
@@ -146,14 +148,26 @@ def run_once(var_dir: Path) -> dict:
 
         children = descendants(launcher.popen.pid)
         names = " ".join(" ".join(child.cmdline()) for child in children)
-        for expected in ("redis-server", "daphne", "celery -A portal worker", "celery -A portal beat"):
+        expected_processes = (
+            "redis-server",
+            "daphne",
+            "celery -A portal worker",
+            "celery -A portal beat",
+            "hybridworker run",
+        )
+        for expected in expected_processes:
             assert expected in names, f"{expected} is not among the launcher's processes: {names}"
 
         status = launcher.interrupt()
         assert status == 0, launcher.diagnostics()
         left = still_alive(children)
         assert not left, f"still running after the launcher exited: {[p.cmdline() for p in left]}"
-        return {"username": login.group(1), "password": login.group(2), "line": login.group(0)}
+        return {
+            "username": login.group(1),
+            "password": login.group(2),
+            "line": login.group(0),
+            "register": register.group(0).replace(str(port), "PORT"),
+        }
     finally:
         launcher.cleanup(children)
 
@@ -177,12 +191,17 @@ def test_the_launcher_starts_everything_stops_everything_and_starts_again(tmp_pa
 
     second = run_once(var_dir)
     assert second["line"] == first["line"]
+    assert second["register"] == first["register"]
 
     database = var_dir / "portal.sqlite3"
     assert count(database, "SELECT COUNT(*) FROM auth_user WHERE username = ?", "admin") == 1
     assert count(database, "SELECT COUNT(*) FROM auth_user") == 1
     assert count(database, "SELECT COUNT(*) FROM automation_automationaccount") == 1
     assert count(database, "SELECT COUNT(*) FROM automation_membership") == 1
+    # The local agent: registered on the first start, renewed (not duplicated) on the second.
+    assert count(database, "SELECT COUNT(*) FROM automation_hybridworkergroup WHERE name = ?", "local") == 1
+    assert count(database, "SELECT COUNT(*) FROM automation_hybridworker") == 1
+    assert count(database, "SELECT COUNT(*) FROM automation_hybridworker WHERE last_seen_at IS NOT NULL") == 1
 
     secrets_dir = var_dir / "secrets"
     files = sorted(path.name for path in secrets_dir.iterdir())

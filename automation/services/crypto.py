@@ -27,8 +27,12 @@ def decrypt(token: str) -> str | None:
 
 
 def new_account_key() -> str:
-    # 384 random bits, URL-safe: pasted on command lines and in config files.
-    return secrets.token_urlsafe(48)
+    """384 random bits, URL-safe: pasted on command lines and in config files."""
+    while True:
+        key = secrets.token_urlsafe(48)
+        # A leading "-" reads as an option on command lines; "hrw_" is how worker credentials start.
+        if key[0].isalnum() and not key.startswith("hrw_"):
+            return key
 
 
 def hash_secret(secret: str) -> str:

@@ -117,7 +117,7 @@ def every_portal_url():
         yield pytest.param(reverse(f"portal:{pattern.name}", kwargs=kwargs), id=pattern.name)
 
 
-@pytest.mark.parametrize("url", every_portal_url())
+@pytest.mark.parametrize("url", list(every_portal_url()))
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_no_page_of_the_portal_answers_an_anonymous_visitor(db, url, method):
     response = getattr(Client(), method)(url)

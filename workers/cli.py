@@ -1,0 +1,184 @@
+"""`hybridworker`: the command line of the Hybrid Runbook Worker agent."""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from workers import __version__
+from workers.console import Console
+from workers.errors import EXIT_FAILED, AgentError
+from workers.state import StateDir, default_state_dir
+
+DESCRIPTION = (
+    "Hybrid Runbook Worker agent: register this machine into a hybrid worker group of an Automation account, "
+    "and run the worker service."
+)
+
+
+# Options that always take a value. Access keys are URL-safe base64 and may start with "-", which
+# argparse would take for an option: "--token -abc" is rewritten to "--token=-abc" before parsing.
+VALUE_OPTIONS = ("--token", "--key", "--group", "--name", "--endpoint", "--url")
+
+
+def join_option_values(argv: Sequence[str]) -> list[str]:
+    args = list(argv)
+    joined: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            joined += args[index:]
+            break
+        if arg in VALUE_OPTIONS and index + 1 < len(args):
+            joined.append(f"{arg}={args[index + 1]}")
+            index += 2
+            continue
+        joined.append(arg)
+        index += 1
+    return joined
+
+
+def _secret(value: str) -> str:
+    """A key given as "-" is read from standard input, so it stays out of `ps` and shell history."""
+    if value != "-":
+        return value
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise argparse.ArgumentTypeError("expected the key on standard input")
+    return line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    state_dir = argparse.ArgumentParser(add_help=False)
+    state_dir.add_argument(
+        "--state-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help=f"this agent's state folder (default: {default_state_dir()})",
+    )
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("--verbose", "-v", action="store_true", help="print each step")
+    ca_bundle = argparse.ArgumentParser(add_help=False)
+    ca_bundle.add_argument(
+        "--ca-bundle", type=Path, metavar="FILE", help="CA certificates (PEM) to trust instead of the system's"
+    )
+
+    parser = argparse.ArgumentParser(prog="hybridworker", description=DESCRIPTION, parents=[state_dir])
+    parser.add_argument("--version", action="version", version=f"hybridworker {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    register = commands.add_parser(
+        "register",
+        parents=[state_dir, verbose, ca_bundle],
+        help="register this machine into a hybrid worker group (Add-HybridRunbookWorker)",
+        description="Register this machine into a hybrid worker group; the group is created if it does not exist.",
+    )
+    register.add_argument("--group", required=True, metavar="NAME", help="hybrid worker group to join")
+    register.add_argument("--endpoint", required=True, metavar="URL", help="the URL from the account's Keys blade")
+    register.add_argument(
+        "--token", required=True, type=_secret, metavar="KEY", help="primary or secondary access key ('-': stdin)"
+    )
+    register.add_argument("--name", metavar="NAME", help="this worker's name in the group (default: the host name)")
+
+    remove = commands.add_parser(
+        "remove",
+        parents=[state_dir, verbose, ca_bundle],
+        help="remove this machine from its group (Remove-HybridRunbookWorker)",
+        description="Unregister this machine and delete its local registration (the machine id is kept).",
+    )
+    remove.add_argument("--url", required=True, metavar="URL", help="the URL from the account's Keys blade")
+    remove.add_argument(
+        "--key", required=True, type=_secret, metavar="KEY", help="primary or secondary access key ('-': stdin)"
+    )
+
+    run = commands.add_parser(
+        "run",
+        parents=[state_dir],
+        help="run the worker service (heartbeats)",
+        description=(
+            "Run the worker service in the foreground. Exit status 2: another 'run' uses this state folder; "
+            "3: the worker is not registered (or was removed)."
+        ),
+    )
+    run.add_argument("--verbose", "-v", action="store_true", help="log every heartbeat and retry")
+
+    commands.add_parser("status", parents=[state_dir], help="show the registration and the service's state")
+
+    diagnose = commands.add_parser(
+        "diagnose",
+        parents=[state_dir, ca_bundle],
+        help="check what registration and heartbeats need (Troubleshooting)",
+        description="Check the endpoint, TLS, credential, clock, resources, state folder and service.",
+    )
+    diagnose.add_argument("--endpoint", metavar="URL", help="check this endpoint (e.g. before registering)")
+
+    install = commands.add_parser(
+        "install-service",
+        parents=[state_dir],
+        help="install a systemd unit that runs this worker",
+        description="Write /etc/systemd/system/hybridworker-<state folder>.service (as root).",
+    )
+    install.add_argument("--print", action="store_true", dest="print_only", help="print the unit instead")
+    install.add_argument("--user", metavar="USER", help="run the service as this user")
+    return parser
+
+
+def dispatch(args: argparse.Namespace, console: Console) -> int:
+    # Imported per command: `status` should not pay for what `run` needs, and the other way round.
+    state = StateDir(getattr(args, "state_dir", None) or default_state_dir())
+    if args.command == "register":
+        from workers.registration import register
+
+        return register(
+            state,
+            console,
+            endpoint_url=args.endpoint,
+            token=args.token,
+            group=args.group,
+            name=args.name,
+            ca_bundle=args.ca_bundle,
+        )
+    if args.command == "remove":
+        from workers.registration import remove
+
+        return remove(state, console, url=args.url, key=args.key, ca_bundle=args.ca_bundle)
+    if args.command == "run":
+        from workers.service import run
+
+        return run(state, console, verbose=args.verbose)
+    if args.command == "status":
+        from workers.status import status
+
+        return status(state, console)
+    if args.command == "diagnose":
+        from workers.diagnose import diagnose
+
+        return diagnose(state, console, endpoint_url=args.endpoint, ca_bundle=args.ca_bundle)
+    from workers.systemd import install_service
+
+    return install_service(state, console, print_only=args.print_only, user=args.user)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(join_option_values(sys.argv[1:] if argv is None else argv))
+    console = Console(verbose=getattr(args, "verbose", False))
+    try:
+        return dispatch(args, console)
+    except AgentError as exc:
+        console.error(str(exc))
+        return exc.exit_code
+    except PermissionError as exc:
+        console.error(f"permission denied: {exc.filename}. Run as the user that owns it, or pass --state-dir DIR.")
+        return EXIT_FAILED
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        console.error(f"{exc.strerror or exc}{where}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""The agent API as Python calls: register, heartbeat, deregister, and a probe for `diagnose`."""
+
+import email.utils
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from workers import __version__
+from workers.errors import AgentError
+from workers.network import certificate_problem, describe_transport_error, proxy_for, ssl_context, without_password
+
+ENDPOINT_SHAPE = "http(s)://HOST/agentsvc/accounts/<account id> (the URL field of the account's Keys blade)"
+_ACCOUNT_PATH = re.compile(r"^(?P<prefix>.*)/accounts/(?P<account>[0-9A-Fa-f-]{32,36})$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    account_id: str
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def parse_endpoint(url: str) -> Endpoint:
+    """Check the URL from the Keys blade and take the account id out of it."""
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/")
+    match = _ACCOUNT_PATH.match(path)
+    problem = None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problem = "it must start with http:// or https:// and name a host"
+    elif parts.query or parts.fragment or parts.username:
+        problem = "it must not carry a query, a fragment or a user name"
+    elif match is None:
+        problem = "its path must end with /accounts/<account id>"
+    if problem is None:
+        try:
+            account_id = str(uuid.UUID(match["account"]))
+        except ValueError:
+            problem = "the account id in it is not a UUID"
+    if problem is not None:
+        raise AgentError(f"{url!r} is not an agent service URL: {problem}. Expected {ENDPOINT_SHAPE}.")
+    return Endpoint(url=f"{parts.scheme}://{parts.netloc}{path}", account_id=account_id)
+
+
+class Unreachable(AgentError):
+    """No HTTP answer at all: DNS, connection, proxy, TLS or timeout."""
+
+    def __init__(self, url: str, reason: str, *, certificate: str | None = None) -> None:
+        self.url = url
+        self.reason = reason
+        self.certificate = certificate
+        message = f"cannot reach {url}: {reason}"
+        if certificate:
+            message += (
+                ". If the server's certificate comes from a private CA, pass --ca-bundle FILE with that CA's "
+                "certificate (PEM); if a proxy intercepts TLS, ask your network administrator"
+            )
+        super().__init__(message)
+
+
+class ApiError(AgentError):
+    """The server answered with an error: {"code", "detail"}, where detail is written for people."""
+
+    def __init__(self, status: int, code: str, detail: str, *, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one unauthenticated request told about the endpoint (for `diagnose`)."""
+
+    status: int
+    is_agent_api: bool
+    server_date: float | None
+    sent_at: float
+    received_at: float
+    peer_certificate: dict[str, Any] | None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _api_error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return ApiError(
+            response.status_code, str(body.get("code") or "error"), body["detail"], retry_after=_retry_after(response)
+        )
+    if response.is_redirect:
+        where = response.headers.get("Location", "another address")
+        detail = f"the server redirects to {where}; use that address as the endpoint URL"
+    else:
+        detail = (
+            f"HTTP {response.status_code} {response.reason_phrase} from {response.request.url} (not the agent API?)"
+        )
+    return ApiError(response.status_code, "http_error", detail, retry_after=_retry_after(response))
+
+
+class AgentClient:
+    def __init__(self, endpoint: Endpoint, *, ca_bundle: Path | None = None, timeout: float = 30.0) -> None:
+        self.endpoint = endpoint
+        self.proxy = proxy_for(endpoint.url)
+        try:
+            context = ssl_context(ca_bundle)
+        except ValueError as exc:
+            raise AgentError(str(exc)) from None
+        # trust_env=False: the proxy was chosen above (with the loopback rule), and the CAs too.
+        self._http = httpx.Client(
+            proxy=self.proxy,
+            verify=context,
+            trust_env=False,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"User-Agent": f"hybridworker/{__version__}", "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    @property
+    def route(self) -> str:
+        """How requests travel, fit to print: "directly" or "through proxy http://proxy:3128"."""
+        return f"through proxy {without_password(self.proxy)}" if self.proxy else "directly"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "AgentClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def url(self, operation: str) -> str:
+        return f"{self.endpoint.url}/v1/{operation}"
+
+    def _post(self, operation: str, token: str, body: dict[str, Any], expected: tuple[str, ...]) -> dict[str, Any]:
+        url = self.url(operation)
+        try:
+            response = self._http.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError as exc:
+            raise Unreachable(url, describe_transport_error(exc), certificate=certificate_problem(exc)) from None
+        if not response.is_success:
+            raise _api_error(response)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or any(key not in answer for key in expected):
+            raise ApiError(response.status_code, "bad_response", f"unexpected answer from {url} (not the agent API?)")
+        return answer
+
+    def register(self, *, key: str, group: str, machine_id: str, name: str, facts: dict[str, Any]) -> dict[str, Any]:
+        body = {"group": group, "machine_id": machine_id, "name": name, "facts": facts}
+        expected = ("worker_id", "name", "group", "account_id", "credential", "heartbeat_interval", "long_poll_timeout")
+        return self._post("register", key, body, expected)
+
+    def heartbeat(self, *, credential: str, facts: dict[str, Any]) -> dict[str, Any]:
+        return self._post("heartbeat", credential, {"facts": facts}, ("worker_id", "heartbeat_interval"))
+
+    def deregister_machine(self, *, key: str, machine_id: str) -> dict[str, Any]:
+        return self._post("deregister", key, {"machine_id": machine_id}, ("removed", "group"))
+
+    def probe(self) -> Probe:
+        """One unauthenticated GET: reachability, the TLS certificate and the server's Date header.
+
+        A GET on an agent operation answers 405 without counting as a failed sign-in.
+        """
+        url = self.url("heartbeat")
+        sent_at = time.time()
+        try:
+            with self._http.stream("GET", url) as response:
+                certificate = None
+                stream = response.extensions.get("network_stream")
+                tls = stream.get_extra_info("ssl_object") if stream is not None else None
+                # httpcore hands out the C-level SSL object here: ask it by duck typing.
+                if tls is not None and hasattr(tls, "getpeercert"):
+                    certificate = tls.getpeercert()
+                response.read()
+        except httpx.HTTPError as exc:
+            raise Unreachable(url, describe_transport_error(exc), certificate=certificate_problem(exc)) from None
+        received_at = time.time()
+        server_date = None
+        if response.headers.get("Date"):
+            try:
+                server_date = email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp()
+            except (TypeError, ValueError):
+                server_date = None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        is_agent_api = isinstance(body, dict) and "code" in body and response.status_code != 404
+        return Probe(response.status_code, is_agent_api, server_date, sent_at, received_at, certificate)

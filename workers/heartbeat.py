@@ -1,0 +1,108 @@
+"""The heartbeat task: tell the server this worker is alive, every heartbeat_interval seconds."""
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from workers.backoff import Backoff
+from workers.client import ApiError, Unreachable
+from workers.errors import EXIT_NOT_REGISTERED
+from workers.facts import collect_facts
+from workers.state import LastHeartbeat
+
+if TYPE_CHECKING:
+    from workers.service import Service
+
+REMOVED = "this worker was removed from group {group}; run 'hybridworker register' to add it again"
+MAX_CLOCK_SKEW = 60.0
+
+
+class Transitions:
+    """Log a condition when it starts and when it ends, never once per retry."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self.log = log
+        self.problem: str | None = None
+
+    def failed(self, kind: str, message: str) -> None:
+        if kind != self.problem:
+            self.log.warning(message)
+            self.problem = kind
+
+    def recovered(self) -> None:
+        if self.problem == "unreachable":
+            self.log.info("server reachable again")
+        elif self.problem is not None:
+            self.log.info("heartbeats accepted again")
+        self.problem = None
+
+
+class HeartbeatTask:
+    name = "heartbeat"
+
+    def __init__(self) -> None:
+        self.backoff = Backoff()
+        self.clock_skewed = False
+
+    def run(self, service: "Service") -> None:
+        log = service.log
+        link = Transitions(log)
+        interval = float(service.registration.heartbeat_interval)
+        while not service.stopping:
+            started = time.monotonic()
+            sent_at = time.time()
+            try:
+                answer = service.client.heartbeat(
+                    credential=service.credential, facts=collect_facts(service.state.path)
+                )
+            except ApiError as exc:
+                if exc.status == 401:
+                    if service.reload_registration():
+                        log.info("registered again meanwhile: using the new credential")
+                        continue
+                    log.error(REMOVED.format(group=service.registration.group))
+                    service.stop(EXIT_NOT_REGISTERED)
+                    return
+                link.failed(f"http {exc.status} {exc.code}", f"heartbeat refused (HTTP {exc.status}): {exc.detail}")
+                delay = max(self.backoff.next(), exc.retry_after or 0.0)
+            except Unreachable as exc:
+                link.failed("unreachable", f"server unreachable: {exc.reason} ({exc.url})")
+                delay = self.backoff.next()
+            else:
+                link.recovered()
+                self.backoff.reset()
+                interval = self._take_interval(log, interval, answer)
+                self._check_clock(log, sent_at, answer.get("server_time"))
+                service.state.record_heartbeat(
+                    LastHeartbeat(at=time.time(), interval=int(interval), server_time=answer.get("server_time"))
+                )
+                log.debug("heartbeat accepted; next in %.0f s", interval)
+                service.wait(interval - (time.monotonic() - started))
+                continue
+            log.debug("heartbeat failed; next attempt in %.1f s", delay)
+            service.wait(delay)
+
+    @staticmethod
+    def _take_interval(log: logging.Logger, current: float, answer: dict) -> float:
+        try:
+            interval = max(1.0, float(answer.get("heartbeat_interval") or current))
+        except (TypeError, ValueError):
+            return current
+        if interval != current:
+            log.info("the server set the heartbeat interval to %.0f s (was %.0f s)", interval, current)
+        return interval
+
+    def _check_clock(self, log: logging.Logger, sent_at: float, server_time: object) -> None:
+        if not isinstance(server_time, int | float):
+            return
+        skew = float(server_time) - (sent_at + time.time()) / 2
+        skewed = abs(skew) > MAX_CLOCK_SKEW
+        if skewed and not self.clock_skewed:
+            log.warning(
+                "this machine's clock is %.0f s %s the server's; synchronise it (NTP)",
+                abs(skew),
+                "behind" if skew > 0 else "ahead of",
+            )
+        elif self.clock_skewed and not skewed:
+            log.info("this machine's clock agrees with the server's again")
+        self.clock_skewed = skewed

@@ -1,0 +1,187 @@
+"""`hybridworker run`: one service per state folder, running its tasks until told to stop.
+
+The heartbeat is the first task. Fetching and running jobs will be another task next to it,
+sharing the service's client, credential and stop signal.
+"""
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+from typing import Protocol
+
+from workers import __version__
+from workers.client import AgentClient, parse_endpoint
+from workers.console import Console
+from workers.errors import EXIT_BUSY, EXIT_FAILED, EXIT_OK, AgentError, NotRegistered
+from workers.heartbeat import HeartbeatTask
+from workers.logs import Redactor, setup_service_logging
+from workers.state import Registration, StateDir
+
+# After a stop request, how long a task may take to finish what it is doing (e.g. a request).
+JOIN_TIMEOUT = 10.0
+NOT_REGISTERED = "this machine is not registered (state folder {path}); run 'hybridworker register' first"
+
+
+class Task(Protocol):
+    name: str
+
+    def run(self, service: "Service") -> None:
+        """Work until service.stopping; call service.stop(code) to end the whole service."""
+
+
+class Service:
+    def __init__(
+        self,
+        *,
+        state: StateDir,
+        registration: Registration,
+        credential: str,
+        client: AgentClient,
+        log: logging.Logger,
+        redact: Redactor,
+        tasks: list[Task],
+    ) -> None:
+        self.state = state
+        self.registration = registration
+        self.credential = credential
+        self.client = client
+        self.log = log
+        self.redact = redact
+        self.tasks = tasks
+        self.exit_code = EXIT_OK
+        self._stop = threading.Event()
+        self._stop_lock = threading.Lock()
+        self._signal: int | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep, but wake at once on a stop request. True when stopping."""
+        return self._stop.wait(max(0.0, seconds))
+
+    def stop(self, exit_code: int = EXIT_OK) -> None:
+        # The first reason to stop decides the exit status (a SIGTERM after "removed" keeps 3).
+        with self._stop_lock:
+            if not self._stop.is_set():
+                self.exit_code = exit_code
+                self._stop.set()
+
+    def stop_on_signal(self, signum: int, frame: object = None) -> None:
+        # Only flag it: logging from a signal handler could wait on a lock this thread holds.
+        self._signal = signum
+        self.stop(EXIT_OK)
+
+    def reload_registration(self) -> bool:
+        """Take up a registration made while running (`register` again). True if the credential changed."""
+        credential = self.state.credential()
+        registration = self.state.registration()
+        if not credential or registration is None or credential == self.credential:
+            return False
+        self.redact.hide(credential)
+        if registration.endpoint != self.registration.endpoint:
+            # The client was built for the old server; a fresh start builds one for the new.
+            self.log.warning("registered again with %s; restarting to use it", registration.endpoint)
+            self.stop(EXIT_FAILED)
+        self.credential, self.registration = credential, registration
+        return True
+
+    def _run_task(self, task: Task) -> None:
+        try:
+            task.run(self)
+        except Exception:
+            self.log.exception("the %s task failed; stopping so the service manager can restart the agent", task.name)
+            self.stop(EXIT_FAILED)
+            return
+        if not self.stopping:
+            self.log.error("the %s task ended unexpectedly; stopping", task.name)
+            self.stop(EXIT_FAILED)
+
+    def run(self) -> int:
+        reg = self.registration
+        self.log.info(
+            "hybridworker %s started (pid %d): worker %r in group %r, endpoint %s %s, state folder %s",
+            __version__,
+            os.getpid(),
+            reg.name,
+            reg.group,
+            reg.endpoint,
+            self.client.route,
+            self.state.path,
+        )
+        threads = [
+            threading.Thread(target=self._run_task, args=(task,), name=task.name, daemon=True) for task in self.tasks
+        ]
+        for thread in threads:
+            thread.start()
+        while not self._stop.wait(1.0):
+            pass
+        if self._signal is not None:
+            self.log.info("received %s; stopping", signal.Signals(self._signal).name)
+        for thread in threads:
+            thread.join(timeout=JOIN_TIMEOUT)
+        self.log.info("stopped (exit status %d)", self.exit_code)
+        return self.exit_code
+
+
+class ServiceLock:
+    """One `run` per state folder: an exclusive flock, released by the kernel however the process ends."""
+
+    def __init__(self, state: StateDir) -> None:
+        self.state = state
+        self._fd: int | None = None
+
+    def __enter__(self) -> "ServiceLock":
+        fd = os.open(self.state.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = self.state.service_pid()
+            who = f"(pid {pid}) " if pid else ""
+            raise AgentError(
+                f"another 'hybridworker run' {who}is already using the state folder {self.state.path}; "
+                "stop it first, or give this one another --state-dir",
+                exit_code=EXIT_BUSY,
+            ) from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def run(state: StateDir, console: Console, *, verbose: bool = False) -> int:
+    if not state.exists():
+        raise NotRegistered(NOT_REGISTERED.format(path=state.path))
+    with ServiceLock(state):
+        registration = state.registration()
+        credential = state.credential()
+        if registration is None or credential is None:
+            raise NotRegistered(NOT_REGISTERED.format(path=state.path))
+        console.hide(credential)
+        log = setup_service_logging(state.log_path, console.redact, verbose=verbose)
+        client = AgentClient(parse_endpoint(registration.endpoint), ca_bundle=state.ca_bundle())
+        service = Service(
+            state=state,
+            registration=registration,
+            credential=credential,
+            client=client,
+            log=log,
+            redact=console.redact,
+            tasks=[HeartbeatTask()],
+        )
+        previous = {sig: signal.signal(sig, service.stop_on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        state.write_pid()
+        try:
+            return service.run()
+        finally:
+            state.clear_pid()
+            client.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
