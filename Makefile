@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint clean
+.PHONY: run test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(VENV)/.installed-test lint
 	VAR_DIR=$$(mktemp -d) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest
 	TEST_DATABASE=sqlite $(BIN)/python -m pytest -m sqlite
+
+## bench: the benchmarks in tests/bench (not part of `make test`), on a PostgreSQL and a Redis they start
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m pytest tests/bench -s -p no:cacheprovider -o addopts="" --timeout 3600
 
 clean:
 	rm -rf $(VENV) test-artifacts

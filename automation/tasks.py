@@ -26,3 +26,19 @@ def delete_worker_group(group_id: str, notification_id: str, actor_name: str, ac
     user = get_user_model().objects.filter(username=actor_name).first()
     actor = Actor(user=user, ip=actor_ip) if user else Actor.for_system()
     return delete_group(group_id=group_id, notification_id=notification_id, actor=actor)
+
+
+@shared_task(name="automation.sweep_worker_presence")
+def sweep_worker_presence() -> dict:
+    """On the beat: tell accounts about workers that went offline or came back, and push last-seen times."""
+    from django.core.cache import cache
+    from django.utils import timezone
+    from django.utils.dateparse import parse_datetime
+
+    from automation.services.presence import sweep_presence
+
+    now = timezone.now()
+    previous = cache.get("presence:last-sweep")
+    result = sweep_presence(seen_since=parse_datetime(previous) if previous else None, now=now)
+    cache.set("presence:last-sweep", now.isoformat(), timeout=3600)
+    return {"offline": result.went_offline, "online": result.came_back, "seen": result.seen}

@@ -29,3 +29,9 @@ class ApiTokenForm(ServiceForm):
     expires_days = forms.IntegerField(
         required=False, min_value=1, max_value=3650, label="Expires after (days)", help_text="Empty: never expires."
     )
+
+
+class GroupForm(ServiceForm):
+    name = forms.CharField(
+        max_length=200, strip=False, help_text="Letters, digits, spaces, '-', '_' and '.'; up to 128 characters."
+    )

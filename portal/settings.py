@@ -114,7 +114,15 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE: dict = {}
+PRESENCE_SWEEP_SECONDS = env_float("PRESENCE_SWEEP_SECONDS", 5.0)
+CELERY_BEAT_SCHEDULE: dict = {
+    "sweep-worker-presence": {
+        "task": "automation.sweep_worker_presence",
+        "schedule": PRESENCE_SWEEP_SECONDS,
+        # A sweep that waited longer than its period is stale: the next one will do its work.
+        "options": {"expires": PRESENCE_SWEEP_SECONDS},
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from portal.views import access, activity, auth, health, home, notifications, overview, profile
+from portal.views import access, activity, auth, groups, health, home, keys, notifications, overview, profile, workers
 
 app_name = "portal"
 
@@ -20,6 +20,16 @@ portal_patterns = [
     path("profile/", profile.profile, name="profile"),
     path("profile/tokens/new/", profile.new_token, name="token_new"),
     path("profile/tokens/<int:token_id>/revoke/", profile.revoke_token, name="token_revoke"),
+    path("accounts/<uuid:account_id>/keys/", keys.keys, name="keys"),
+    path("accounts/<uuid:account_id>/keys/reveal/", keys.reveal, name="keys_reveal"),
+    path("accounts/<uuid:account_id>/keys/<str:slot>/regenerate/", keys.regenerate, name="keys_regenerate"),
+    path("accounts/<uuid:account_id>/groups/", groups.groups, name="groups"),
+    path("accounts/<uuid:account_id>/groups/add/", groups.add, name="group_add"),
+    path("accounts/<uuid:account_id>/groups/<uuid:group_id>/", groups.group, name="group"),
+    path("accounts/<uuid:account_id>/groups/<uuid:group_id>/delete/", groups.delete, name="group_delete"),
+    path("accounts/<uuid:account_id>/groups/<uuid:group_id>/workers/", workers.group_workers, name="group_workers"),
+    path("accounts/<uuid:account_id>/workers/<uuid:worker_id>/", workers.worker, name="worker"),
+    path("accounts/<uuid:account_id>/workers/<uuid:worker_id>/remove/", workers.remove, name="worker_remove"),
     path("notifications/", notifications.panel, name="notifications"),
     path("notifications/bell/", notifications.bell, name="notifications_bell"),
     path("notifications/read/", notifications.mark_read, name="notifications_read"),

@@ -41,6 +41,9 @@ class HybridWorker(models.Model):
     ip = models.CharField(max_length=64, blank=True)
     version = models.CharField(max_length=32, blank=True)
     facts = models.JSONField(default=dict, blank=True)
+    # What people were last told (online or not); the presence sweep compares it with last_seen_at
+    # to notice each transition once. The truth is always derived from last_seen_at.
+    announced_online = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["name"]

@@ -1,4 +1,4 @@
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import BooleanField, Case, Count, F, Max, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from automation.models import AutomationAccount, HybridWorker, HybridWorkerGroup
@@ -27,3 +27,36 @@ def worker_totals(account: AutomationAccount) -> dict[str, int]:
     )
     totals["groups"] = HybridWorkerGroup.objects.filter(account=account).count()
     return totals
+
+
+def _online_since():
+    return timezone.now() - offline_after()
+
+
+def with_presence(workers: QuerySet[HybridWorker]) -> QuerySet[HybridWorker]:
+    """Each worker with `is_online`, derived in the query from last_seen_at."""
+    return workers.annotate(
+        is_online=Case(
+            When(last_seen_at__gte=_online_since(), then=Value(True)), default=Value(False), output_field=BooleanField()
+        )
+    )
+
+
+GROUP_SORTS = {
+    "name": "name",
+    "workers": "worker_count",
+    "online": "online_count",
+    "last_seen": "last_seen",
+    "created": "created_at",
+}
+
+
+def sorted_groups(account: AutomationAccount, *, query: str = "", sort: str = "name") -> QuerySet[HybridWorkerGroup]:
+    """The groups blade: filtered by name, sorted by a column (`-` for descending), ties by name."""
+    descending = sort.startswith("-")
+    column = GROUP_SORTS.get(sort.lstrip("-"), "name")
+    groups = groups_of(account)
+    if query:
+        groups = groups.filter(name__icontains=query)
+    order = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_first=True)
+    return groups.order_by(order, "name")

@@ -22,6 +22,13 @@ MACHINE_ID_MAX = 64
 _FACT_LIMITS = {"os": 200, "ip": 64, "version": 32}
 
 
+def _push(account_id, payload: dict[str, Any]) -> None:
+    """Open pages of the account refresh what changed; sent after commit, so they read the new rows."""
+    from portal import notify
+
+    transaction.on_commit(lambda: notify.push_to_account(account_id, payload))
+
+
 @dataclass(frozen=True)
 class Registration:
     worker: HybridWorker
@@ -67,6 +74,7 @@ def create_group(*, account: AutomationAccount, name: str, actor: Actor) -> Hybr
         with transaction.atomic():
             group = HybridWorkerGroup.objects.create(account=account, name=name, created_by=actor.name)
             record_event(actor=actor, action="group.create", account=account, target=group)
+            _push(account.pk, {"type": "group-created", "group_id": str(group.pk)})
     except IntegrityError:
         raise Conflict(
             f"A hybrid worker group named {name!r} already exists in {account.name}.", field="name"
@@ -80,6 +88,7 @@ def _group_for_registration(account: AutomationAccount, name: str, worker_name: 
         try:
             with transaction.atomic():
                 group = HybridWorkerGroup.objects.create(account=account, name=name, created_by=f"worker {worker_name}")
+                _push(account.pk, {"type": "group-created", "group_id": str(group.pk)})
                 record_event(
                     actor=Actor.for_system(),
                     action="group.create",
@@ -158,6 +167,7 @@ def register_worker(
             worker = HybridWorker.objects.create(account=account, group=group, machine_id=machine_id, **fields)
             action = "worker.register"
         record_event(actor=actor, action=action, account=account, target=worker, details={"group": group_name})
+        _push(account.pk, {"type": "worker-registered", "group_id": str(group.pk), "worker_id": str(worker.pk)})
     return Registration(worker=worker, credential=credential.token, renewed=existing is not None)
 
 
@@ -204,6 +214,10 @@ def deregister_worker(*, worker: HybridWorker, source_ip: str | None = None) -> 
             details={"group": worker.group.name},
         )
         HybridWorker.objects.filter(pk=worker.pk).delete()
+        _push(
+            worker.account_id,
+            {"type": "worker-removed", "group_id": str(worker.group_id), "worker_id": str(worker.pk)},
+        )
 
 
 def remove_worker(*, account: AutomationAccount, worker_id, actor: Actor) -> HybridWorker:
@@ -216,7 +230,9 @@ def remove_worker(*, account: AutomationAccount, worker_id, actor: Actor) -> Hyb
         record_event(
             actor=actor, action="worker.remove", account=account, target=worker, details={"group": worker.group.name}
         )
+        worker_id, group_id = str(worker.pk), str(worker.group_id)
         worker.delete()
+        _push(account.pk, {"type": "worker-removed", "group_id": group_id, "worker_id": worker_id})
     return worker
 
 
@@ -289,12 +305,7 @@ def delete_group(*, group_id, notification_id, actor: Actor) -> bool:
                     title=f"Deleted hybrid worker group {name}",
                     message=f'Hybrid worker group "{name}" was deleted.',
                 )
-            from portal import notify
-
-            account_id = group.account_id
-            transaction.on_commit(
-                lambda: notify.push_to_account(account_id, {"type": "group.deleted", "group_id": str(group_id)})
-            )
+            _push(group.account_id, {"type": "group-deleted", "group_id": str(group_id)})
             return True
         if notification is not None:
             update_notification(

@@ -27,6 +27,17 @@ def is_owner(account) -> bool:
     return getattr(account, "role", None) == "owner"
 
 
+def require_role(account, role: str) -> None:
+    """For pages that only lead to an action of this role or above; the service checks the action itself."""
+    from django.core.exceptions import PermissionDenied
+
+    from automation.models import Role
+
+    if not Role(account.role).allows(Role(role)):
+        words = {"owner": "an Owner", "operator": "an Operator or Owner"}[role]
+        raise PermissionDenied(f"Only {words} of {account.name} can do this.")
+
+
 def require_owner(account) -> None:
     """For pages that only lead to an Owner's action; the service checks the action itself."""
     from django.core.exceptions import PermissionDenied

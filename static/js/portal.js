@@ -101,7 +101,35 @@
         toast(n.title, n.message, n.state === "failed" ? "error" : n.state === "succeeded" ? "success" : n.level);
       }
     }
+    if (data.type === "workers-seen") updateLastSeen(data.workers);
+    document.querySelectorAll("[data-live-refresh]").forEach((el) => {
+      if (!el.dataset.liveRefresh.split(" ").includes(data.type)) return;
+      if (el.dataset.liveGroup && data.group_id && el.dataset.liveGroup !== data.group_id) return;
+      refreshSoon(el);
+    });
     document.body.dispatchEvent(new CustomEvent("live:" + data.type, { detail: data }));
+  }
+
+  // A list that something changed in is fetched again (once, however many events arrive together).
+  function refreshSoon(el) {
+    clearTimeout(el._refreshTimer);
+    el._refreshTimer = setTimeout(() => {
+      htmx.ajax("GET", el.dataset.liveSrc || location.pathname + location.search, { target: el, swap: "innerHTML" });
+    }, 300);
+  }
+
+  // Heartbeats move "Last seen" without a fetch: the times are patched in place and keep ticking.
+  function updateLastSeen(workers) {
+    for (const w of workers) {
+      document.querySelectorAll(`[data-worker-id="${w.id}"] time.last-seen`).forEach((t) => setTime(t, w.last_seen));
+      const group = document.querySelector(`[data-group-id="${w.group_id}"] time.last-seen`);
+      if (group && new Date(w.last_seen) > new Date(group.getAttribute("datetime"))) setTime(group, w.last_seen);
+    }
+  }
+  function setTime(el, iso) {
+    el.setAttribute("datetime", iso);
+    el.title = new Date(iso).toLocaleString();
+    el.textContent = relative(new Date(iso));
   }
   function connect() {
     const path = document.body.dataset.liveUrl;
@@ -174,7 +202,7 @@
   window.portal = { toast, setPanel };
   document.addEventListener("DOMContentLoaded", () => {
     tick();
-    setInterval(tick, 15000);
+    setInterval(tick, 5000);
     connect();
   });
 })();

@@ -1,0 +1,80 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_http_methods
+
+from automation.queries.workers import groups_of, sorted_groups
+from automation.services import workers as worker_services
+from automation.services.errors import ServiceError
+from automation.services.keys import agent_service_url
+from portal.forms import GroupForm
+from portal.views.base import account_blade, finish, require_role
+
+PAGE_SIZE = 50
+
+
+@account_blade
+def groups(request, account):
+    query = request.GET.get("q", "").strip()
+    sort = request.GET.get("sort", "name")
+    page = Paginator(sorted_groups(account, query=query, sort=sort), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"account": account, "blade": "groups", "page": page, "query": query, "sort": sort}
+    template = "groups/partials/table.html" if request.htmx and not request.htmx.boosted else "groups/index.html"
+    return render(request, template, context)
+
+
+@account_blade
+@require_http_methods(["GET", "POST"])
+def add(request, account):
+    require_role(account, "operator")
+    form = GroupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            group = worker_services.create_group(account=account, name=form.cleaned_data["name"], actor=request.actor)
+        except ServiceError as error:
+            if error.status in (403, 404):
+                raise
+            form.add_service_error(error)
+        else:
+            messages.success(request, f"Created hybrid worker group {group.name}.")
+            return finish(request, "portal:group", account_id=account.pk, group_id=group.pk)
+    template = "groups/partials/add_dialog.html" if request.htmx else "groups/add.html"
+    ctx = {"account": account, "blade": "groups", "form": form}
+    return render(request, template, ctx, status=400 if form.errors else 200)
+
+
+def _group(account, group_id):
+    return get_object_or_404(groups_of(account), pk=group_id)
+
+
+@account_blade
+def group(request, account, group_id):
+    group = _group(account, group_id)
+    return render(request, "groups/detail.html", {"account": account, "blade": "groups", "group": group})
+
+
+@account_blade
+@require_http_methods(["GET", "POST"])
+def delete(request, account, group_id):
+    require_role(account, "operator")
+    group = _group(account, group_id)
+    if request.method == "POST":
+        try:
+            worker_services.request_group_deletion(account=account, group_name=group.name, actor=request.actor)
+        except ServiceError as error:
+            if error.status in (403, 404):
+                raise
+            messages.error(request, error.detail)
+            return finish(request, "portal:group", account_id=account.pk, group_id=group.pk)
+        messages.info(request, f"Deleting hybrid worker group {group.name}: follow it under Notifications.")
+        return finish(request, "portal:groups", account_id=account.pk)
+    members = list(group.workers.order_by("name").values_list("name", flat=True))
+    context = {
+        "account": account,
+        "blade": "groups",
+        "group": group,
+        "members": members,
+        "url": agent_service_url(account),
+    }
+    template = "groups/partials/delete_dialog.html" if request.htmx else "groups/delete.html"
+    return render(request, template, context)
