@@ -1,6 +1,6 @@
 from django import forms
 
-from automation.models import Role
+from automation.models import Role, RunbookType
 from automation.services.errors import ServiceError
 
 
@@ -35,3 +35,82 @@ class GroupForm(ServiceForm):
     name = forms.CharField(
         max_length=200, strip=False, help_text="Letters, digits, spaces, '-', '_' and '.'; up to 128 characters."
     )
+
+
+class RunbookCreateForm(ServiceForm):
+    name = forms.CharField(max_length=200, strip=False, help_text="Letters, digits, spaces, '-', '_' and '.'.")
+    runbook_type = forms.ChoiceField(label="Runbook type", choices=RunbookType.choices)
+    description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class RunbookEditForm(ServiceForm):
+    description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    parameters = forms.CharField(
+        required=False,
+        label="Parameters (JSON)",
+        widget=forms.Textarea(attrs={"rows": 4, "class": "code", "spellcheck": "false"}),
+        help_text='A list like [{"name": "service", "type": "string", "required": true}, '
+        '{"name": "force", "type": "bool", "default": false}]; types: string, int, bool, json.',
+    )
+    content = forms.CharField(
+        required=False,
+        label="Draft",
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 18, "class": "code", "spellcheck": "false", "wrap": "off"}),
+    )
+
+    def clean_parameters(self):
+        import json
+
+        raw = self.cleaned_data["parameters"].strip()
+        if not raw:
+            return []
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from None
+
+
+class StartJobForm(ServiceForm):
+    """The Start blade: where to run, then one field per declared parameter."""
+
+    run_on = forms.ChoiceField(label="Run on: Hybrid Worker group")
+    timeout_seconds = forms.IntegerField(
+        required=False, min_value=1, label="Timeout (seconds)", help_text="Empty: no timeout."
+    )
+
+    def __init__(self, *args, groups: list[str], declared: list[dict], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["run_on"].choices = [(name, name) for name in groups]
+        self.declared = declared
+        for spec in declared:
+            label = f"{spec['name']} ({spec['type']}{', required' if spec.get('required') else ''})"
+            initial = spec.get("default")
+            if spec["type"] == "bool":
+                field = forms.ChoiceField(
+                    choices=[("", "—"), ("true", "true"), ("false", "false")], required=False, label=label
+                )
+                initial = "" if initial is None else str(initial).lower()
+            elif spec["type"] == "json":
+                import json
+
+                field = forms.CharField(required=False, label=label, widget=forms.Textarea(attrs={"rows": 2}))
+                initial = "" if initial is None else json.dumps(initial)
+            else:
+                field = forms.CharField(required=False, label=label, strip=False)
+            field.initial = initial
+            self.fields[f"param_{spec['name']}"] = field
+
+    def parameter_values(self) -> dict:
+        values = {}
+        for spec in self.declared:
+            raw = self.cleaned_data.get(f"param_{spec['name']}")
+            if raw not in (None, ""):
+                values[spec["name"]] = raw
+        return values
+
+    def add_service_error(self, error: ServiceError) -> None:
+        if error.field and f"param_{error.field}" in self.fields:
+            self.add_error(f"param_{error.field}", error.detail)
+        else:
+            super().add_service_error(error)

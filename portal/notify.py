@@ -45,6 +45,11 @@ def membership_changed(user_id, account_id, *, joined: bool) -> None:
     _send(user_group(user_id), {"type": "membership.changed", "account_id": str(account_id), "joined": joined})
 
 
+def wake_waiters(group: str) -> None:
+    """Wake agents waiting in a long-poll: new work for a group, or a stop for a worker."""
+    _send(group, {"type": "wake"})
+
+
 def session_ended(user_id, session_key: str | None) -> None:
     _send(user_group(user_id), {"type": "session.ended", "session_key": session_key})
 

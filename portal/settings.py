@@ -174,6 +174,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"RunbookTypeEnum": "automation.models.runbooks.RunbookType"},
 }
 
 # Agents. A worker is offline after OFFLINE_AFTER_MISSED_HEARTBEATS intervals without one.

@@ -4,7 +4,21 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from portal.views import access, activity, auth, groups, health, home, keys, notifications, overview, profile, workers
+from portal.views import (
+    access,
+    activity,
+    auth,
+    groups,
+    health,
+    home,
+    jobs,
+    keys,
+    notifications,
+    overview,
+    profile,
+    runbooks,
+    workers,
+)
 
 app_name = "portal"
 
@@ -30,6 +44,16 @@ portal_patterns = [
     path("accounts/<uuid:account_id>/groups/<uuid:group_id>/workers/", workers.group_workers, name="group_workers"),
     path("accounts/<uuid:account_id>/workers/<uuid:worker_id>/", workers.worker, name="worker"),
     path("accounts/<uuid:account_id>/workers/<uuid:worker_id>/remove/", workers.remove, name="worker_remove"),
+    path("accounts/<uuid:account_id>/runbooks/", runbooks.runbooks, name="runbooks"),
+    path("accounts/<uuid:account_id>/runbooks/create/", runbooks.create, name="runbook_create"),
+    path("accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/", runbooks.runbook, name="runbook"),
+    path("accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/publish/", runbooks.publish, name="runbook_publish"),
+    path("accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/delete/", runbooks.delete, name="runbook_delete"),
+    path("accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/start/", runbooks.start, name="runbook_start"),
+    path("accounts/<uuid:account_id>/jobs/", jobs.jobs, name="jobs"),
+    path("accounts/<uuid:account_id>/jobs/<uuid:job_id>/", jobs.job, name="job"),
+    path("accounts/<uuid:account_id>/jobs/<uuid:job_id>/streams/", jobs.streams, name="job_streams"),
+    path("accounts/<uuid:account_id>/jobs/<uuid:job_id>/stop/", jobs.stop, name="job_stop"),
     path("notifications/", notifications.panel, name="notifications"),
     path("notifications/bell/", notifications.bell, name="notifications_bell"),
     path("notifications/read/", notifications.mark_read, name="notifications_read"),

@@ -1,19 +1,30 @@
 from automation.models.accounts import AutomationAccount, Membership, Role
 from automation.models.audit import AuditEvent
+from automation.models.jobs import ACTIVE_STATUSES, FINAL_STATUSES, OPEN_STATUSES, Job, JobStatus, JobStream
 from automation.models.keys import AccountKey
 from automation.models.notifications import Notification, NotificationReceipt
+from automation.models.runbooks import Runbook, RunbookType, RunbookVersion
 from automation.models.tokens import ApiToken
 from automation.models.workers import HybridWorker, HybridWorkerGroup
 
 __all__ = [
+    "ACTIVE_STATUSES",
+    "FINAL_STATUSES",
+    "OPEN_STATUSES",
     "AccountKey",
     "ApiToken",
     "AuditEvent",
     "AutomationAccount",
     "HybridWorker",
     "HybridWorkerGroup",
+    "Job",
+    "JobStatus",
+    "JobStream",
     "Membership",
     "Notification",
     "NotificationReceipt",
     "Role",
+    "Runbook",
+    "RunbookType",
+    "RunbookVersion",
 ]

@@ -102,9 +102,11 @@
       }
     }
     if (data.type === "workers-seen") updateLastSeen(data.workers);
+    if (data.type === "job-streams" || data.type === "job-status") appendRecords(data.job_id);
     document.querySelectorAll("[data-live-refresh]").forEach((el) => {
       if (!el.dataset.liveRefresh.split(" ").includes(data.type)) return;
       if (el.dataset.liveGroup && data.group_id && el.dataset.liveGroup !== data.group_id) return;
+      if (el.dataset.liveJob && data.job_id !== el.dataset.liveJob) return;
       refreshSoon(el);
     });
     document.body.dispatchEvent(new CustomEvent("live:" + data.type, { detail: data }));
@@ -116,6 +118,31 @@
     el._refreshTimer = setTimeout(() => {
       htmx.ajax("GET", el.dataset.liveSrc || location.pathname + location.search, { target: el, swap: "innerHTML" });
     }, 300);
+  }
+
+  // A running job's log grows in place: fetch the records after the last one shown.
+  function appendRecords(jobId) {
+    const log = document.querySelector(`#job-log[data-job-id="${jobId}"]`);
+    if (!log) return;
+    if (log._fetching) { log._again = true; return; }
+    log._fetching = true;
+    const rows = log.querySelectorAll("tbody tr[data-seq]");
+    const after = rows.length ? rows[rows.length - 1].dataset.seq : "-1";
+    fetch(`${log.dataset.streamsSrc}&after=${after}`, { headers: { "HX-Request": "true" } })
+      .then((r) => (r.ok ? r.text() : ""))
+      .then((html) => {
+        if (html.trim()) {
+          log.querySelector("tbody").insertAdjacentHTML("beforeend", html);
+          const empty = document.querySelector(".log-empty");
+          if (empty) empty.hidden = true;
+          const wrap = log.closest(".log-wrap");
+          if (wrap) wrap.scrollTop = wrap.scrollHeight;
+        }
+      })
+      .finally(() => {
+        log._fetching = false;
+        if (log._again) { log._again = false; appendRecords(jobId); }
+      });
   }
 
   // Heartbeats move "Last seen" without a fetch: the times are patched in place and keep ticking.

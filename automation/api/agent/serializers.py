@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from automation.models.runbooks import RunbookType
 from automation.validators import NAME_RULE, validate_name
 
 
@@ -113,3 +114,51 @@ class DeregisterRequest(serializers.Serializer):
 class DeregisterResponse(serializers.Serializer):
     removed = serializers.CharField(help_text="Name of the worker that was removed.")
     group = serializers.CharField()
+
+
+class NextJobsRequest(serializers.Serializer):
+    wait = serializers.FloatField(
+        required=False, min_value=0, max_value=3600, help_text="Seconds to wait for work (capped by the server)."
+    )
+
+
+class JobPayloadSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    lease = serializers.UUIDField(help_text="Send it back with every report on this job.")
+    runbook = serializers.CharField()
+    version = serializers.IntegerField()
+    runbook_type = serializers.ChoiceField(choices=RunbookType.choices)
+    content = serializers.CharField()
+    sha256 = serializers.CharField(help_text="SHA-256 of content; check it before running.")
+    parameters = serializers.DictField()
+    declared = serializers.ListField(child=serializers.DictField())
+    timeout_seconds = serializers.IntegerField(allow_null=True)
+
+
+class NextJobsResponse(serializers.Serializer):
+    jobs = JobPayloadSerializer(many=True)
+    stop = serializers.ListField(child=serializers.UUIDField(), help_text="Jobs of this worker to stop now.")
+
+
+class RecordSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=0)
+    stream = serializers.ChoiceField(choices=["output", "error", "warning", "verbose", "progress"])
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    time = serializers.DateTimeField(required=False)
+
+
+class JobRecordsRequest(serializers.Serializer):
+    lease = serializers.UUIDField()
+    records = serializers.ListField(child=serializers.DictField(), max_length=10000)
+
+
+class JobFinishRequest(JobRecordsRequest):
+    records = serializers.ListField(child=serializers.DictField(), max_length=10000, required=False, default=list)
+    status = serializers.ChoiceField(choices=["Completed", "Failed", "Stopped"])
+    exit_code = StrictIntegerField(required=False, allow_null=True)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=100000)
+
+
+class JobAckResponse(serializers.Serializer):
+    status = serializers.CharField()
+    stop = serializers.BooleanField(help_text="True when a stop was requested: end the job and report Stopped.")

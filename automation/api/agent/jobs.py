@@ -1,0 +1,118 @@
+"""Agent API v1 for jobs: wait for work (long-poll), report stream records, report the end."""
+
+import asyncio
+import time
+
+from adrf.views import APIView as AsyncAPIView
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connections
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+
+from automation.api.agent import serializers as s
+from automation.api.agent.views import ERRORS, AgentView
+from automation.services import jobs as job_services
+
+# When a push was missed (Redis hiccup), a waiting agent still finds its work this soon.
+FALLBACK_POLL_SECONDS = 5.0
+# A busier worker claims a little later, so the least busy waiting member gets the job.
+DELAY_PER_HELD_JOB = 0.02
+
+
+def _closing(fn):
+    """Run fn in a worker thread and give its database connection back, so a waiting
+    long-poll holds neither a thread nor a connection."""
+
+    def run():
+        try:
+            return fn()
+        finally:
+            connections.close_all()
+
+    return sync_to_async(run, thread_sensitive=False)
+
+
+class NextJobsView(AgentView, AsyncAPIView):
+    @extend_schema(
+        operation_id="agent_next_jobs",
+        tags=["agent"],
+        summary="Wait for work: claim queued jobs of this worker's group up to its free capacity",
+        description=(
+            "Long-poll with the worker credential. Answers at once when a job is queued or a stop is requested "
+            "for a job this worker runs, else after `wait` seconds (at most the long-poll timeout) with empty lists."
+        ),
+        request=s.NextJobsRequest,
+        responses={200: s.NextJobsResponse, **ERRORS},
+    )
+    async def post(self, request, account_id):
+        worker = await _closing(lambda: self.worker_from_credential(request, account_id))()
+        data = self.validated(s.NextJobsRequest, request)
+        wait = min(data.get("wait", settings.LONG_POLL_SECONDS), settings.LONG_POLL_SECONDS)
+        deadline = time.monotonic() + wait
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        groups = [f"jobs-{worker.group_id}", f"worker-{worker.pk}"]
+        for group in groups:
+            await layer.group_add(group, channel)
+        try:
+            while True:
+                jobs, stops, held = await _closing(lambda: self._take(worker))()
+                left = deadline - time.monotonic()
+                if jobs or stops or left <= 0:
+                    return Response({"jobs": [job_services.payload(job) for job in jobs], "stop": stops})
+                try:
+                    await asyncio.wait_for(layer.receive(channel), timeout=min(left, FALLBACK_POLL_SECONDS))
+                except TimeoutError:
+                    continue
+                if held:
+                    await asyncio.sleep(min(held * DELAY_PER_HELD_JOB, 0.5))
+        finally:
+            for group in groups:
+                await layer.group_discard(group, channel)
+
+    @staticmethod
+    def _take(worker):
+        worker.refresh_from_db(fields=["capacity"])
+        jobs = job_services.claim_jobs(worker=worker, limit=worker.capacity)
+        return jobs, job_services.stop_requests(worker=worker), job_services.held_by(worker)
+
+
+class JobRecordsView(AgentView):
+    @extend_schema(
+        operation_id="agent_job_records",
+        tags=["agent"],
+        summary="Send a batch of stream records (ordered, idempotent by seq); the first marks the job Running",
+        request=s.JobRecordsRequest,
+        responses={200: s.JobAckResponse, **ERRORS},
+    )
+    def post(self, request, account_id, job_id):
+        worker = self.worker_from_credential(request, account_id)
+        data = self.validated(s.JobRecordsRequest, request)
+        records = job_services.checked_records(data["records"])
+        job = job_services.append_records(worker=worker, job_id=job_id, lease=data["lease"], records=records)
+        return Response({"status": job.status, "stop": job.status == "Stopping"})
+
+
+class JobFinishView(AgentView):
+    @extend_schema(
+        operation_id="agent_job_finish",
+        tags=["agent"],
+        summary="Report the end state of a job (with its last stream records)",
+        request=s.JobFinishRequest,
+        responses={200: s.JobAckResponse, **ERRORS},
+    )
+    def post(self, request, account_id, job_id):
+        worker = self.worker_from_credential(request, account_id)
+        data = self.validated(s.JobFinishRequest, request)
+        job = job_services.finish_job(
+            worker=worker,
+            job_id=job_id,
+            lease=data["lease"],
+            status=data["status"],
+            exit_code=data.get("exit_code"),
+            reason=data.get("reason", ""),
+            records=job_services.checked_records(data.get("records", [])),
+        )
+        return Response({"status": job.status, "stop": False})

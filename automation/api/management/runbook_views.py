@@ -1,0 +1,153 @@
+"""Management API v1: runbooks, versions and jobs."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from automation.api.management import runbook_serializers as s
+from automation.api.management.views import ERRORS, AccountScoped
+from automation.models import JobStream
+from automation.queries.jobs import BadFilter, jobs_of, streams_of
+from automation.queries.runbooks import runbooks_of
+from automation.services import jobs as job_services
+from automation.services import runbooks as runbook_services
+
+
+class RunbookScoped(AccountScoped):
+    def get_runbook(self):
+        return get_object_or_404(runbooks_of(self.get_account()), name=self.kwargs["runbook_name"])
+
+
+@extend_schema(tags=["runbooks"])
+class RunbookList(AccountScoped, generics.ListAPIView):
+    serializer_class = s.RunbookSerializer
+
+    def get_queryset(self):
+        return runbooks_of(self.get_account())
+
+    @extend_schema(request=s.RunbookCreateSerializer, responses={201: s.RunbookSerializer, **ERRORS})
+    def post(self, request, account_id):
+        data = s.RunbookCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        runbook = runbook_services.create_runbook(account=self.get_account(), actor=self.actor(), **data.validated_data)
+        runbook = runbooks_of(self.get_account()).get(pk=runbook.pk)
+        return Response(s.RunbookSerializer(runbook).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["runbooks"])
+class RunbookDetail(RunbookScoped, generics.RetrieveAPIView):
+    serializer_class = s.RunbookSerializer
+
+    def get_object(self):
+        return self.get_runbook()
+
+    @extend_schema(request=s.RunbookUpdateSerializer, responses={200: s.RunbookSerializer, **ERRORS})
+    def patch(self, request, account_id, runbook_name):
+        data = s.RunbookUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        runbook = runbook_services.update_draft(runbook=self.get_runbook(), actor=self.actor(), **data.validated_data)
+        return Response(s.RunbookSerializer(runbooks_of(self.get_account()).get(pk=runbook.pk)).data)
+
+    @extend_schema(responses={204: None, 409: None, **ERRORS})
+    def delete(self, request, account_id, runbook_name):
+        runbook_services.delete_runbook(runbook=self.get_runbook(), actor=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RunbookPublish(RunbookScoped, APIView):
+    @extend_schema(tags=["runbooks"], request=None, responses={200: s.VersionSerializer, **ERRORS})
+    def post(self, request, account_id, runbook_name):
+        version = runbook_services.publish_runbook(runbook=self.get_runbook(), actor=self.actor())
+        return Response(s.VersionSerializer(version).data)
+
+
+@extend_schema(tags=["runbooks"])
+class RunbookVersions(RunbookScoped, generics.ListAPIView):
+    serializer_class = s.VersionSerializer
+
+    def get_queryset(self):
+        return self.get_runbook().versions.order_by("-number")
+
+
+JOB_FILTERS = [
+    OpenApiParameter(
+        "status", str, enum=["New", "Queued", "Activating", "Running", "Stopping", "Completed", "Failed", "Stopped"]
+    ),
+    OpenApiParameter("runbook", str),
+    OpenApiParameter("run_on", str, description="Hybrid worker group name"),
+    OpenApiParameter("created_after", str, description="ISO 8601"),
+    OpenApiParameter("created_before", str, description="ISO 8601"),
+]
+
+
+@extend_schema(tags=["jobs"])
+class JobList(AccountScoped, generics.ListAPIView):
+    serializer_class = s.JobSerializer
+
+    def get_queryset(self):
+        try:
+            return jobs_of(self.get_account(), self.request.query_params)
+        except BadFilter as exc:
+            raise ValidationError({"filter": [str(exc)]}) from None
+
+    @extend_schema(parameters=JOB_FILTERS)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(request=s.JobStartSerializer, responses={201: s.JobSerializer, **ERRORS})
+    def post(self, request, account_id):
+        data = s.JobStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        job = job_services.start_job(
+            account=self.get_account(),
+            runbook_name=values["runbook"],
+            group_name=values["run_on"],
+            parameters=values.get("parameters"),
+            timeout_seconds=values.get("timeout_seconds"),
+            actor=self.actor(),
+        )
+        return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class JobScoped(AccountScoped):
+    def get_job(self):
+        return get_object_or_404(jobs_of(self.get_account()), pk=self.kwargs["job_id"])
+
+
+@extend_schema(tags=["jobs"])
+class JobDetail(JobScoped, generics.RetrieveAPIView):
+    serializer_class = s.JobSerializer
+
+    def get_object(self):
+        return self.get_job()
+
+
+class JobStop(JobScoped, APIView):
+    @extend_schema(tags=["jobs"], request=None, responses={200: s.JobSerializer, 409: None, **ERRORS})
+    def post(self, request, account_id, job_id):
+        job = job_services.request_stop(job=self.get_job(), actor=self.actor())
+        return Response(s.JobSerializer(job).data)
+
+
+@extend_schema(
+    tags=["jobs"],
+    parameters=[
+        OpenApiParameter("after", int, description="Only records after this sequence number"),
+        OpenApiParameter("stream", str, enum=JobStream.Stream.values),
+    ],
+)
+class JobStreams(JobScoped, generics.ListAPIView):
+    serializer_class = s.StreamRecordSerializer
+
+    def get_queryset(self):
+        after = self.request.query_params.get("after")
+        stream = self.request.query_params.get("stream")
+        if after is not None and not after.lstrip("-").isdigit():
+            raise ValidationError({"after": ["A whole number (a record's seq)."]})
+        if stream and stream not in JobStream.Stream.values:
+            raise ValidationError({"stream": [f"One of {', '.join(JobStream.Stream.values)}."]})
+        return streams_of(self.get_job(), after=int(after) if after is not None else None, stream=stream)

@@ -1,0 +1,313 @@
+"""Jobs: start on a group, claimed by exactly one member, streamed, ended once.
+
+Every transition is one conditional UPDATE whose row count says whether it happened, so two
+workers never both hold a job and a late message never moves a finished one.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from automation.models import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    AutomationAccount,
+    HybridWorker,
+    HybridWorkerGroup,
+    Job,
+    JobStatus,
+    JobStream,
+    Role,
+    Runbook,
+)
+from automation.services.access import require_role
+from automation.services.actor import Actor
+from automation.services.audit import record_event
+from automation.services.errors import Conflict, InvalidInput, NotFound
+from automation.services.runbooks import checked_job_parameters, latest_version
+
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+MAX_RECORD_CHARS = 1024 * 1024
+REASON_CHARS = 2000
+
+
+def _push_status(job: Job) -> None:
+    from portal import notify
+
+    payload = {
+        "type": "job-status",
+        "job_id": str(job.pk),
+        "status": job.status,
+        "worker": job.worker_name or None,
+        "runbook_id": str(job.runbook_id) if job.runbook_id else None,
+    }
+    account_id = job.account_id
+    transaction.on_commit(lambda: notify.push_to_account(account_id, payload))
+
+
+def _wake_group(group_id) -> None:
+    from portal import notify
+
+    transaction.on_commit(lambda: notify.wake_waiters(f"jobs-{group_id}"))
+
+
+def start_job(
+    *,
+    account: AutomationAccount,
+    runbook_name: str,
+    group_name: str,
+    actor: Actor,
+    parameters: Any = None,
+    timeout_seconds: Any = None,
+    from_text: bool = False,
+) -> Job:
+    """Queue a run of the runbook's latest published version on a group; its members decide who runs it."""
+    require_role(account=account, actor=actor, role=Role.OPERATOR)
+    runbook = (
+        Runbook.objects.filter(account=account, name=runbook_name).first() if isinstance(runbook_name, str) else None
+    )
+    if runbook is None:
+        raise InvalidInput(f"There is no runbook named {runbook_name!r} in {account.name}.", field="runbook")
+    version = latest_version(runbook)
+    if version is None:
+        raise InvalidInput(f"Runbook {runbook.name!r} has no published version: publish it first.", field="runbook")
+    group = (
+        HybridWorkerGroup.objects.filter(account=account, name=group_name).first()
+        if isinstance(group_name, str)
+        else None
+    )
+    if group is None:
+        raise InvalidInput(f"There is no hybrid worker group named {group_name!r}.", field="run_on")
+    if group.deleting_since is not None:
+        raise InvalidInput(f"Hybrid worker group {group_name!r} is being deleted.", field="run_on")
+    values = checked_job_parameters(version.parameters, parameters, from_text=from_text)
+    if timeout_seconds in ("", None):
+        timeout_seconds = None
+    else:
+        if from_text and isinstance(timeout_seconds, str) and timeout_seconds.strip().isdigit():
+            timeout_seconds = int(timeout_seconds)
+        if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, int):
+            raise InvalidInput("timeout_seconds is a whole number of seconds.", field="timeout_seconds")
+        if not 1 <= timeout_seconds <= MAX_TIMEOUT_SECONDS:
+            raise InvalidInput(f"timeout_seconds is 1 to {MAX_TIMEOUT_SECONDS}.", field="timeout_seconds")
+    now = timezone.now()
+    with transaction.atomic():
+        job = Job.objects.create(
+            account=account,
+            runbook=runbook,
+            runbook_name=runbook.name,
+            version=version,
+            version_number=version.number,
+            group=group,
+            group_name=group.name,
+            status=JobStatus.QUEUED,
+            parameters=values,
+            timeout_seconds=timeout_seconds,
+            started_by=actor.name,
+            queued_at=now,
+        )
+        record_event(
+            actor=actor,
+            action="job.start",
+            account=account,
+            target=job,
+            details={"runbook": runbook.name, "version": version.number, "run_on": group.name},
+        )
+        _push_status(job)
+        _wake_group(group.pk)
+    return job
+
+
+def held_by(worker: HybridWorker) -> int:
+    return Job.objects.filter(worker=worker, status__in=ACTIVE_STATUSES).count()
+
+
+def claim_jobs(*, worker: HybridWorker, limit: int = 1) -> list[Job]:
+    """Take up to `limit` queued jobs of the worker's group, never more than its free capacity."""
+    now = timezone.now()
+    with transaction.atomic():
+        free = min(limit, worker.capacity - held_by(worker))
+        if free <= 0:
+            return []
+        # SKIP LOCKED on PostgreSQL: claimers pass over each other's rows instead of queueing on them.
+        # SQLite ignores it; there the transaction is IMMEDIATE, so claimers take turns.
+        candidates = list(
+            Job.objects.select_for_update(skip_locked=True)
+            .filter(group_id=worker.group_id, status=JobStatus.QUEUED)
+            .order_by("queued_at")
+            .values_list("pk", flat=True)[:free]
+        )
+        if not candidates:
+            return []
+        lease = uuid.uuid4()
+        Job.objects.filter(pk__in=candidates, status=JobStatus.QUEUED).update(
+            status=JobStatus.ACTIVATING, worker=worker, worker_name=worker.name, claimed_at=now, lease_id=lease
+        )
+        jobs = list(Job.objects.select_related("version").filter(pk__in=candidates, lease_id=lease))
+        for job in jobs:
+            _push_status(job)
+    return jobs
+
+
+def stop_requests(*, worker: HybridWorker) -> list[str]:
+    return [str(pk) for pk in Job.objects.filter(worker=worker, status=JobStatus.STOPPING).values_list("pk", flat=True)]
+
+
+def payload(job: Job) -> dict[str, Any]:
+    """What an agent needs to run a job: the exact content it must check against the SHA-256."""
+    version = job.version
+    return {
+        "id": str(job.pk),
+        "lease": str(job.lease_id),
+        "runbook": job.runbook_name,
+        "version": job.version_number,
+        "runbook_type": version.runbook_type,
+        "content": version.content,
+        "sha256": version.sha256,
+        "parameters": job.parameters,
+        "declared": version.parameters,
+        "timeout_seconds": job.timeout_seconds,
+    }
+
+
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    stream: str
+    text: str
+    time: datetime
+
+
+def _held_job(*, worker: HybridWorker, job_id, lease) -> Job:
+    job = Job.objects.filter(pk=job_id, worker=worker).first()
+    if job is None:
+        raise NotFound("This worker holds no such job.", code="no_such_job")
+    if str(job.lease_id) != str(lease):
+        raise Conflict(
+            "This job's lease has moved on (the worker lost it): the report was not applied.", code="stale_lease"
+        )
+    return job
+
+
+def checked_records(records: Any) -> list[Record]:
+    if not isinstance(records, list):
+        raise InvalidInput("records is a list.", field="records")
+    clean = []
+    for item in records:
+        if not isinstance(item, dict):
+            raise InvalidInput("Each record is an object with seq, stream, text and time.", field="records")
+        seq, stream, text = item.get("seq"), item.get("stream"), item.get("text")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise InvalidInput("record.seq is a whole number from 0.", field="records")
+        if stream not in JobStream.Stream.values:
+            raise InvalidInput(f"record.stream is one of {', '.join(JobStream.Stream.values)}.", field="records")
+        if not isinstance(text, str):
+            raise InvalidInput("record.text is a string.", field="records")
+        moment = parse_datetime(item["time"]) if isinstance(item.get("time"), str) else None
+        clean.append(Record(seq=seq, stream=stream, text=text[:MAX_RECORD_CHARS], time=moment or timezone.now()))
+    return clean
+
+
+def append_records(*, worker: HybridWorker, job_id, lease, records: list[Record]) -> Job:
+    """Store a batch of stream records (idempotent by seq); the first one marks the job Running."""
+    with transaction.atomic():
+        job = _held_job(worker=worker, job_id=job_id, lease=lease)
+        if job.status in FINAL_STATUSES:
+            raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
+        if records:
+            JobStream.objects.bulk_create(
+                [JobStream(job=job, seq=r.seq, stream=r.stream, text=r.text, time=r.time) for r in records],
+                ignore_conflicts=True,
+            )
+        _mark_running(job)
+        if records:
+            from portal import notify
+
+            account_id, payload_ = job.account_id, {"type": "job-streams", "job_id": str(job.pk)}
+            transaction.on_commit(lambda: notify.push_to_account(account_id, payload_))
+    return job
+
+
+def _mark_running(job: Job) -> None:
+    if job.status != JobStatus.ACTIVATING:
+        return
+    now = timezone.now()
+    if Job.objects.filter(pk=job.pk, status=JobStatus.ACTIVATING, lease_id=job.lease_id).update(
+        status=JobStatus.RUNNING, started_at=now
+    ):
+        job.status, job.started_at = JobStatus.RUNNING, now
+        _push_status(job)
+
+
+def mark_running(*, worker: HybridWorker, job_id, lease) -> Job:
+    with transaction.atomic():
+        job = _held_job(worker=worker, job_id=job_id, lease=lease)
+        if job.status in FINAL_STATUSES:
+            raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
+        _mark_running(job)
+    return job
+
+
+def finish_job(
+    *,
+    worker: HybridWorker,
+    job_id,
+    lease,
+    status: str,
+    exit_code: int | None = None,
+    reason: str = "",
+    records: list[Record] | None = None,
+) -> Job:
+    """The end state, once: a report for a job that already ended, or under an old lease, changes nothing."""
+    if status not in FINAL_STATUSES:
+        raise InvalidInput("status is one of Completed, Failed or Stopped.", field="status")
+    with transaction.atomic():
+        job = _held_job(worker=worker, job_id=job_id, lease=lease)
+        if records:
+            JobStream.objects.bulk_create(
+                [JobStream(job=job, seq=r.seq, stream=r.stream, text=r.text, time=r.time) for r in records],
+                ignore_conflicts=True,
+            )
+        now = timezone.now()
+        changed = Job.objects.filter(pk=job.pk, lease_id=lease, status__in=ACTIVE_STATUSES).update(
+            status=status,
+            exit_code=exit_code,
+            status_reason=(reason or "")[:REASON_CHARS],
+            ended_at=now,
+            started_at=job.started_at or now,
+        )
+        if not changed:
+            raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
+        job.refresh_from_db()
+        _push_status(job)
+    return job
+
+
+def request_stop(*, job: Job, actor: Actor) -> Job:
+    """A queued job stops at once; a running one goes Stopping until its agent confirms."""
+    require_role(account=job.account, actor=actor, role=Role.OPERATOR)
+    now = timezone.now()
+    with transaction.atomic():
+        if Job.objects.filter(pk=job.pk, status__in=[JobStatus.NEW, JobStatus.QUEUED]).update(
+            status=JobStatus.STOPPED, ended_at=now, stop_requested_at=now, status_reason="Stopped before it started."
+        ):
+            pass
+        elif Job.objects.filter(pk=job.pk, status__in=[JobStatus.ACTIVATING, JobStatus.RUNNING]).update(
+            status=JobStatus.STOPPING, stop_requested_at=now
+        ):
+            from portal import notify
+
+            worker_id = job.worker_id
+            transaction.on_commit(lambda: notify.wake_waiters(f"worker-{worker_id}"))
+        elif not Job.objects.filter(pk=job.pk, status=JobStatus.STOPPING).exists():
+            job.refresh_from_db()
+            raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
+        job.refresh_from_db()
+        record_event(actor=actor, action="job.stop", account=job.account, target=job)
+        _push_status(job)
+    return job

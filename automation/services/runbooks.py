@@ -1,0 +1,254 @@
+"""Runbooks: a draft, declared parameters, and immutable published versions."""
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from automation.models import OPEN_STATUSES, AutomationAccount, Job, Role, Runbook, RunbookType, RunbookVersion
+from automation.services.access import require_role
+from automation.services.actor import Actor
+from automation.services.audit import record_event
+from automation.services.errors import Conflict, InvalidInput
+from automation.validators import validate_name
+
+PARAMETER_TYPES = ("string", "int", "bool", "json")
+MAX_PARAMETERS = 50
+MAX_CONTENT_BYTES = 1024 * 1024
+_PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _checked_name(name: Any) -> str:
+    try:
+        validate_name(name)
+    except ValidationError as exc:
+        raise InvalidInput(exc.messages[0], field="name") from None
+    return name
+
+
+def _checked_type(runbook_type: Any) -> str:
+    if runbook_type not in RunbookType.values:
+        raise InvalidInput("runbook_type is one of python3, bash or powershell.", field="runbook_type")
+    return runbook_type
+
+
+def _checked_content(content: Any, field: str = "content") -> str:
+    if not isinstance(content, str):
+        raise InvalidInput("The runbook content is text.", field=field)
+    if len(content.encode()) > MAX_CONTENT_BYTES:
+        raise InvalidInput(f"A runbook is at most {MAX_CONTENT_BYTES // 1024} KiB.", field=field)
+    if "\x00" in content:
+        raise InvalidInput("The runbook content contains a NUL character.", field=field)
+    return content
+
+
+def coerce_parameter(value: Any, kind: str, *, from_text: bool) -> Any:
+    """A value for a parameter of this type; `from_text` accepts the strings a form sends. Raises ValueError."""
+    if kind == "string":
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        return value
+    if kind == "int":
+        if from_text and isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be a whole number")
+        return value
+    if kind == "bool":
+        if from_text and isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+    if kind == "json":
+        if from_text and isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError("must be valid JSON") from None
+        return value
+    raise ValueError(f"has an unknown type {kind!r}")
+
+
+def checked_declaration(parameters: Any) -> list[dict[str, Any]]:
+    if parameters in (None, ""):
+        return []
+    if not isinstance(parameters, list) or len(parameters) > MAX_PARAMETERS:
+        raise InvalidInput(f"parameters is a list of at most {MAX_PARAMETERS} declarations.", field="parameters")
+    clean, seen = [], set()
+    for index, item in enumerate(parameters):
+        where = f"parameters[{index}]"
+        if not isinstance(item, dict):
+            raise InvalidInput(f"{where} is an object with name, type, required and default.", field="parameters")
+        unknown = set(item) - {"name", "type", "required", "default"}
+        if unknown:
+            raise InvalidInput(f"{where} has unknown keys: {', '.join(sorted(unknown))}.", field="parameters")
+        name = item.get("name")
+        if not isinstance(name, str) or not _PARAMETER_NAME.fullmatch(name):
+            raise InvalidInput(
+                f"{where}.name is a letter or '_' followed by letters, digits or '_' (64 at most).",
+                field="parameters",
+            )
+        if name.lower() in seen:
+            raise InvalidInput(f"Parameter {name!r} is declared twice.", field="parameters")
+        seen.add(name.lower())
+        kind = item.get("type", "string")
+        if kind not in PARAMETER_TYPES:
+            raise InvalidInput(f"{where}.type is one of {', '.join(PARAMETER_TYPES)}.", field="parameters")
+        required = item.get("required", False)
+        if not isinstance(required, bool):
+            raise InvalidInput(f"{where}.required is true or false.", field="parameters")
+        entry = {"name": name, "type": kind, "required": required}
+        if "default" in item and item["default"] is not None:
+            try:
+                entry["default"] = coerce_parameter(item["default"], kind, from_text=False)
+            except ValueError as exc:
+                raise InvalidInput(f"The default of {name!r} {exc}.", field="parameters") from None
+        clean.append(entry)
+    return clean
+
+
+def checked_job_parameters(
+    declaration: list[dict[str, Any]], values: Any, *, from_text: bool = False
+) -> dict[str, Any]:
+    """Values for a job, checked against the published declaration; defaults fill what is left out."""
+    if values in (None, ""):
+        values = {}
+    if not isinstance(values, dict):
+        raise InvalidInput("parameters is an object of name: value.", field="parameters")
+    declared = {p["name"]: p for p in declaration}
+    unknown = [name for name in values if name not in declared]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown parameter {unknown[0]!r}: the runbook declares no such parameter.", field=unknown[0]
+        )
+    result = {}
+    for name, spec in declared.items():
+        if name in values and not (from_text and values[name] == "" and spec["type"] != "string"):
+            try:
+                result[name] = coerce_parameter(values[name], spec["type"], from_text=from_text)
+            except ValueError as exc:
+                raise InvalidInput(f"Parameter {name!r} {exc}.", field=name) from None
+        elif "default" in spec:
+            result[name] = spec["default"]
+        elif spec["required"]:
+            raise InvalidInput(f"Parameter {name!r} is required.", field=name)
+    return result
+
+
+def create_runbook(
+    *,
+    account: AutomationAccount,
+    name: str,
+    runbook_type: str,
+    actor: Actor,
+    description: str = "",
+    content: str = "",
+    parameters: Any = None,
+) -> Runbook:
+    require_role(account=account, actor=actor, role=Role.OPERATOR)
+    _checked_name(name)
+    _checked_type(runbook_type)
+    _checked_content(content)
+    declaration = checked_declaration(parameters)
+    if not isinstance(description, str) or len(description) > 2000:
+        raise InvalidInput("The description is text of at most 2000 characters.", field="description")
+    try:
+        with transaction.atomic():
+            runbook = Runbook.objects.create(
+                account=account,
+                name=name,
+                runbook_type=runbook_type,
+                description=description,
+                draft=content,
+                parameters=declaration,
+                created_by=actor.name,
+            )
+            record_event(actor=actor, action="runbook.create", account=account, target=runbook)
+    except IntegrityError:
+        raise Conflict(f"A runbook named {name!r} already exists in {account.name}.", field="name") from None
+    return runbook
+
+
+def update_draft(
+    *,
+    runbook: Runbook,
+    actor: Actor,
+    content: str | None = None,
+    description: str | None = None,
+    parameters: Any = None,
+) -> Runbook:
+    require_role(account=runbook.account, actor=actor, role=Role.OPERATOR)
+    changes: dict[str, Any] = {}
+    if content is not None:
+        changes["draft"] = _checked_content(content)
+    if description is not None:
+        if not isinstance(description, str) or len(description) > 2000:
+            raise InvalidInput("The description is text of at most 2000 characters.", field="description")
+        changes["description"] = description
+    if parameters is not None:
+        changes["parameters"] = checked_declaration(parameters)
+    if not changes:
+        return runbook
+    with transaction.atomic():
+        for field, value in changes.items():
+            setattr(runbook, field, value)
+        runbook.save(update_fields=[*changes, "updated_at"])
+        record_event(
+            actor=actor,
+            action="runbook.edit",
+            account=runbook.account,
+            target=runbook,
+            details={"fields": sorted(changes)},
+        )
+    return runbook
+
+
+def publish_runbook(*, runbook: Runbook, actor: Actor) -> RunbookVersion:
+    """Freeze the draft as the next version: its content, type, parameters and SHA-256."""
+    require_role(account=runbook.account, actor=actor, role=Role.OPERATOR)
+    if not runbook.draft.strip():
+        raise InvalidInput("The draft is empty: write the runbook before publishing it.", field="content")
+    digest = hashlib.sha256(runbook.draft.encode()).hexdigest()
+    with transaction.atomic():
+        # Lock the runbook row: two publishes at once get consecutive numbers, not the same one.
+        Runbook.objects.select_for_update().filter(pk=runbook.pk).first()
+        last = runbook.versions.aggregate(n=Max("number"))["n"] or 0
+        version = RunbookVersion.objects.create(
+            runbook=runbook,
+            number=last + 1,
+            runbook_type=runbook.runbook_type,
+            content=runbook.draft,
+            sha256=digest,
+            parameters=runbook.parameters,
+            published_by=actor.name,
+        )
+        record_event(
+            actor=actor,
+            action="runbook.publish",
+            account=runbook.account,
+            target=runbook,
+            details={"version": version.number, "sha256": digest},
+        )
+    return version
+
+
+def delete_runbook(*, runbook: Runbook, actor: Actor) -> None:
+    require_role(account=runbook.account, actor=actor, role=Role.OPERATOR)
+    with transaction.atomic():
+        active = Job.objects.filter(runbook=runbook, status__in=OPEN_STATUSES).count()
+        if active:
+            raise Conflict(
+                f"Runbook {runbook.name!r} has {active} job(s) queued or running; stop them first.",
+                code="runbook_busy",
+            )
+        record_event(actor=actor, action="runbook.delete", account=runbook.account, target=runbook)
+        runbook.delete()
+
+
+def latest_version(runbook: Runbook) -> RunbookVersion | None:
+    return runbook.versions.order_by("-number").first()
