@@ -214,3 +214,20 @@ def test_an_added_member_starts_hearing_the_account_without_reconnecting(people,
             assert (await owner.next())["notification"]["title"] == "Welcome aboard"
 
     run(scenario)
+
+
+def test_an_idle_socket_stays_open_past_the_channel_layers_blocking_reads(people):
+    """channels-redis waits on Redis with blocking reads of several seconds; a client library that
+    times them out (redis-py 8) drops every idle socket. An idle tab must still hear the next push."""
+
+    headers = headers_for(people.owner)
+
+    async def scenario():
+        async with Sockets() as sockets:
+            owner = await sockets.open(headers, "owner")
+            await owner.nothing_pending(timeout=12)
+            await in_thread(create_notification)(account=people.account, title="Still here?")
+            message = await owner.next()
+            assert message["notification"]["title"] == "Still here?"
+
+    run(scenario)
