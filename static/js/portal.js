@@ -97,7 +97,8 @@
       const n = data.notification;
       htmx.trigger(document.body, "notifications-changed");
       if (panelOpen()) setPanel(true); // an open panel shows it, so it is read
-      if (data.event === "created" || n.state === "succeeded" || n.state === "failed") {
+      // An open panel already shows it; a toast would only cover the page.
+      if (!panelOpen() && (data.event === "created" || n.state === "succeeded" || n.state === "failed")) {
         toast(n.title, n.message, n.state === "failed" ? "error" : n.state === "succeeded" ? "success" : n.level);
       }
     }
