@@ -17,13 +17,13 @@ def announce_to_account(account_id: str, title: str, message: str = "", level: s
 
 
 @shared_task(name="automation.delete_worker_group")
-def delete_worker_group(group_id: str, notification_id: str, actor_name: str, actor_ip: str | None) -> bool:
+def delete_worker_group(group_id: str, notification_id: str, actor_user_id: int | None, actor_ip: str | None) -> bool:
     from django.contrib.auth import get_user_model
 
     from automation.services.actor import Actor
     from automation.services.workers import delete_group
 
-    user = get_user_model().objects.filter(username=actor_name).first()
+    user = get_user_model().objects.filter(pk=actor_user_id).first() if actor_user_id else None
     actor = Actor(user=user, ip=actor_ip) if user else Actor.for_system()
     return delete_group(group_id=group_id, notification_id=notification_id, actor=actor)
 

@@ -10,7 +10,7 @@ def groups_of(account: AutomationAccount) -> QuerySet[HybridWorkerGroup]:
     online_since = timezone.now() - offline_after()
     return HybridWorkerGroup.objects.filter(account=account).annotate(
         worker_count=Count("workers"),
-        online_count=Count("workers", filter=Q(workers__last_seen_at__gte=online_since)),
+        online_count=Count("workers", filter=Q(workers__last_seen_at__gt=online_since)),
         last_seen=Max("workers__last_seen_at"),
     )
 
@@ -23,7 +23,7 @@ def worker_totals(account: AutomationAccount) -> dict[str, int]:
     """Counts for the Overview: groups, workers, and workers online now (two queries)."""
     online_since = timezone.now() - offline_after()
     totals = HybridWorker.objects.filter(account=account).aggregate(
-        workers=Count("pk"), online=Count("pk", filter=Q(last_seen_at__gte=online_since))
+        workers=Count("pk"), online=Count("pk", filter=Q(last_seen_at__gt=online_since))
     )
     totals["groups"] = HybridWorkerGroup.objects.filter(account=account).count()
     return totals
@@ -37,7 +37,7 @@ def with_presence(workers: QuerySet[HybridWorker]) -> QuerySet[HybridWorker]:
     """Each worker with `is_online`, derived in the query from last_seen_at."""
     return workers.annotate(
         is_online=Case(
-            When(last_seen_at__gte=_online_since(), then=Value(True)), default=Value(False), output_field=BooleanField()
+            When(last_seen_at__gt=_online_since(), then=Value(True)), default=Value(False), output_field=BooleanField()
         )
     )
 

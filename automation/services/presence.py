@@ -57,11 +57,11 @@ def sweep_presence(*, seen_since: datetime | None = None, now: datetime | None =
     threshold = now - offline_after()
     result = SweepResult()
     workers = HybridWorker.objects.select_related("group", "account")
-    for worker in workers.filter(announced_online=True).exclude(last_seen_at__gte=threshold):
+    for worker in workers.filter(announced_online=True).exclude(last_seen_at__gt=threshold):
         with transaction.atomic():
             if _announce(worker, online=False):
                 result.went_offline.append(worker.name)
-    for worker in workers.filter(announced_online=False, last_seen_at__gte=threshold):
+    for worker in workers.filter(announced_online=False, last_seen_at__gt=threshold):
         with transaction.atomic():
             if _announce(worker, online=True):
                 result.came_back.append(worker.name)

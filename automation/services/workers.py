@@ -242,6 +242,7 @@ def offline_after() -> timedelta:
 
 def is_online(worker: HybridWorker, now=None) -> bool:
     now = now or timezone.now()
+    # The same boundary as the queries (last_seen_at > now - offline_after): offline at the limit.
     return worker.last_seen_at is not None and now - worker.last_seen_at < offline_after()
 
 
@@ -276,7 +277,9 @@ def request_group_deletion(*, account: AutomationAccount, group_name: str, actor
         )
         record_event(actor=actor, action="group.delete_requested", account=account, target=group)
         transaction.on_commit(
-            lambda: tasks.delete_worker_group.delay(str(group.pk), str(notification.pk), actor.name, actor.ip)
+            lambda: tasks.delete_worker_group.delay(
+                str(group.pk), str(notification.pk), actor.user.pk if actor.user else None, actor.ip
+            )
         )
     return notification
 

@@ -23,7 +23,7 @@ def members(request, account):
 @require_http_methods(["GET", "POST"])
 def add(request, account):
     require_owner(account)
-    form = AddMemberForm(request.POST or None)
+    form = AddMemberForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             membership = account_services.add_member(account=account, actor=request.actor, **form.cleaned_data)

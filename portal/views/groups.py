@@ -3,7 +3,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods
 
-from automation.queries.workers import groups_of, sorted_groups
+from automation.queries.workers import GROUP_SORTS, groups_of, sorted_groups
 from automation.services import workers as worker_services
 from automation.services.errors import ServiceError
 from automation.services.keys import agent_service_url
@@ -17,6 +17,8 @@ PAGE_SIZE = 50
 def groups(request, account):
     query = request.GET.get("q", "").strip()
     sort = request.GET.get("sort", "name")
+    if sort.lstrip("-") not in GROUP_SORTS:
+        sort = "name"
     page = Paginator(sorted_groups(account, query=query, sort=sort), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"account": account, "blade": "groups", "page": page, "query": query, "sort": sort}
     template = "groups/partials/table.html" if request.htmx and not request.htmx.boosted else "groups/index.html"
@@ -27,7 +29,7 @@ def groups(request, account):
 @require_http_methods(["GET", "POST"])
 def add(request, account):
     require_role(account, "operator")
-    form = GroupForm(request.POST or None)
+    form = GroupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             group = worker_services.create_group(account=account, name=form.cleaned_data["name"], actor=request.actor)
@@ -50,7 +52,8 @@ def _group(account, group_id):
 @account_blade
 def group(request, account, group_id):
     group = _group(account, group_id)
-    return render(request, "groups/detail.html", {"account": account, "blade": "groups", "group": group})
+    template = "groups/partials/tiles.html" if request.htmx else "groups/detail.html"
+    return render(request, template, {"account": account, "blade": "groups", "group": group})
 
 
 @account_blade

@@ -27,7 +27,9 @@ def home(request):
 def create(request):
     if not request.user.is_staff:
         raise PermissionDenied("Only staff can create Automation accounts.")
-    form = CreateAccountForm(request.POST or None, initial={"owner": request.user.get_username()})
+    form = CreateAccountForm(
+        request.POST if request.method == "POST" else None, initial={"owner": request.user.get_username()}
+    )
     if request.method == "POST" and form.is_valid():
         owner = get_user_model().objects.filter(username=form.cleaned_data["owner"], is_active=True).first()
         if owner is None:

@@ -20,7 +20,7 @@ def profile(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def new_token(request):
-    form = ApiTokenForm(request.POST or None)
+    form = ApiTokenForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             new = token_services.create_token(

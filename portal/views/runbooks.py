@@ -23,7 +23,7 @@ def runbooks(request, account):
 @require_http_methods(["GET", "POST"])
 def create(request, account):
     require_role(account, "operator")
-    form = RunbookCreateForm(request.POST or None)
+    form = RunbookCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             runbook = runbook_services.create_runbook(account=account, actor=request.actor, **form.cleaned_data)
@@ -52,7 +52,7 @@ def runbook(request, account, runbook_id):
         "parameters": json.dumps(book.parameters, indent=2) if book.parameters else "",
         "content": book.draft,
     }
-    form = RunbookEditForm(request.POST or None, initial=initial)
+    form = RunbookEditForm(request.POST if request.method == "POST" else None, initial=initial)
     status = 200
     if request.method == "POST":
         require_role(account, "operator")
@@ -119,7 +119,7 @@ def start(request, account, runbook_id):
         .values_list("name", flat=True)
     )
     declared = version.parameters if version else []
-    form = StartJobForm(request.POST or None, groups=groups, declared=declared)
+    form = StartJobForm(request.POST if request.method == "POST" else None, groups=groups, declared=declared)
     if request.method == "POST" and version is not None and form.is_valid():
         try:
             job = job_services.start_job(

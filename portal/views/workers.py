@@ -23,7 +23,8 @@ def _worker(account, worker_id):
 @account_blade
 def worker(request, account, worker_id):
     worker = _worker(account, worker_id)
-    return render(request, "workers/detail.html", {"account": account, "blade": "groups", "worker": worker})
+    template = "workers/partials/facts.html" if request.htmx else "workers/detail.html"
+    return render(request, template, {"account": account, "blade": "groups", "worker": worker})
 
 
 @account_blade

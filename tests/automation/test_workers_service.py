@@ -402,7 +402,7 @@ def test_the_celery_task_runs_the_deletion(people):
 
     group = create_group(account=people.account, name="lab", actor=Actor(user=people.owner))
     notification = request_group_deletion(account=people.account, group_name="lab", actor=Actor(user=people.owner))
-    assert delete_worker_group.run(str(group.pk), str(notification.pk), "olivia", "198.51.100.20")
+    assert delete_worker_group.run(str(group.pk), str(notification.pk), people.owner.pk, "198.51.100.20")
     event = AuditEvent.objects.get(action="group.delete")
     assert event.actor == people.owner and event.source_ip == "198.51.100.20"
 
