@@ -1,6 +1,8 @@
 """`hybridworker`: the command line of the Hybrid Runbook Worker agent."""
 
 import argparse
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -8,6 +10,7 @@ from pathlib import Path
 from workers import __version__
 from workers.console import Console
 from workers.errors import EXIT_FAILED, AgentError
+from workers.facts import MAX_CAPACITY
 from workers.state import StateDir, default_state_dir
 
 DESCRIPTION = (
@@ -47,6 +50,26 @@ def _secret(value: str) -> str:
     if not line:
         raise argparse.ArgumentTypeError("expected the key on standard input")
     return line
+
+
+def _bounded(kind: type, low: float, high: float):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low:g} to {high:g}, not {text}")
+        return value
+
+    return parse
+
+
+def _python(path: str) -> str:
+    found = shutil.which(path)
+    if found is None:
+        raise AgentError(f"--python {path}: no such executable")
+    return os.path.abspath(found)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,13 +119,35 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         parents=[state_dir],
-        help="run the worker service (heartbeats)",
+        help="run the worker service (heartbeats and jobs)",
         description=(
-            "Run the worker service in the foreground. Exit status 2: another 'run' uses this state folder; "
-            "3: the worker is not registered (or was removed)."
+            "Run the worker service in the foreground: heartbeats, and the group's jobs up to this worker's "
+            "capacity. Exit status 2: another 'run' uses this state folder; 3: the worker is not registered "
+            "(or was removed)."
         ),
     )
     run.add_argument("--verbose", "-v", action="store_true", help="log every heartbeat and retry")
+    run.add_argument(
+        "--capacity",
+        type=_bounded(int, 1, MAX_CAPACITY),
+        metavar="N",
+        help="jobs run at the same time (default: the CPU count)",
+    )
+    run.add_argument(
+        "--python", metavar="PATH", help="interpreter for Python 3 runbooks (default: the one running the agent)"
+    )
+    run.add_argument(
+        "--stop-grace",
+        type=_bounded(float, 0, 3600),
+        metavar="SECONDS",
+        help="after SIGTERM, how long a stopped runbook may take before SIGKILL (default 5)",
+    )
+    run.add_argument(
+        "--shutdown-grace",
+        type=_bounded(float, 0, 24 * 3600),
+        metavar="SECONDS",
+        help="when the service is stopped, how long running jobs may go on before they are stopped (default 30)",
+    )
 
     commands.add_parser("status", parents=[state_dir], help="show the registration and the service's state")
 
@@ -147,7 +192,15 @@ def dispatch(args: argparse.Namespace, console: Console) -> int:
     if args.command == "run":
         from workers.service import run
 
-        return run(state, console, verbose=args.verbose)
+        return run(
+            state,
+            console,
+            verbose=args.verbose,
+            capacity=args.capacity,
+            python=_python(args.python) if args.python else None,
+            stop_grace=args.stop_grace,
+            shutdown_grace=args.shutdown_grace,
+        )
     if args.command == "status":
         from workers.status import status
 

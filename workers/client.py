@@ -131,23 +131,41 @@ def _api_error(response: httpx.Response) -> ApiError:
     return ApiError(response.status_code, "http_error", detail, retry_after=_retry_after(response))
 
 
+def _http_options(endpoint: Endpoint, ca_bundle: Path | None, timeout: float) -> dict[str, Any]:
+    """What both clients share: the proxy (with the loopback rule), the trusted CAs, timeouts and headers."""
+    try:
+        context = ssl_context(ca_bundle)
+    except ValueError as exc:
+        raise AgentError(str(exc)) from None
+    # trust_env=False: the proxy was chosen by proxy_for (with the loopback rule), and the CAs too.
+    return {
+        "proxy": proxy_for(endpoint.url),
+        "verify": context,
+        "trust_env": False,
+        "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        "headers": {"User-Agent": f"hybridworker/{__version__}", "Accept": "application/json"},
+        "follow_redirects": False,
+    }
+
+
+def _answer(response: httpx.Response, url: str, expected: tuple[str, ...]) -> dict[str, Any]:
+    if not response.is_success:
+        raise _api_error(response)
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or any(key not in answer for key in expected):
+        raise ApiError(response.status_code, "bad_response", f"unexpected answer from {url} (not the agent API?)")
+    return answer
+
+
 class AgentClient:
     def __init__(self, endpoint: Endpoint, *, ca_bundle: Path | None = None, timeout: float = 30.0) -> None:
         self.endpoint = endpoint
-        self.proxy = proxy_for(endpoint.url)
-        try:
-            context = ssl_context(ca_bundle)
-        except ValueError as exc:
-            raise AgentError(str(exc)) from None
-        # trust_env=False: the proxy was chosen above (with the loopback rule), and the CAs too.
-        self._http = httpx.Client(
-            proxy=self.proxy,
-            verify=context,
-            trust_env=False,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"User-Agent": f"hybridworker/{__version__}", "Accept": "application/json"},
-            follow_redirects=False,
-        )
+        options = _http_options(endpoint, ca_bundle, timeout)
+        self.proxy = options["proxy"]
+        self._http = httpx.Client(**options)
 
     @property
     def route(self) -> str:
@@ -172,15 +190,7 @@ class AgentClient:
             response = self._http.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as exc:
             raise Unreachable(url, describe_transport_error(exc), certificate=certificate_problem(exc)) from None
-        if not response.is_success:
-            raise _api_error(response)
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict) or any(key not in answer for key in expected):
-            raise ApiError(response.status_code, "bad_response", f"unexpected answer from {url} (not the agent API?)")
-        return answer
+        return _answer(response, url, expected)
 
     def register(self, *, key: str, group: str, machine_id: str, name: str, facts: dict[str, Any]) -> dict[str, Any]:
         body = {"group": group, "machine_id": machine_id, "name": name, "facts": facts}
@@ -224,3 +234,59 @@ class AgentClient:
             body = None
         is_agent_api = isinstance(body, dict) and "code" in body and response.status_code != 404
         return Probe(response.status_code, is_agent_api, server_date, sent_at, received_at, certificate)
+
+
+class JobsClient:
+    """The job operations of the agent API, for the jobs task's event loop (asyncio).
+
+    The jobs task keeps two: one for the long-poll, which holds its connection while it waits, and
+    one for the reports of running jobs, so a report never queues behind a waiting poll.
+    """
+
+    def __init__(self, endpoint: Endpoint, *, ca_bundle: Path | None = None, timeout: float = 30.0) -> None:
+        self.endpoint = endpoint
+        self._http = httpx.AsyncClient(**_http_options(endpoint, ca_bundle, timeout))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def url(self, operation: str) -> str:
+        return f"{self.endpoint.url}/v1/{operation}"
+
+    async def _post(
+        self, operation: str, token: str, body: dict[str, Any], expected: tuple[str, ...], timeout: float | None = None
+    ) -> dict[str, Any]:
+        url = self.url(operation)
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        try:
+            response = await self._http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, **extra)
+        except httpx.HTTPError as exc:
+            raise Unreachable(url, describe_transport_error(exc), certificate=certificate_problem(exc)) from None
+        return _answer(response, url, expected)
+
+    async def next_jobs(self, *, credential: str, wait: float) -> dict[str, Any]:
+        """Wait up to `wait` seconds for jobs to run or stop requests: {"jobs": [...], "stop": [ids]}."""
+        # The server answers after `wait` at the latest: give the answer time to travel on top.
+        return await self._post("jobs/next", credential, {"wait": wait}, ("jobs", "stop"), timeout=wait + 20.0)
+
+    async def job_records(
+        self, *, credential: str, job_id: str, lease: str, records: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        body = {"lease": lease, "records": records}
+        return await self._post(f"jobs/{job_id}/records", credential, body, ("status", "stop"))
+
+    async def finish_job(
+        self,
+        *,
+        credential: str,
+        job_id: str,
+        lease: str,
+        status: str,
+        exit_code: int | None,
+        reason: str,
+        records: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        body = {"lease": lease, "status": status, "exit_code": exit_code, "reason": reason, "records": records}
+        return await self._post(f"jobs/{job_id}/finish", credential, body, ("status",))

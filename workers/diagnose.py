@@ -189,7 +189,8 @@ class Diagnosis:
             return None
         sent_at = time.time()
         try:
-            answer = client.heartbeat(credential=credential, facts=collect_facts(self.state.path))
+            # No facts: the server keeps those the service reported (its capacity among them).
+            answer = client.heartbeat(credential=credential, facts={})
         except ApiError as exc:
             fix = register_again if exc.status == 401 else None
             self.add("credential accepted", FAIL, f"HTTP {exc.status}: {exc.detail}", fix)

@@ -83,7 +83,8 @@ def _safely(collect: Callable[[], Any]) -> Any:
         return None
 
 
-def collect_facts(state_dir: Path) -> dict[str, Any]:
+def collect_facts(state_dir: Path, *, capacity: int | None = None) -> dict[str, Any]:
+    """`capacity`: the concurrent jobs this worker takes (`run --capacity`); by default its CPU count."""
     memory = _safely(psutil.virtual_memory)
     cpus = _safely(cpu_count)
     load = _safely(os.getloadavg)
@@ -98,7 +99,7 @@ def collect_facts(state_dir: Path) -> dict[str, Any]:
         "load": [round(max(0.0, float(value)), 2) for value in load] if load else None,
         "agent_version": __version__,
         "python_version": platform.python_version(),
-        "capacity": min(cpus, MAX_CAPACITY) if cpus else None,
+        "capacity": capacity or (min(cpus, MAX_CAPACITY) if cpus else None),
         "clock": time.time(),
     }
     return {key: value for key, value in facts.items() if value is not None}

@@ -53,7 +53,8 @@ class HeartbeatTask:
             sent_at = time.time()
             try:
                 answer = service.client.heartbeat(
-                    credential=service.credential, facts=collect_facts(service.state.path)
+                    credential=service.credential,
+                    facts=collect_facts(service.state.path, capacity=service.capacity),
                 )
             except ApiError as exc:
                 if exc.status == 401:
@@ -71,6 +72,7 @@ class HeartbeatTask:
             else:
                 link.recovered()
                 self.backoff.reset()
+                service.heartbeat_accepted.set()
                 interval = self._take_interval(log, interval, answer)
                 self._check_clock(log, sent_at, answer.get("server_time"))
                 service.state.record_heartbeat(

@@ -1,13 +1,15 @@
 """`hybridworker run`: one service per state folder, running its tasks until told to stop.
 
-The heartbeat is the first task. Fetching and running jobs will be another task next to it,
-sharing the service's client, credential and stop signal.
+Two tasks, each in a thread of its own: the heartbeat (workers.heartbeat) and the jobs task
+(workers.jobs), which waits for work and runs it. They share the credential and the stop signal;
+the jobs task waits for the first accepted heartbeat, which tells the server this worker's capacity.
 """
 
 import fcntl
 import logging
 import os
 import signal
+import sys
 import threading
 from typing import Protocol
 
@@ -15,7 +17,9 @@ from workers import __version__
 from workers.client import AgentClient, parse_endpoint
 from workers.console import Console
 from workers.errors import EXIT_BUSY, EXIT_FAILED, EXIT_OK, AgentError, NotRegistered
+from workers.facts import MAX_CAPACITY, cpu_count
 from workers.heartbeat import HeartbeatTask
+from workers.jobs import DEFAULT_SHUTDOWN_GRACE, DEFAULT_STOP_GRACE, JobSettings, JobsTask
 from workers.logs import Redactor, setup_service_logging
 from workers.state import Registration, StateDir
 
@@ -25,6 +29,9 @@ NOT_REGISTERED = "this machine is not registered (state folder {path}); run 'hyb
 
 
 class Task(Protocol):
+    """A task may also have `join_timeout` (seconds it may take to end after a stop; default JOIN_TIMEOUT)
+    and `close()` (called as the service exits, even if the task did not end in time)."""
+
     name: str
 
     def run(self, service: "Service") -> None:
@@ -42,6 +49,7 @@ class Service:
         log: logging.Logger,
         redact: Redactor,
         tasks: list[Task],
+        capacity: int | None = None,
     ) -> None:
         self.state = state
         self.registration = registration
@@ -50,6 +58,10 @@ class Service:
         self.log = log
         self.redact = redact
         self.tasks = tasks
+        # Concurrent jobs; sent as the `capacity` fact with every heartbeat.
+        self.capacity = capacity
+        # Set by the first accepted heartbeat: from then on the server knows this worker's capacity.
+        self.heartbeat_accepted = threading.Event()
         self.exit_code = EXIT_OK
         self._stop = threading.Event()
         self._stop_lock = threading.Lock()
@@ -121,8 +133,14 @@ class Service:
             pass
         if self._signal is not None:
             self.log.info("received %s; stopping", signal.Signals(self._signal).name)
-        for thread in threads:
-            thread.join(timeout=JOIN_TIMEOUT)
+        for task, thread in zip(self.tasks, threads, strict=True):
+            thread.join(timeout=getattr(task, "join_timeout", JOIN_TIMEOUT))
+            if thread.is_alive():
+                self.log.warning("the %s task did not end in time", task.name)
+        for task in self.tasks:
+            close = getattr(task, "close", None)
+            if close is not None:
+                close()
         self.log.info("stopped (exit status %d)", self.exit_code)
         return self.exit_code
 
@@ -156,7 +174,16 @@ class ServiceLock:
             self._fd = None
 
 
-def run(state: StateDir, console: Console, *, verbose: bool = False) -> int:
+def run(
+    state: StateDir,
+    console: Console,
+    *,
+    verbose: bool = False,
+    capacity: int | None = None,
+    python: str | None = None,
+    stop_grace: float | None = None,
+    shutdown_grace: float | None = None,
+) -> int:
     if not state.exists():
         raise NotRegistered(NOT_REGISTERED.format(path=state.path))
     with ServiceLock(state):
@@ -166,6 +193,13 @@ def run(state: StateDir, console: Console, *, verbose: bool = False) -> int:
             raise NotRegistered(NOT_REGISTERED.format(path=state.path))
         console.hide(credential)
         log = setup_service_logging(state.log_path, console.redact, verbose=verbose)
+        capacity = capacity or min(cpu_count(), MAX_CAPACITY)
+        jobs = JobSettings(
+            capacity=capacity,
+            python=python or sys.executable,
+            stop_grace=DEFAULT_STOP_GRACE if stop_grace is None else stop_grace,
+            shutdown_grace=DEFAULT_SHUTDOWN_GRACE if shutdown_grace is None else shutdown_grace,
+        )
         client = AgentClient(parse_endpoint(registration.endpoint), ca_bundle=state.ca_bundle())
         service = Service(
             state=state,
@@ -174,7 +208,8 @@ def run(state: StateDir, console: Console, *, verbose: bool = False) -> int:
             client=client,
             log=log,
             redact=console.redact,
-            tasks=[HeartbeatTask()],
+            tasks=[HeartbeatTask(), JobsTask(jobs)],
+            capacity=capacity,
         )
         previous = {sig: signal.signal(sig, service.stop_on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         state.write_pid()

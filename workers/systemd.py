@@ -79,6 +79,10 @@ def render_unit(state: StateDir, *, user: str | None = None, environ: dict[str, 
             if environ.get(variant):
                 lines.append(f'Environment="{variant}={_specifiers(environ[variant])}"')
     lines += [
+        # SIGTERM to the agent alone: it stops its jobs' process groups itself (after a grace period);
+        # whatever is left at the timeout gets SIGKILL.
+        "KillMode=mixed",
+        "TimeoutStopSec=90",
         "Restart=on-failure",
         "RestartSec=5",
         f"# Exit status {EXIT_NOT_REGISTERED}: this worker was removed (or never registered); restarting cannot help.",

@@ -22,7 +22,10 @@ def jobs_of(account: AutomationAccount, filters: dict | None = None) -> QuerySet
         jobs = jobs.filter(group_name=group)
     for key, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
         if value := filters.get(key):
-            moment = parse_datetime(value)
+            try:
+                moment = parse_datetime(value)
+            except ValueError:  # well formed but not a date, e.g. month 13
+                moment = None
             if moment is None:
                 raise BadFilter(f"{key} is an ISO 8601 date and time, e.g. 2026-11-25T10:00:00Z.")
             jobs = jobs.filter(**{lookup: moment})

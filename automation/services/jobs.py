@@ -208,7 +208,10 @@ def checked_records(records: Any) -> list[Record]:
             raise InvalidInput(f"record.stream is one of {', '.join(JobStream.Stream.values)}.", field="records")
         if not isinstance(text, str):
             raise InvalidInput("record.text is a string.", field="records")
-        moment = parse_datetime(item["time"]) if isinstance(item.get("time"), str) else None
+        try:
+            moment = parse_datetime(item["time"]) if isinstance(item.get("time"), str) else None
+        except ValueError:  # well formed but not a date, e.g. month 13: the time received instead
+            moment = None
         clean.append(Record(seq=seq, stream=stream, text=text[:MAX_RECORD_CHARS], time=moment or timezone.now()))
     return clean
 
@@ -285,6 +288,10 @@ def finish_job(
             raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
         job.refresh_from_db()
         _push_status(job)
+        # A slot is free again: a poll this worker has waiting may claim at once.
+        from portal import notify
+
+        transaction.on_commit(lambda: notify.wake_waiters(f"worker-{worker.pk}"))
     return job
 
 

@@ -35,6 +35,23 @@ def _closing(fn):
 
 
 class NextJobsView(AgentView, AsyncAPIView):
+    async def async_dispatch(self, request, *args, **kwargs):
+        # As adrf's, except that `initial` runs on the shared pool (thread_sensitive=False): a
+        # thread-sensitive call would keep a per-request thread alive for the whole wait.
+        self.args, self.kwargs = args, kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            await sync_to_async(self.initial, thread_sensitive=False)(request, *args, **kwargs)
+            if request.method != "POST":
+                self.http_method_not_allowed(request, *args, **kwargs)
+            response = await self.post(request, *args, **kwargs)
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
+
     @extend_schema(
         operation_id="agent_next_jobs",
         tags=["agent"],

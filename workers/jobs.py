@@ -1,0 +1,222 @@
+"""The jobs task: wait for work on a long-poll, run jobs up to the worker's capacity, pass on stop requests.
+
+It runs beside the heartbeat task, on an asyncio event loop in a thread of its own, with connections
+of its own: one that waits on `jobs/next` (answered at once when a job is queued for the group or a
+stop is requested for one of this worker's jobs), one for the running jobs' reports. A request waits
+on the server whenever the worker has a free slot or a running job, so a Stop arrives within moments.
+
+When the service stops (SIGTERM), no more work is taken; running jobs get `shutdown_grace` seconds to
+end by themselves, then are stopped (SIGTERM, SIGKILL after `stop_grace`) and reported Stopped.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from workers.backoff import Backoff
+from workers.client import ApiError, JobsClient, Unreachable, parse_endpoint
+from workers.executor import BY_REQUEST, KILL_WAIT_SECONDS, SHUTDOWN, JobContext, JobPayload, JobRun, signal_group
+from workers.sandbox import Interpreters, sandboxes_dir
+
+if TYPE_CHECKING:
+    from workers.service import Service
+
+# At full capacity the server gives no job, but a freed slot should be filled soon: ask again this often.
+AT_CAPACITY_WAIT = 2.0
+# An answer that brings nothing new (e.g. a stop already being carried out) comes back at once: pause a little.
+NOTHING_NEW_PAUSE = 1.0
+# At shutdown, how long the reports of the last jobs may keep failing before the agent gives up on them.
+REPORT_SECONDS = 15.0
+DEFAULT_STOP_GRACE = 5.0
+DEFAULT_SHUTDOWN_GRACE = 30.0
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    capacity: int
+    python: str
+    stop_grace: float = DEFAULT_STOP_GRACE
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+
+
+class JobsTask:
+    name = "jobs"
+
+    def __init__(self, settings: JobSettings) -> None:
+        self.settings = settings
+        self.runs: dict[str, JobRun] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._context: JobContext | None = None
+        self._unknown_stops: set[str] = set()
+        self._problem: str | None = None
+
+    @property
+    def join_timeout(self) -> float:
+        """How long the service waits for this task after a stop: running jobs get their grace periods."""
+        settings = self.settings
+        return settings.shutdown_grace + settings.stop_grace + KILL_WAIT_SECONDS + REPORT_SECONDS + 5.0
+
+    def run(self, service: "Service") -> None:
+        asyncio.run(self._main(service))
+
+    def close(self) -> None:
+        """Last resort as the service exits: no runbook outlives it, even if its job could not be reported."""
+        if self._context is not None:
+            for pgid in list(self._context.groups):
+                signal_group(pgid, signal.SIGKILL)
+
+    async def _main(self, service: "Service") -> None:
+        stopping = asyncio.Event()
+        watcher = asyncio.create_task(self._watch(service, stopping))
+        try:
+            # The server learns this worker's capacity from the heartbeat: wait for the first one.
+            while not service.heartbeat_accepted.is_set():
+                if stopping.is_set():
+                    return
+                await asyncio.sleep(0.1)
+            registration = service.registration
+            endpoint = parse_endpoint(registration.endpoint)
+            ca_bundle = service.state.ca_bundle()
+            poller = JobsClient(endpoint, ca_bundle=ca_bundle)
+            reporter = JobsClient(endpoint, ca_bundle=ca_bundle)
+            self._context = JobContext(
+                client=reporter,
+                credential=lambda: service.credential,
+                worker_name=registration.name,
+                sandboxes=sandboxes_dir(service.state.path),
+                interpreters=Interpreters(python=self.settings.python, path=os.environ.get("PATH") or os.defpath),
+                stop_grace=self.settings.stop_grace,
+                log=service.log,
+            )
+            try:
+                await self._poll(service, poller, stopping)
+                await self._shut_down(service.log)
+            finally:
+                await poller.aclose()
+                await reporter.aclose()
+        finally:
+            watcher.cancel()
+
+    @staticmethod
+    async def _watch(service: "Service", stopping: asyncio.Event) -> None:
+        while not service.stopping:
+            await asyncio.sleep(0.1)
+        stopping.set()
+
+    async def _poll(self, service: "Service", client: JobsClient, stopping: asyncio.Event) -> None:
+        log = service.log
+        backoff = Backoff(cap=30.0)
+        long_poll = float(max(1, service.registration.long_poll_timeout))
+        stop_waiter = asyncio.create_task(stopping.wait())
+        try:
+            while not stopping.is_set():
+                free = self.settings.capacity - len(self.runs)
+                wait = long_poll if free > 0 else min(long_poll, AT_CAPACITY_WAIT)
+                asked = time.monotonic()
+                poll = asyncio.create_task(client.next_jobs(credential=service.credential, wait=wait))
+                await asyncio.wait({poll, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if not poll.done():
+                    poll.cancel()
+                    await asyncio.gather(poll, return_exceptions=True)
+                    return
+                try:
+                    answer = poll.result()
+                except ApiError as exc:
+                    self._failed(log, exc)
+                    await self._pause(max(backoff.next(), exc.retry_after or 0.0), stopping)
+                    continue
+                except Unreachable as exc:
+                    delay = backoff.next()
+                    # The heartbeat task tells when the server is unreachable; this is only detail.
+                    log.debug("waiting for jobs failed: %s; next attempt in %.1f s", exc.reason, delay)
+                    await self._pause(delay, stopping)
+                    continue
+                backoff.reset()
+                if self._problem is not None:
+                    log.info("waiting for jobs works again")
+                    self._problem = None
+                news = self._take(log, answer)
+                if not news and time.monotonic() - asked < wait / 2:
+                    await self._pause(NOTHING_NEW_PAUSE, stopping)
+        finally:
+            stop_waiter.cancel()
+
+    def _failed(self, log: logging.Logger, exc: ApiError) -> None:
+        if exc.status == 401:
+            # The heartbeat task takes up a new credential, or stops the service if the worker was removed.
+            log.debug("waiting for jobs refused: %s", exc.detail)
+            return
+        problem = f"{exc.status} {exc.code}"
+        if problem != self._problem:
+            log.warning("waiting for jobs refused (HTTP %d): %s", exc.status, exc.detail)
+            self._problem = problem
+
+    @staticmethod
+    async def _pause(seconds: float, stopping: asyncio.Event) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), max(0.0, seconds))
+
+    def _take(self, log: logging.Logger, answer: dict[str, Any]) -> bool:
+        """Start the jobs and carry out the stops of an answer. True when it brought something new."""
+        news = False
+        jobs = answer.get("jobs") if isinstance(answer.get("jobs"), list) else []
+        for data in jobs:
+            try:
+                payload = JobPayload.parse(data)
+            except ValueError as exc:
+                log.error("the server sent a job this agent cannot read: %s", exc)
+                continue
+            if payload.id in self.runs:
+                continue
+            news = True
+            self._start(payload)
+        if len(self.runs) > self.settings.capacity:
+            log.warning("running %d jobs, over this worker's capacity (%d)", len(self.runs), self.settings.capacity)
+        stops = answer.get("stop") if isinstance(answer.get("stop"), list) else []
+        for job_id in map(str, stops):
+            run = self.runs.get(job_id)
+            if run is None:
+                if job_id not in self._unknown_stops:
+                    log.warning("the server asks to stop job %s, which this worker is not running", job_id)
+                    self._unknown_stops.add(job_id)
+                continue
+            if run.request_stop(BY_REQUEST):
+                log.info("job %s: stop requested", job_id)
+                news = True
+        return news
+
+    def _start(self, payload: JobPayload) -> None:
+        assert self._context is not None
+        run = JobRun(payload, self._context)
+        self.runs[payload.id] = run
+        task = asyncio.create_task(run.run(), name=f"job {payload.id}")
+        self._tasks.add(task)
+
+        def done(task: asyncio.Task, job_id: str = payload.id) -> None:
+            self._tasks.discard(task)
+            self.runs.pop(job_id, None)
+
+        task.add_done_callback(done)
+
+    async def _shut_down(self, log: logging.Logger) -> None:
+        if not self._tasks:
+            return
+        assert self._context is not None
+        settings = self.settings
+        self._context.give_up_at = time.monotonic() + settings.shutdown_grace + settings.stop_grace + REPORT_SECONDS
+        log.info("waiting up to %.0f s for %d running job(s) to end", settings.shutdown_grace, len(self._tasks))
+        await asyncio.wait(set(self._tasks), timeout=settings.shutdown_grace)
+        if self._tasks:
+            log.info("stopping %d job(s) still running", len(self._tasks))
+            for run in list(self.runs.values()):
+                run.request_stop(SHUTDOWN)
+            await asyncio.wait(set(self._tasks), timeout=settings.stop_grace + KILL_WAIT_SECONDS + REPORT_SECONDS)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5.0)

@@ -1,0 +1,84 @@
+"""Helpers for Python runbooks run by a Hybrid Runbook Worker: `import hybridworker_runbook`.
+
+The agent sorts a runbook's output into streams: standard output is Output, standard error is Error,
+and a line that starts with `WARNING:`, `VERBOSE:`, `ERROR:` or `PROGRESS:` goes to that stream. These
+functions write such lines (every line of a multi-line text gets the prefix) and flush them at once:
+
+    import hybridworker_runbook as hrw
+
+    params = hrw.parameters()          # {"name": value, ...}, also passed as --name value arguments
+    hrw.write_verbose("connecting to " + params["server"])
+    hrw.write_progress(50)             # a Progress record "50%"
+    hrw.write_warning("disk almost full")
+    hrw.write_output({"state": "ok"})  # a dict or list is written as JSON
+    hrw.write_error("could not reach the share")
+
+This module uses the standard library only, and works outside a worker too (it just prints).
+"""
+
+import json
+import os
+import sys
+from typing import Any
+
+__all__ = [
+    "job_id",
+    "parameters",
+    "sandbox",
+    "write_error",
+    "write_output",
+    "write_progress",
+    "write_verbose",
+    "write_warning",
+]
+
+
+def _write(stream: Any, prefix: str, text: Any) -> None:
+    lines = str(text).split("\n")
+    stream.write("".join(f"{prefix}{line}\n" for line in lines))
+    stream.flush()
+
+
+def write_output(value: Any) -> None:
+    """An Output record per line; a dict or list is written as JSON."""
+    if isinstance(value, dict | list):
+        value = json.dumps(value, default=str)
+    _write(sys.stdout, "", value)
+
+
+def write_error(text: Any) -> None:
+    """An Error record per line (standard error)."""
+    _write(sys.stderr, "", text)
+
+
+def write_warning(text: Any) -> None:
+    _write(sys.stdout, "WARNING: ", text)
+
+
+def write_verbose(text: Any) -> None:
+    _write(sys.stdout, "VERBOSE: ", text)
+
+
+def write_progress(value: Any) -> None:
+    """A Progress record: a number is a percentage (`write_progress(40)` is "40%"), anything else is text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = f"{value:g}%"
+    _write(sys.stdout, "PROGRESS: ", value)
+
+
+def parameters() -> dict[str, Any]:
+    """The job's parameter values, from the file named by HYBRIDWORKER_PARAMETERS_FILE ({} outside a job)."""
+    path = os.environ.get("HYBRIDWORKER_PARAMETERS_FILE")
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def job_id() -> str | None:
+    return os.environ.get("HYBRIDWORKER_JOB_ID")
+
+
+def sandbox() -> str | None:
+    """The job's folder (also its working folder and HOME)."""
+    return os.environ.get("HYBRIDWORKER_SANDBOX")
