@@ -218,6 +218,9 @@ class JobRun:
         self._full = asyncio.Event()
         self._problem_logged = False
         self._output_closed = False
+        # Set once the runbook is over and its end is being reported: the job no longer takes a slot.
+        # (The server may count the slot free, and hand out a new job, before its answer to the report arrives.)
+        self.finishing = False
 
     @property
     def id(self) -> str:
@@ -414,6 +417,7 @@ class JobRun:
 
     async def _finish(self, status: str, exit_code: int | None, reason: str) -> None:
         """Send what is left of the records, the last batch with the end report."""
+        self.finishing = True
         journal = self.journal
         batch = journal.batch() if journal is not None and journal.backlog else []
         while journal is not None and len(batch) < journal.backlog:

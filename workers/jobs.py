@@ -56,6 +56,11 @@ class JobsTask:
         self._problem: str | None = None
 
     @property
+    def held(self) -> int:
+        """Jobs taking a slot: those whose end is being reported are done with theirs."""
+        return sum(not run.finishing for run in self.runs.values())
+
+    @property
     def join_timeout(self) -> float:
         """How long the service waits for this task after a stop: running jobs get their grace periods."""
         settings = self.settings
@@ -115,7 +120,7 @@ class JobsTask:
         stop_waiter = asyncio.create_task(stopping.wait())
         try:
             while not stopping.is_set():
-                free = self.settings.capacity - len(self.runs)
+                free = self.settings.capacity - self.held
                 wait = long_poll if free > 0 else min(long_poll, AT_CAPACITY_WAIT)
                 asked = time.monotonic()
                 poll = asyncio.create_task(client.next_jobs(credential=service.credential, wait=wait))
@@ -175,8 +180,8 @@ class JobsTask:
                 continue
             news = True
             self._start(payload)
-        if len(self.runs) > self.settings.capacity:
-            log.warning("running %d jobs, over this worker's capacity (%d)", len(self.runs), self.settings.capacity)
+        if self.held > self.settings.capacity:
+            log.warning("running %d jobs, over this worker's capacity (%d)", self.held, self.settings.capacity)
         stops = answer.get("stop") if isinstance(answer.get("stop"), list) else []
         for job_id in map(str, stops):
             run = self.runs.get(job_id)
