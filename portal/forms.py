@@ -70,6 +70,10 @@ class RunbookEditForm(ServiceForm):
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}") from None
 
+    def clean_content(self):
+        # Browsers send a textarea's line ends as CRLF; a Bash runbook would see a '\r' on every line.
+        return self.cleaned_data["content"].replace("\r\n", "\n")
+
 
 class StartJobForm(ServiceForm):
     """The Start blade: where to run, then one field per declared parameter."""

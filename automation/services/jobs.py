@@ -34,6 +34,7 @@ from automation.services.runbooks import checked_job_parameters, latest_version
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_RECORD_CHARS = 1024 * 1024
 REASON_CHARS = 2000
+MAX_SEQ = 2**31 - 1  # the column is a 32-bit integer
 
 
 def _push_status(job: Job) -> None:
@@ -202,8 +203,8 @@ def checked_records(records: Any) -> list[Record]:
         if not isinstance(item, dict):
             raise InvalidInput("Each record is an object with seq, stream, text and time.", field="records")
         seq, stream, text = item.get("seq"), item.get("stream"), item.get("text")
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-            raise InvalidInput("record.seq is a whole number from 0.", field="records")
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
+            raise InvalidInput(f"record.seq is a whole number from 0 to {MAX_SEQ}.", field="records")
         if stream not in JobStream.Stream.values:
             raise InvalidInput(f"record.stream is one of {', '.join(JobStream.Stream.values)}.", field="records")
         if not isinstance(text, str):

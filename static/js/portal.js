@@ -159,12 +159,19 @@
     el.title = new Date(iso).toLocaleString();
     el.textContent = relative(new Date(iso));
   }
+  // Nothing is pushed to a page before its socket is open (after the page was rendered, or while the
+  // socket was down): fetch its live parts once, so a change made meanwhile is not missed.
+  function catchUp() {
+    document.querySelectorAll("[data-live-refresh]").forEach(refreshSoon);
+    const log = $("#job-log[data-job-id]");
+    if (log) appendRecords(log.dataset.jobId);
+  }
   function connect() {
     const path = document.body.dataset.liveUrl;
     if (!path || !$("#bell")) return; // signed-out pages have no live updates
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + path);
-    socket.onopen = () => { retry = 0; setLive(true); };
+    socket.onopen = () => { retry = 0; setLive(true); catchUp(); };
     socket.onmessage = (e) => { try { onMessage(JSON.parse(e.data)); } catch (err) { console.error(err); } };
     socket.onclose = (e) => {
       setLive(false);

@@ -155,7 +155,8 @@ class JobRecordsRequest(serializers.Serializer):
 class JobFinishRequest(JobRecordsRequest):
     records = serializers.ListField(child=serializers.DictField(), max_length=10000, required=False, default=list)
     status = serializers.ChoiceField(choices=["Completed", "Failed", "Stopped"])
-    exit_code = StrictIntegerField(required=False, allow_null=True)
+    # The bounds of the column (a 32-bit integer): a larger number is a 400, not a database error.
+    exit_code = StrictIntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=100000)
 
 
