@@ -7,6 +7,9 @@ Run by `make bench`, never by `make test`. The knobs come from the environment:
     BENCH_SECONDS            how long the agents heartbeat once all are registered     (30)
     BENCH_CONNECTIONS        HTTP connections the agents share (httpx limits)          (32)
 
+The agents share the connections through several small httpx clients (CONNECTIONS_PER_CLIENT each): httpcore's
+pool does work quadratic in its size on every request, which a single pool of 32 spends on the shared cores.
+
 The interval is compressed (a real agent beats every 15 s, its facts are rewritten every 60 s), so the
 facts refresh is compressed in the same ratio. The agents run as asyncio tasks in this process: the load
 generator shares the machine's cores with daphne, PostgreSQL and Redis, and the output says so.
@@ -17,6 +20,7 @@ last_seen_at moved on), never time: the figures are printed for people to read.
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -33,6 +37,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from tests.support.daphne import start_daphne_at
@@ -47,6 +52,7 @@ AGENTS_PER_GROUP = 100
 REQUEST_TIMEOUT_SECONDS = 60.0
 SETTLE_SECONDS = 1.5  # PostgreSQL publishes a backend's statistics within a second
 SAMPLE_EVERY_SECONDS = 0.5
+CONNECTIONS_PER_CLIENT = 4
 OSES = (
     "Debian GNU/Linux 12 (bookworm)",
     "Ubuntu 22.04.4 LTS",
@@ -64,9 +70,9 @@ def _env_number(name: str, default, kind, low, high):
     try:
         value = kind(raw)
     except ValueError:
-        pytest.fail(f"{name}={raw!r}: expected a {kind.__name__} from {low} to {high}")
+        pytest.fail(f"{name}={raw!r}: expected a number ({kind.__name__}) from {low} to {high}", pytrace=False)
     if not low <= value <= high:
-        pytest.fail(f"{name}={raw!r}: expected a {kind.__name__} from {low} to {high}")
+        pytest.fail(f"{name}={raw!r}: expected a number ({kind.__name__}) from {low} to {high}", pytrace=False)
     return value
 
 
@@ -122,7 +128,16 @@ class Agent:
     rng: random.Random
     credential: str | None = None
     worker_id: str | None = None
-    accepted: int = 0
+    accepted_at: list[float] = field(default_factory=list)  # monotonic times of the heartbeats answered 200
+
+    @property
+    def accepted(self) -> int:
+        return len(self.accepted_at)
+
+    def longest_gap(self) -> float | None:
+        """The longest time between two accepted heartbeats: what decides whether the portal shows it offline."""
+        times = self.accepted_at
+        return max((b - a for a, b in itertools.pairwise(times)), default=None)
 
     @classmethod
     def make(cls, index: int, groups: int) -> "Agent":
@@ -202,22 +217,55 @@ async def _post(
     return response
 
 
-def _client(config: Config) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=config.connections, max_keepalive_connections=config.connections)
-    return httpx.AsyncClient(trust_env=False, limits=limits, timeout=REQUEST_TIMEOUT_SECONDS)
+def _json(response: httpx.Response) -> dict:
+    try:
+        answer = response.json()
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+class Pools:
+    """The shared connections, as several small clients; agent i uses client i % len(clients)."""
+
+    def __init__(self, config: Config) -> None:
+        sizes = [CONNECTIONS_PER_CLIENT] * (config.connections // CONNECTIONS_PER_CLIENT)
+        if config.connections % CONNECTIONS_PER_CLIENT:
+            sizes.append(config.connections % CONNECTIONS_PER_CLIENT)
+        self.clients = [
+            httpx.AsyncClient(
+                trust_env=False,
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+            for size in sizes
+        ]
+        # At most `size` requests of a client out at once: the rest wait here, where the wait is measured.
+        self.gates = [asyncio.Semaphore(size) for size in sizes]
+
+    def of(self, agent: "Agent") -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        i = agent.index % len(self.clients)
+        return self.clients[i], self.gates[i]
+
+    async def __aenter__(self) -> "Pools":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for client in self.clients:
+            await client.aclose()
 
 
 async def _register_all(agents: list[Agent], endpoint: str, key: str, config: Config, tally: Tally) -> None:
-    gate = asyncio.Semaphore(config.connections)
-
     async def register(agent: Agent) -> None:
         body = {"group": agent.group, "machine_id": agent.machine_id, "name": agent.name, "facts": agent.facts()}
-        response = await _post(client, gate, f"{endpoint}/v1/register", key, body, tally)
+        response = await _post(*pools.of(agent), f"{endpoint}/v1/register", key, body, tally)
         if response is not None and response.status_code == 201:
-            answer = response.json()
-            agent.credential, agent.worker_id = answer["credential"], answer["worker_id"]
+            answer = _json(response)
+            agent.credential, agent.worker_id = answer.get("credential"), answer.get("worker_id")
+            if not (agent.credential and agent.worker_id):
+                tally.outcomes["201 without a credential"] += 1
 
-    async with _client(config) as client:
+    async with Pools(config) as pools:
         tally.started = time.perf_counter()
         try:
             await asyncio.wait_for(asyncio.gather(*(register(a) for a in agents)), config.registration_limit)
@@ -227,27 +275,27 @@ async def _register_all(agents: list[Agent], endpoint: str, key: str, config: Co
 
 
 async def _heartbeat_all(agents: list[Agent], endpoint: str, config: Config, tally: Tally) -> None:
-    gate = asyncio.Semaphore(config.connections)
     interval = float(config.heartbeat_seconds)
 
     async def beat(agent: Agent, deadline: float) -> None:
-        # Agents start spread over one interval, then keep it as workers/heartbeat.py does.
-        await asyncio.sleep(agent.rng.uniform(0, interval))
+        # Agents start spread over one interval (or half the run, if shorter), then keep it as workers/heartbeat.py.
+        await asyncio.sleep(agent.rng.uniform(0, min(interval, config.seconds / 2)))
         for _ in range(config.max_beats):
             started = time.monotonic()
             if started >= deadline:
                 return
             body = {"facts": agent.facts()}
-            response = await _post(client, gate, f"{endpoint}/v1/heartbeat", agent.credential or "", body, tally)
+            url = f"{endpoint}/v1/heartbeat"
+            response = await _post(*pools.of(agent), url, agent.credential or "", body, tally)
             if response is not None and response.status_code == 200:
-                if response.json().get("worker_id") == agent.worker_id:
-                    agent.accepted += 1
+                if _json(response).get("worker_id") == agent.worker_id:
+                    agent.accepted_at.append(time.monotonic())
                 else:
                     tally.outcomes["200 for another worker"] += 1
             now = time.monotonic()
             await asyncio.sleep(max(0.0, min(interval - (now - started), deadline - now)))
 
-    async with _client(config) as client:
+    async with Pools(config) as pools:
         tally.started = time.perf_counter()
         deadline = time.monotonic() + config.seconds
         try:
@@ -298,7 +346,11 @@ class Cpu:
 
     @classmethod
     def now(cls, daphne: psutil.Process, postmaster_pid: int | None) -> "Cpu":
-        times = daphne.cpu_times()
+        try:
+            times = daphne.cpu_times()
+            daphne_seconds = times.user + times.system
+        except psutil.Error:  # daphne died: the figures say nan, the assertions say why
+            daphne_seconds = math.nan
         own = psutil.Process().cpu_times()
         machine = psutil.cpu_times()
         idle = machine.idle + getattr(machine, "iowait", 0.0)
@@ -306,12 +358,19 @@ class Cpu:
             getattr(machine, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal")
         )
         return cls(
-            daphne=times.user + times.system,
+            daphne=daphne_seconds,
             postgres=_postgres_cpu(postmaster_pid),
             bench=own.user + own.system,
             machine_busy=total - idle,
             machine_total=total,
         )
+
+
+def _rss(process: psutil.Process) -> float:
+    try:
+        return float(process.memory_info().rss)
+    except psutil.Error:
+        return math.nan
 
 
 def _machine_busy(seconds: float) -> float:
@@ -345,15 +404,28 @@ def _postmaster_pid(postgres) -> int | None:
         return None
 
 
-def _pg_counters() -> tuple[int, int]:
-    """Sessions opened and transactions ended in the test database, as PostgreSQL counts them."""
+def _pg_counters() -> tuple[int, int, int]:
+    """Sessions opened and transactions ended in the test database, as PostgreSQL counts them, and its backends."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT sessions, xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
         )
         sessions, transactions = cursor.fetchone()
-    return int(sessions), int(transactions)
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        (backends,) = cursor.fetchone()
+    return int(sessions), int(transactions), int(backends)
+
+
+def _redis_connections(url: str) -> int:
+    """Connections Redis has accepted since it started (INFO stats)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return int(client.info("stats")["total_connections_received"])
+    finally:
+        client.close()
 
 
 def _pg_version() -> str:
@@ -415,6 +487,13 @@ def _percentiles(values: list[float]) -> str:
     return f"p50 {rank(50):.1f} ms, p95 {rank(95):.1f} ms, p99 {rank(99):.1f} ms, max {ordered[-1]:.1f} ms"
 
 
+def _middle(values: list[float]) -> str:
+    """Median and maximum of sorted values."""
+    if not values:
+        return "n/a"
+    return f"{values[len(values) // 2]:.1f} s median, {values[-1]:.1f} s max"
+
+
 def _errors(tally: Tally) -> str:
     errors = tally.errors()
     return ", ".join(f"{k}: {n}" for k, n in sorted(errors.items())) if errors else "none"
@@ -426,7 +505,7 @@ def _share(seconds: float | None, wall: float) -> str:
     return f"{seconds:.1f} s CPU ({seconds / wall * 100:.0f}% of one core)"
 
 
-def test_heartbeats_from_many_agents(transactional_db, server_env, log_dir, people, postgres):
+def test_heartbeats_from_many_agents(transactional_db, server_env, log_dir, people, postgres, redis_url):
     from automation.models import HybridWorker
     from automation.services.actor import Actor
     from automation.services.keys import reveal_keys
@@ -451,9 +530,10 @@ def test_heartbeats_from_many_agents(transactional_db, server_env, log_dir, peop
         assert url.startswith("http://127.0.0.1:"), url
         endpoint = f"{url}/agentsvc/accounts/{account.pk}"
         daphne = psutil.Process(process.popen.pid)
-        rss_before = daphne.memory_info().rss
+        rss_before = _rss(daphne)
         watch = Watch(daphne)
 
+        pg_start = _pg_counters()
         cpu_0 = Cpu.now(daphne, postmaster_pid)
         asyncio.run(watch.during(_register_all(agents, endpoint, key, config, registering)))
         cpu_1 = Cpu.now(daphne, postmaster_pid)
@@ -461,10 +541,12 @@ def test_heartbeats_from_many_agents(transactional_db, server_env, log_dir, peop
         registered_seen = _last_seen(account)
         time.sleep(SETTLE_SECONDS)
         pg_0 = _pg_counters()
+        redis_0 = _redis_connections(redis_url)
         cpu_2 = Cpu.now(daphne, postmaster_pid)
         asyncio.run(watch.during(_heartbeat_all([a for a in agents if a.credential], endpoint, config, beating)))
         cpu_3 = Cpu.now(daphne, postmaster_pid)
-        rss_after = daphne.memory_info().rss
+        redis_1 = _redis_connections(redis_url)
+        rss_after = _rss(daphne)
         time.sleep(SETTLE_SECONDS)
         pg_1 = _pg_counters()
         daphne_alive = process.alive()
@@ -493,6 +575,11 @@ def test_heartbeats_from_many_agents(transactional_db, server_env, log_dir, peop
     offered = len(with_credential) / config.heartbeat_seconds
     sessions = pg_1[0] - pg_0[0]
     transactions = pg_1[1] - pg_0[1]
+    register_sessions = pg_0[0] - pg_start[0]
+    redis_opened = redis_1 - redis_0 - 1  # less this test's own INFO connection
+    gaps = sorted(g for g in (a.longest_gap() for a in agents) if g is not None)
+    offline_after = settings.OFFLINE_AFTER_MISSED_HEARTBEATS * config.heartbeat_seconds
+    intervals = sorted((a.accepted_at[-1] - a.accepted_at[0]) / (a.accepted - 1) for a in agents if a.accepted >= 2)
     machine = (
         f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {_cpu_model()}, "
         f"Python {platform.python_version()}, PostgreSQL {_pg_version()}, {platform.system()} {platform.release()}"
@@ -521,7 +608,8 @@ def test_heartbeats_from_many_agents(transactional_db, server_env, log_dir, peop
         f"other load:           machine {busy_before:.0f}% busy in the second before daphne started "
         "(anything above a few % is other work skewing these figures)",
         f"setup:                {config.agents} agents in {config.groups} group(s), {config.connections} shared "
-        f"HTTP/1.1 connections, heartbeat every {config.heartbeat_seconds} s for {config.seconds:g} s",
+        f"HTTP/1.1 connections ({CONNECTIONS_PER_CLIENT} per httpx client), "
+        f"heartbeat every {config.heartbeat_seconds} s for {config.seconds:g} s",
         f"daphne settings:      HEARTBEAT_INTERVAL_SECONDS={config.heartbeat_seconds} "
         f"FACTS_REFRESH_SECONDS={config.facts_refresh_seconds} AUTH_FAILURES_PER_MINUTE=1000000 "
         f"DB_CONN_MAX_AGE={daphne_env.get('DB_CONN_MAX_AGE', '0 (default)')}",
@@ -532,10 +620,15 @@ def test_heartbeats_from_many_agents(transactional_db, server_env, log_dir, peop
         f"registration errors:  {_errors(registering)}",
         f"heartbeats:           {heartbeats} answered 200 in {beat_wall:.2f} s = {heartbeats / beat_wall:.1f} "
         f"heartbeats/s handled (offered: {offered:.1f}/s)",
-        f"heartbeat latency:    {_percentiles(beating.seen_ms)} (as the agent sees it, waiting for one of the "
-        f"{config.connections} connections included)",
+        f"heartbeat latency:    {_percentiles(beating.seen_ms)} (as the agent sees it, waiting for a free "
+        "connection included)",
         f"  on the wire:        {_percentiles(beating.wire_ms)} (from the moment a connection was free)",
         f"heartbeat errors:     {_errors(beating)}",
+        f"per agent:            {heartbeats / max(len(with_credential), 1):.1f} heartbeats accepted each; "
+        f"mean interval {_middle(intervals)} (asked: {config.heartbeat_seconds} s); "
+        f"longest gap between two: {_middle(gaps)}; "
+        f"{sum(g >= offline_after for g in gaps)} agents had a gap of {offline_after} s or more (the portal shows "
+        "such a worker offline)",
         f"daphne RSS:           before {rss_before / MiB:.1f} MiB, after {rss_after / MiB:.1f} MiB, "
         f"peak {watch.peak_rss / MiB:.1f} MiB (pid {process.popen.pid})",
         f"daphne CPU total:     {cpu_3.daphne - cpu_0.daphne:.1f} s over both phases",
@@ -544,6 +637,11 @@ def test_heartbeats_from_many_agents(transactional_db, server_env, log_dir, peop
         f"PostgreSQL counters:  {sessions} sessions opened, {transactions} transactions during the heartbeats = "
         f"{sessions / max(heartbeats, 1):.2f} sessions and {transactions / max(heartbeats, 1):.2f} "
         "transactions per heartbeat",
+        f"{'':<22}{register_sessions} sessions opened during the registrations = "
+        f"{register_sessions / max(registering.ok(), 1):.2f} per registration; backends connected to the test "
+        f"database: {pg_start[2]} before, {pg_0[2]} after the registrations, {pg_1[2]} after the heartbeats",
+        f"Redis connections:    {redis_opened} opened during the heartbeats = "
+        f"{redis_opened / max(heartbeats, 1):.2f} per heartbeat",
         f"SQL per heartbeat:    {len(heartbeat_sql)} statements (in-process probe, reconnects not included):",
         *(f"{'':<22}{_abridged(q)}" for q in heartbeat_sql),
         f"SQL per registration: {len(register_sql)} statements (in-process probe, reconnects not included):",
