@@ -1,4 +1,7 @@
-from django.db.models import QuerySet
+from datetime import timedelta
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from automation.models import AutomationAccount, Job, JobStatus, JobStream
@@ -39,3 +42,13 @@ def streams_of(job: Job, *, after: int | None = None, stream: str | None = None)
     if stream:
         records = records.filter(stream=stream)
     return records
+
+
+def recent_job_counts(group, *, hours: int = 24) -> dict[str, int]:
+    """Jobs run on a group in the last `hours`: total, failed and running, in one query."""
+    since = timezone.now() - timedelta(hours=hours)
+    return Job.objects.filter(group=group, created_at__gte=since).aggregate(
+        total=Count("pk"),
+        failed=Count("pk", filter=Q(status=JobStatus.FAILED)),
+        running=Count("pk", filter=Q(status__in=[JobStatus.ACTIVATING, JobStatus.RUNNING, JobStatus.STOPPING])),
+    )

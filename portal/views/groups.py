@@ -3,6 +3,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods
 
+from automation.queries.jobs import recent_job_counts
 from automation.queries.workers import GROUP_SORTS, groups_of, sorted_groups
 from automation.services import workers as worker_services
 from automation.services.errors import ServiceError
@@ -53,7 +54,8 @@ def _group(account, group_id):
 def group(request, account, group_id):
     group = _group(account, group_id)
     template = "groups/partials/tiles.html" if request.htmx else "groups/detail.html"
-    return render(request, template, {"account": account, "blade": "groups", "group": group})
+    context = {"account": account, "blade": "groups", "group": group, "jobs": recent_job_counts(group)}
+    return render(request, template, context)
 
 
 @account_blade

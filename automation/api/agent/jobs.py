@@ -18,7 +18,7 @@ from automation.services import jobs as job_services
 # When a push was missed (Redis hiccup), a waiting agent still finds its work this soon.
 FALLBACK_POLL_SECONDS = 5.0
 # A busier worker claims a little later, so the least busy waiting member gets the job.
-DELAY_PER_HELD_JOB = 0.02
+DELAY_PER_HELD_JOB = 0.1
 
 
 def _closing(fn):

@@ -736,3 +736,24 @@ def test_a_worker_registering_before_the_task_runs_keeps_the_group(people, clien
     assert HybridWorkerGroup.objects.get(pk=group.pk).deleting_since is None
     notification.refresh_from_db()
     assert (notification.state, notification.message) == ("failed", "Failed: a worker registered into it meanwhile.")
+
+
+def test_the_group_blade_shows_jobs_of_the_last_24_hours_once_there_are_some(people, client_for):
+    from automation.models import Job
+    from automation.services.jobs import start_job
+    from automation.services.runbooks import create_runbook, publish_runbook
+
+    system = Actor.for_system()
+    group = create_group(account=people.account, name="east", actor=system)
+    url = reverse("portal:group", args=[people.account.pk, group.pk])
+    assert "Jobs (last 24 h)" not in client_for(people.reader).get(url).content.decode()
+
+    book = create_runbook(account=people.account, name="rb", runbook_type="bash", content="exit 0", actor=system)
+    publish_runbook(runbook=book, actor=system)
+    jobs = [start_job(account=people.account, runbook_name="rb", group_name="east", actor=system) for _ in range(3)]
+    Job.objects.filter(pk=jobs[0].pk).update(status="Failed")
+    Job.objects.filter(pk=jobs[1].pk).update(created_at=timezone.now() - timedelta(days=2))
+
+    response = client_for(people.reader).get(url)
+    assert response.context["jobs"] == {"total": 2, "failed": 1, "running": 0}
+    assert "Jobs (last 24 h)" in response.content.decode()

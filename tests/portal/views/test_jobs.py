@@ -372,7 +372,7 @@ def test_the_blade_shows_status_times_worker_version_who_and_parameters(world, c
     assert response.status_code == 200
     html = response.content.decode()
     assert re.search(r'<dd id="job-status" data-status="Failed">', html)
-    assert "could not reach db" in re.search(r'<dd class="reason">(.*?)</dd>', html).group(1)
+    assert "could not reach db" in re.search(r'<dd class="reason failed">(.*?)</dd>', html).group(1)
     assert "lab / web-01" in html
     assert re.search(r">hello</a>, version 1", html)
     assert "<dt>Started by</dt><dd>oscar</dd>" in html
