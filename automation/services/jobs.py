@@ -98,6 +98,9 @@ def start_job(
             raise InvalidInput(f"timeout_seconds is 1 to {MAX_TIMEOUT_SECONDS}.", field="timeout_seconds")
     now = timezone.now()
     with transaction.atomic():
+        # The row lock makes a concurrent delete_runbook wait for this job (and then refuse).
+        if not Runbook.objects.select_for_update().filter(pk=runbook.pk).exists():
+            raise InvalidInput(f"Runbook {runbook.name!r} was just deleted.", field="runbook")
         job = Job.objects.create(
             account=account,
             runbook=runbook,

@@ -240,6 +240,9 @@ def publish_runbook(*, runbook: Runbook, actor: Actor) -> RunbookVersion:
 def delete_runbook(*, runbook: Runbook, actor: Actor) -> None:
     require_role(account=runbook.account, actor=actor, role=Role.OPERATOR)
     with transaction.atomic():
+        # start_job locks the same row: a job is either started before the delete (and refuses
+        # it) or finds the runbook gone, never queued on a version that is being deleted.
+        Runbook.objects.select_for_update().filter(pk=runbook.pk).first()
         active = Job.objects.filter(runbook=runbook, status__in=OPEN_STATUSES).count()
         if active:
             raise Conflict(
