@@ -30,15 +30,24 @@ def delete_worker_group(group_id: str, notification_id: str, actor_user_id: int 
 
 @shared_task(name="automation.sweep_worker_presence")
 def sweep_worker_presence() -> dict:
-    """On the beat: tell accounts about workers that went offline or came back, and push last-seen times."""
+    """On the beat: tell accounts about workers that went offline or came back, push last-seen times,
+    and take jobs back from workers whose lease ran out."""
     from django.core.cache import cache
     from django.utils import timezone
     from django.utils.dateparse import parse_datetime
 
+    from automation.services.leases import reclaim_lost_jobs
     from automation.services.presence import sweep_presence
 
     now = timezone.now()
     previous = cache.get("presence:last-sweep")
     result = sweep_presence(seen_since=parse_datetime(previous) if previous else None, now=now)
     cache.set("presence:last-sweep", now.isoformat(), timeout=3600)
-    return {"offline": result.went_offline, "online": result.came_back, "seen": result.seen}
+    lost = reclaim_lost_jobs(now=now)
+    return {
+        "offline": result.went_offline,
+        "online": result.came_back,
+        "seen": result.seen,
+        "requeued": lost.requeued,
+        "lost": lost.failed,
+    }

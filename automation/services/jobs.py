@@ -37,7 +37,7 @@ REASON_CHARS = 2000
 MAX_SEQ = 2**31 - 1  # the column is a 32-bit integer
 
 
-def _push_status(job: Job) -> None:
+def push_job_status(job: Job) -> None:
     from portal import notify
 
     payload = {
@@ -51,7 +51,7 @@ def _push_status(job: Job) -> None:
     transaction.on_commit(lambda: notify.push_to_account(account_id, payload))
 
 
-def _wake_group(group_id) -> None:
+def wake_group(group_id) -> None:
     from portal import notify
 
     transaction.on_commit(lambda: notify.wake_waiters(f"jobs-{group_id}"))
@@ -122,8 +122,8 @@ def start_job(
             target=job,
             details={"runbook": runbook.name, "version": version.number, "run_on": group.name},
         )
-        _push_status(job)
-        _wake_group(group.pk)
+        push_job_status(job)
+        wake_group(group.pk)
     return job
 
 
@@ -154,7 +154,7 @@ def claim_jobs(*, worker: HybridWorker, limit: int = 1) -> list[Job]:
         )
         jobs = list(Job.objects.select_related("version").filter(pk__in=candidates, lease_id=lease))
         for job in jobs:
-            _push_status(job)
+            push_job_status(job)
     return jobs
 
 
@@ -248,7 +248,7 @@ def _mark_running(job: Job) -> None:
         status=JobStatus.RUNNING, started_at=now
     ):
         job.status, job.started_at = JobStatus.RUNNING, now
-        _push_status(job)
+        push_job_status(job)
 
 
 def mark_running(*, worker: HybridWorker, job_id, lease) -> Job:
@@ -291,7 +291,7 @@ def finish_job(
         if not changed:
             raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
         job.refresh_from_db()
-        _push_status(job)
+        push_job_status(job)
         # A slot is free again: a poll this worker has waiting may claim at once.
         from portal import notify
 
@@ -320,5 +320,5 @@ def request_stop(*, job: Job, actor: Actor) -> Job:
             raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
         job.refresh_from_db()
         record_event(actor=actor, action="job.stop", account=job.account, target=job)
-        _push_status(job)
+        push_job_status(job)
     return job

@@ -102,7 +102,7 @@ def test_the_sweep_tells_of_transitions_and_remembers_when_it_ran(people, pushes
         first = sweep_worker_presence()
     after = timezone.now()
 
-    assert first == {"offline": ["web-01"], "online": [], "seen": 0}
+    assert first == {"offline": ["web-01"], "online": [], "seen": 0, "requeued": [], "lost": []}
     assert before <= last_sweep() <= after
     assert Notification.objects.get().title == "Worker web-01 in group lab went offline"
     assert of_type(pushes, "workers-seen") == []  # no sweep before this one to compare with
@@ -112,7 +112,7 @@ def test_the_sweep_tells_of_transitions_and_remembers_when_it_ran(people, pushes
     with django_capture_on_commit_callbacks(execute=True):
         second = sweep_worker_presence()
 
-    assert second == {"offline": [], "online": ["web-01"], "seen": 1}
+    assert second == {"offline": [], "online": ["web-01"], "seen": 1, "requeued": [], "lost": []}
     assert last_sweep() > previous
     worker = fresh(worker)
     assert of_type(pushes, "workers-seen") == [
@@ -134,7 +134,8 @@ def test_the_sweep_tells_of_transitions_and_remembers_when_it_ran(people, pushes
     with django_capture_on_commit_callbacks(execute=True):
         third = sweep_worker_presence()
 
-    assert third == {"offline": [], "online": [], "seen": 0}  # that heartbeat was pushed already
+    # That heartbeat was pushed already.
+    assert third == {"offline": [], "online": [], "seen": 0, "requeued": [], "lost": []}
     assert len(of_type(pushes, "workers-seen")) == 1
 
 
@@ -157,7 +158,7 @@ def test_the_sweep_pushes_heartbeats_since_the_time_it_remembered(people, pushes
 def test_the_sweep_with_nothing_to_tell_still_remembers_its_time(db, pushes):
     result = sweep_worker_presence()
 
-    assert result == {"offline": [], "online": [], "seen": 0}
+    assert result == {"offline": [], "online": [], "seen": 0, "requeued": [], "lost": []}
     assert last_sweep() is not None
     assert pushes == []
 

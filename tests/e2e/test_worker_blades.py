@@ -24,7 +24,9 @@ from tests.support.processes import BASE_DIR, BIN, Process, start_celery_worker,
 
 pytestmark = pytest.mark.e2e
 
-SERVER_SETTINGS = {"HEARTBEAT_INTERVAL_SECONDS": "1", "PRESENCE_SWEEP_SECONDS": "1"}
+# Lease = 3 heartbeats = 6 s: short enough to watch a worker go Offline, long enough that a
+# loaded machine does not take a running job away from a live agent.
+SERVER_SETTINGS = {"HEARTBEAT_INTERVAL_SECONDS": "2", "PRESENCE_SWEEP_SECONDS": "1"}
 PASSWORD = "correct horse battery"
 LIVE = 20_000  # ms: how long a live update may take to show
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
