@@ -8,10 +8,12 @@ from automation.api.exceptions import PayloadTooLarge
 
 
 class LimitedJSONParser(JSONParser):
-    """JSON bodies up to AGENT_MAX_BODY_BYTES; larger ones are refused before they are parsed."""
+    """JSON bodies up to AGENT_MAX_BODY_BYTES (the agent API); larger ones are refused before parsing."""
+
+    limit_setting = "AGENT_MAX_BODY_BYTES"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.AGENT_MAX_BODY_BYTES
+        limit = getattr(settings, self.limit_setting)
         request = (parser_context or {}).get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
         if declared and declared.isdigit() and int(declared) > limit:
@@ -29,3 +31,9 @@ class LimitedJSONParser(JSONParser):
             return json.loads(text)
         except ValueError as exc:
             raise ParseError(str(exc)) from None
+
+
+class ApiJSONParser(LimitedJSONParser):
+    """The management API carries whole runbooks, so its bodies may be larger than an agent's."""
+
+    limit_setting = "API_MAX_BODY_BYTES"

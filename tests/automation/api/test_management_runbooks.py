@@ -740,3 +740,25 @@ def test_the_runbook_and_job_operations_are_in_the_openapi_document(world):
     } <= operations
     job_list = schema["paths"][base + "jobs/"]["get"]
     assert {p["name"] for p in job_list["parameters"]} >= {"status", "runbook", "run_on", "created_after", "page"}
+
+
+def test_a_runbook_larger_than_an_agent_body_is_saved_through_the_api(world, settings):
+    client = client_for(world.people.operator)
+    draft = "echo line\n" * (2 * settings.AGENT_MAX_BODY_BYTES // 10)
+
+    response = client.patch(world.runbook_url(), {"content": draft}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["content"] == draft
+
+
+def test_a_body_over_the_management_apis_limit_is_413(world, settings):
+    settings.API_MAX_BODY_BYTES = 2048
+    client = client_for(world.people.operator)
+    before = state()
+
+    response = client.patch(world.runbook_url(), {"content": "x" * 4096}, format="json")
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    assert state() == before
