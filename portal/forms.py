@@ -5,6 +5,17 @@ from automation.services.errors import ServiceError
 
 
 class ServiceForm(forms.Form):
+    def call(self, action, /, **kwargs):
+        """Run a service on the form's behalf: a refusal of the input lands on the form (and None is
+        returned); not being allowed or not finding the account is raised, for the error page."""
+        try:
+            return action(**kwargs)
+        except ServiceError as error:
+            if error.status in (403, 404):
+                raise
+            self.add_service_error(error)
+            return None
+
     def add_service_error(self, error: ServiceError) -> None:
         field = error.field if error.field in self.fields else None
         self.add_error(field, error.detail)

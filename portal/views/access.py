@@ -25,13 +25,8 @@ def add(request, account):
     require_owner(account)
     form = AddMemberForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        try:
-            membership = account_services.add_member(account=account, actor=request.actor, **form.cleaned_data)
-        except ServiceError as error:
-            if error.status in (403, 404):
-                raise
-            form.add_service_error(error)
-        else:
+        membership = form.call(account_services.add_member, account=account, actor=request.actor, **form.cleaned_data)
+        if membership is not None:
             messages.success(request, f"Added {membership.user.get_username()} as {membership.get_role_display()}.")
             return finish(request, "portal:access", account_id=account.pk)
     template = "access/partials/add_dialog.html" if request.htmx else "access/add.html"

@@ -32,13 +32,10 @@ def add(request, account):
     require_role(account, "operator")
     form = GroupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        try:
-            group = worker_services.create_group(account=account, name=form.cleaned_data["name"], actor=request.actor)
-        except ServiceError as error:
-            if error.status in (403, 404):
-                raise
-            form.add_service_error(error)
-        else:
+        group = form.call(
+            worker_services.create_group, account=account, name=form.cleaned_data["name"], actor=request.actor
+        )
+        if group is not None:
             messages.success(request, f"Created hybrid worker group {group.name}.")
             return finish(request, "portal:group", account_id=account.pk, group_id=group.pk)
     template = "groups/partials/add_dialog.html" if request.htmx else "groups/add.html"

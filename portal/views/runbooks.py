@@ -25,13 +25,8 @@ def create(request, account):
     require_role(account, "operator")
     form = RunbookCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        try:
-            runbook = runbook_services.create_runbook(account=account, actor=request.actor, **form.cleaned_data)
-        except ServiceError as error:
-            if error.status in (403, 404):
-                raise
-            form.add_service_error(error)
-        else:
+        runbook = form.call(runbook_services.create_runbook, account=account, actor=request.actor, **form.cleaned_data)
+        if runbook is not None:
             messages.success(request, f"Created runbook {runbook.name}. Write it, then Publish.")
             return finish(request, "portal:runbook", account_id=account.pk, runbook_id=runbook.pk)
     template = "runbooks/partials/create_dialog.html" if request.htmx else "runbooks/create.html"
@@ -56,16 +51,12 @@ def runbook(request, account, runbook_id):
     status = 200
     if request.method == "POST":
         require_role(account, "operator")
-        if form.is_valid():
-            try:
-                runbook_services.update_draft(runbook=book, actor=request.actor, **form.cleaned_data)
-            except ServiceError as error:
-                if error.status in (403, 404):
-                    raise
-                form.add_service_error(error)
-            else:
-                messages.success(request, "Saved the draft.")
-                return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
+        saved = form.is_valid() and form.call(
+            runbook_services.update_draft, runbook=book, actor=request.actor, **form.cleaned_data
+        )
+        if saved:
+            messages.success(request, "Saved the draft.")
+            return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
         status = 400
     versions = list(book.versions.order_by("-number")[:20])
     context = {"account": account, "blade": "runbooks", "runbook": book, "form": form, "versions": versions}
@@ -121,21 +112,17 @@ def start(request, account, runbook_id):
     declared = version.parameters if version else []
     form = StartJobForm(request.POST if request.method == "POST" else None, groups=groups, declared=declared)
     if request.method == "POST" and version is not None and form.is_valid():
-        try:
-            job = job_services.start_job(
-                account=account,
-                runbook_name=book.name,
-                group_name=form.cleaned_data["run_on"],
-                parameters=form.parameter_values(),
-                timeout_seconds=form.cleaned_data["timeout_seconds"],
-                actor=request.actor,
-                from_text=True,
-            )
-        except ServiceError as error:
-            if error.status in (403, 404):
-                raise
-            form.add_service_error(error)
-        else:
+        job = form.call(
+            job_services.start_job,
+            account=account,
+            runbook_name=book.name,
+            group_name=form.cleaned_data["run_on"],
+            parameters=form.parameter_values(),
+            timeout_seconds=form.cleaned_data["timeout_seconds"],
+            actor=request.actor,
+            from_text=True,
+        )
+        if job is not None:
             messages.success(request, f"Started {book.name} on {job.group_name}.")
             return finish(request, "portal:job", account_id=account.pk, job_id=job.pk)
     context = {"account": account, "blade": "runbooks", "runbook": book, "version": version, "form": form}
