@@ -91,6 +91,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": env_float("SQLITE_BUSY_TIMEOUT", 20.0),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["CONN_MAX_AGE"] == 0 and env_int("DB_POOL_MAX_SIZE", 20, minimum=0):
+    # Under ASGI every request runs on some thread of a pool, and Django keeps connections per thread:
+    # without a pool of its own, each agent request would open a new PostgreSQL connection.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("DB_POOL_MAX_SIZE", 20, minimum=0),
+        "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", f"unix://{VAR_DIR / 'redis.sock'}")
@@ -115,12 +123,23 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 PRESENCE_SWEEP_SECONDS = env_float("PRESENCE_SWEEP_SECONDS", 5.0)
+# Retention, in days (Azure keeps jobs 30 days). Purges delete at most RETENTION_BATCH_SIZE rows per transaction.
+RETENTION_JOB_DAYS = env_int("RETENTION_JOB_DAYS", 30, minimum=1)
+RETENTION_NOTIFICATION_DAYS = env_int("RETENTION_NOTIFICATION_DAYS", 30, minimum=1)
+RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=1)
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
+RETENTION_SWEEP_SECONDS = env_int("RETENTION_SWEEP_SECONDS", 3600, minimum=1)
 CELERY_BEAT_SCHEDULE: dict = {
     "sweep-worker-presence": {
         "task": "automation.sweep_worker_presence",
         "schedule": PRESENCE_SWEEP_SECONDS,
         # A sweep that waited longer than its period is stale: the next one will do its work.
         "options": {"expires": PRESENCE_SWEEP_SECONDS},
+    },
+    "purge-expired": {
+        "task": "automation.purge_expired",
+        "schedule": RETENTION_SWEEP_SECONDS,
+        "options": {"expires": RETENTION_SWEEP_SECONDS},
     },
 }
 
@@ -184,8 +203,12 @@ LONG_POLL_SECONDS = env_int("LONG_POLL_SECONDS", 25, minimum=1)
 # Host facts change slowly; rewriting them on every heartbeat would be needless writes.
 FACTS_REFRESH_SECONDS = env_int("FACTS_REFRESH_SECONDS", 60, minimum=1)
 AGENT_MAX_BODY_BYTES = env_int("AGENT_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+# Stream records and end reports: a batch of records, each up to 1 MiB of text.
+AGENT_STREAM_MAX_BODY_BYTES = env_int("AGENT_STREAM_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
 # A runbook is at most 1 MiB of text; JSON escaping can double it.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
+# The API parsers refuse bodies over their own limits with a JSON 413; Django's general cap must not cut in first.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(AGENT_MAX_BODY_BYTES, AGENT_STREAM_MAX_BODY_BYTES, API_MAX_BODY_BYTES) + 1024
 # Failed authentications from one address within a minute before answers become 429.
 AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 30, minimum=1)
 

@@ -37,3 +37,9 @@ class ApiJSONParser(LimitedJSONParser):
     """The management API carries whole runbooks, so its bodies may be larger than an agent's."""
 
     limit_setting = "API_MAX_BODY_BYTES"
+
+
+class StreamJSONParser(LimitedJSONParser):
+    """Stream batches carry records of up to 1 MiB each (JSON escaping can make one several times that)."""
+
+    limit_setting = "AGENT_STREAM_MAX_BODY_BYTES"

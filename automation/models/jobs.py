@@ -43,10 +43,20 @@ class Job(models.Model):
         "automation.HybridWorker", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
     worker_name = models.CharField(max_length=128, blank=True)
+    # Secret parameters appear here masked; their values are in secret_parameters, encrypted, until the job ends.
     parameters = models.JSONField(default=dict, blank=True)
+    secret_parameters = models.TextField(blank=True)
     timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
     # Changes with every claim: reports carrying an older lease are from a worker that lost the job.
     lease_id = models.UUIDField(null=True, blank=True)
+    # Which run this is (a lost worker's job may be queued again) and how many more runs it may get.
+    attempt = models.PositiveSmallIntegerField(default=1)
+    retries_left = models.PositiveSmallIntegerField(default=0)
+    # Agents number a run's records from 0; a retry's records are stored after the earlier runs' ones.
+    seq_base = models.PositiveIntegerField(default=0)
+    # A Test pane run of a draft: {runbook_type, content, sha256, parameters}; such jobs stay out of the Jobs list.
+    is_test = models.BooleanField(default=False)
+    test_snapshot = models.JSONField(null=True, blank=True)
     started_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
@@ -55,6 +65,8 @@ class Job(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     stop_requested_at = models.DateTimeField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
+    # Queued to claimed, kept at the claim: the Overview's pickup latency figures.
+    pickup_ms = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -62,6 +74,8 @@ class Job(models.Model):
             models.Index(fields=["group", "status", "queued_at"], name="job_claim_order"),
             models.Index(fields=["account", "-created_at"], name="job_account_recent"),
             models.Index(fields=["worker", "status"], name="job_worker_status"),
+            models.Index(fields=["ended_at"], name="job_ended"),
+            models.Index(fields=["account", "claimed_at"], name="job_account_claimed"),
         ]
 
     def __str__(self) -> str:
@@ -70,6 +84,16 @@ class Job(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def run_seconds(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return max(0.0, (self.ended_at - self.started_at).total_seconds())
+
+    @property
+    def pickup_seconds(self) -> float | None:
+        return None if self.pickup_ms is None else self.pickup_ms / 1000
 
 
 class JobStream(models.Model):

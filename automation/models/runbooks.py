@@ -20,6 +20,10 @@ class Runbook(models.Model):
     # Declared parameters: [{"name", "type": string|int|bool|json, "required", "default"}].
     parameters = models.JSONField(default=list, blank=True)
     draft = models.TextField(blank=True)
+    # A job whose worker was lost while running it is queued again this many times (0 to 3).
+    retries = models.PositiveSmallIntegerField(default=0)
+    # Jobs end "timed out" after this long unless started with a timeout of their own; null: no limit.
+    timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.CharField(max_length=150, blank=True)

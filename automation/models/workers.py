@@ -44,6 +44,8 @@ class HybridWorker(models.Model):
     # What people were last told (online or not); the presence sweep compares it with last_seen_at
     # to notice each transition once. The truth is always derived from last_seen_at.
     announced_online = models.BooleanField(default=True)
+    # Set when the agent said it is stopping (SIGTERM): offline at once, until its next heartbeat.
+    left_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

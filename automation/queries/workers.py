@@ -1,16 +1,14 @@
-from django.db.models import BooleanField, Case, Count, F, Max, Q, QuerySet, Value, When
-from django.utils import timezone
+from django.db.models import BooleanField, Case, Count, F, Max, QuerySet, Value, When
 
 from automation.models import AutomationAccount, HybridWorker, HybridWorkerGroup
-from automation.services.workers import offline_after
+from automation.services.workers import online_q
 
 
 def groups_of(account: AutomationAccount) -> QuerySet[HybridWorkerGroup]:
     """Groups with worker_count, online_count and last_seen, in one query."""
-    online_since = timezone.now() - offline_after()
     return HybridWorkerGroup.objects.filter(account=account).annotate(
         worker_count=Count("workers"),
-        online_count=Count("workers", filter=Q(workers__last_seen_at__gt=online_since)),
+        online_count=Count("workers", filter=online_q(prefix="workers__")),
         last_seen=Max("workers__last_seen_at"),
     )
 
@@ -21,23 +19,18 @@ def workers_of(account: AutomationAccount) -> QuerySet[HybridWorker]:
 
 def worker_totals(account: AutomationAccount) -> dict[str, int]:
     """Counts for the Overview: groups, workers, and workers online now (two queries)."""
-    online_since = timezone.now() - offline_after()
     totals = HybridWorker.objects.filter(account=account).aggregate(
-        workers=Count("pk"), online=Count("pk", filter=Q(last_seen_at__gt=online_since))
+        workers=Count("pk"), online=Count("pk", filter=online_q())
     )
     totals["groups"] = HybridWorkerGroup.objects.filter(account=account).count()
     return totals
-
-
-def _online_since():
-    return timezone.now() - offline_after()
 
 
 def with_presence(workers: QuerySet[HybridWorker]) -> QuerySet[HybridWorker]:
     """Each worker with `is_online`, derived in the query from last_seen_at."""
     return workers.annotate(
         is_online=Case(
-            When(last_seen_at__gt=_online_since(), then=Value(True)), default=Value(False), output_field=BooleanField()
+            When(online_q(), then=Value(True)), default=Value(False), output_field=BooleanField()
         )
     )
 

@@ -4,12 +4,15 @@ Every transition is one conditional UPDATE whose row count says whether it happe
 workers never both hold a job and a late message never moves a finished one.
 """
 
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Case, PositiveIntegerField, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -24,14 +27,21 @@ from automation.models import (
     JobStream,
     Role,
     Runbook,
+    RunbookVersion,
 )
+from automation.services import crypto
 from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
 from automation.services.errors import Conflict, InvalidInput, NotFound
-from automation.services.runbooks import checked_job_parameters, latest_version
+from automation.services.runbooks import (
+    MASK,
+    MAX_TIMEOUT_SECONDS,  # noqa: F401 - part of this module's interface
+    checked_job_parameters,
+    checked_timeout,
+    latest_version,
+)
 
-MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_RECORD_CHARS = 1024 * 1024
 REASON_CHARS = 2000
 MAX_SEQ = 2**31 - 1  # the column is a 32-bit integer
@@ -57,6 +67,21 @@ def wake_group(group_id) -> None:
     transaction.on_commit(lambda: notify.wake_waiters(f"jobs-{group_id}"))
 
 
+def split_secrets(declaration: list[dict[str, Any]], values: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(the values with secrets masked, for everyone to see; the secrets encrypted, for the runbook only)."""
+    secret_names = {p["name"] for p in declaration if p.get("type") == "secret"}
+    secrets = {name: value for name, value in values.items() if name in secret_names}
+    shown = {name: (MASK if name in secrets else value) for name, value in values.items()}
+    return shown, (crypto.encrypt(json.dumps(secrets)) if secrets else "")
+
+
+def _secrets(job: Job) -> dict[str, Any]:
+    if not job.secret_parameters:
+        return {}
+    text = crypto.decrypt(job.secret_parameters)
+    return json.loads(text) if text else {}
+
+
 def start_job(
     *,
     account: AutomationAccount,
@@ -77,6 +102,56 @@ def start_job(
     version = latest_version(runbook)
     if version is None:
         raise InvalidInput(f"Runbook {runbook.name!r} has no published version: publish it first.", field="runbook")
+    group = _group_to_run_on(account, group_name)
+    values = checked_job_parameters(version.parameters, parameters, from_text=from_text)
+    timeout = checked_timeout(timeout_seconds, from_text=from_text)
+    return _queue(
+        runbook=runbook,
+        group=group,
+        actor=actor,
+        declaration=version.parameters,
+        values=values,
+        timeout_seconds=timeout if timeout is not None else runbook.timeout_seconds,
+        version=version,
+    )
+
+
+def start_test(
+    *,
+    runbook: Runbook,
+    group_name: str,
+    actor: Actor,
+    parameters: Any = None,
+    timeout_seconds: Any = None,
+    from_text: bool = False,
+) -> Job:
+    """Run the draft as it is now (the Test pane): a job like any other, but of a snapshot of the draft,
+    never retried, and kept out of the Jobs list."""
+    account = runbook.account
+    require_role(account=account, actor=actor, role=Role.OPERATOR)
+    if not runbook.draft.strip():
+        raise InvalidInput("The draft is empty: there is nothing to test.", field="content")
+    group = _group_to_run_on(account, group_name)
+    values = checked_job_parameters(runbook.parameters, parameters, from_text=from_text)
+    timeout = checked_timeout(timeout_seconds, from_text=from_text)
+    snapshot = {
+        "runbook_type": runbook.runbook_type,
+        "content": runbook.draft,
+        "sha256": hashlib.sha256(runbook.draft.encode()).hexdigest(),
+        "parameters": runbook.parameters,
+    }
+    return _queue(
+        runbook=runbook,
+        group=group,
+        actor=actor,
+        declaration=runbook.parameters,
+        values=values,
+        timeout_seconds=timeout if timeout is not None else runbook.timeout_seconds,
+        snapshot=snapshot,
+    )
+
+
+def _group_to_run_on(account: AutomationAccount, group_name: Any) -> HybridWorkerGroup:
     group = (
         HybridWorkerGroup.objects.filter(account=account, name=group_name).first()
         if isinstance(group_name, str)
@@ -86,16 +161,22 @@ def start_job(
         raise InvalidInput(f"There is no hybrid worker group named {group_name!r}.", field="run_on")
     if group.deleting_since is not None:
         raise InvalidInput(f"Hybrid worker group {group_name!r} is being deleted.", field="run_on")
-    values = checked_job_parameters(version.parameters, parameters, from_text=from_text)
-    if timeout_seconds in ("", None):
-        timeout_seconds = None
-    else:
-        if from_text and isinstance(timeout_seconds, str) and timeout_seconds.strip().isdigit():
-            timeout_seconds = int(timeout_seconds)
-        if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, int):
-            raise InvalidInput("timeout_seconds is a whole number of seconds.", field="timeout_seconds")
-        if not 1 <= timeout_seconds <= MAX_TIMEOUT_SECONDS:
-            raise InvalidInput(f"timeout_seconds is 1 to {MAX_TIMEOUT_SECONDS}.", field="timeout_seconds")
+    return group
+
+
+def _queue(
+    *,
+    runbook: Runbook,
+    group: HybridWorkerGroup,
+    actor: Actor,
+    declaration: list[dict[str, Any]],
+    values: dict[str, Any],
+    timeout_seconds: int | None,
+    version: RunbookVersion | None = None,
+    snapshot: dict[str, Any] | None = None,
+) -> Job:
+    account = runbook.account
+    shown, secrets = split_secrets(declaration, values)
     now = timezone.now()
     with transaction.atomic():
         # The row lock makes a concurrent delete_runbook wait for this job (and then refuse).
@@ -106,21 +187,24 @@ def start_job(
             runbook=runbook,
             runbook_name=runbook.name,
             version=version,
-            version_number=version.number,
+            version_number=version.number if version is not None else 0,
             group=group,
             group_name=group.name,
             status=JobStatus.QUEUED,
-            parameters=values,
+            parameters=shown,
+            secret_parameters=secrets,
             timeout_seconds=timeout_seconds,
+            retries_left=runbook.retries if snapshot is None else 0,
+            is_test=snapshot is not None,
+            test_snapshot=snapshot,
             started_by=actor.name,
             queued_at=now,
         )
+        details = {"runbook": runbook.name, "run_on": group.name}
+        if version is not None:
+            details["version"] = version.number
         record_event(
-            actor=actor,
-            action="job.start",
-            account=account,
-            target=job,
-            details={"runbook": runbook.name, "version": version.number, "run_on": group.name},
+            actor=actor, action="job.test" if snapshot else "job.start", account=account, target=job, details=details
         )
         push_job_status(job)
         wake_group(group.pk)
@@ -140,17 +224,29 @@ def claim_jobs(*, worker: HybridWorker, limit: int = 1) -> list[Job]:
             return []
         # SKIP LOCKED on PostgreSQL: claimers pass over each other's rows instead of queueing on them.
         # SQLite ignores it; there the transaction is IMMEDIATE, so claimers take turns.
-        candidates = list(
+        queued_at = dict(
             Job.objects.select_for_update(skip_locked=True)
             .filter(group_id=worker.group_id, status=JobStatus.QUEUED)
             .order_by("queued_at")
-            .values_list("pk", flat=True)[:free]
+            .values_list("pk", "queued_at")[:free]
         )
-        if not candidates:
+        if not queued_at:
             return []
+        candidates = list(queued_at)
         lease = uuid.uuid4()
+        # Pickup latency per job, in the same single UPDATE as the claim.
+        pickup = Case(
+            *[When(pk=pk, then=Value(_ms_between(since, now))) for pk, since in queued_at.items()],
+            output_field=PositiveIntegerField(),
+        )
         Job.objects.filter(pk__in=candidates, status=JobStatus.QUEUED).update(
-            status=JobStatus.ACTIVATING, worker=worker, worker_name=worker.name, claimed_at=now, lease_id=lease
+            status=JobStatus.ACTIVATING,
+            worker=worker,
+            worker_name=worker.name,
+            claimed_at=now,
+            lease_id=lease,
+            pickup_ms=pickup,
+            status_reason="",
         )
         jobs = list(Job.objects.select_related("version").filter(pk__in=candidates, lease_id=lease))
         for job in jobs:
@@ -158,24 +254,39 @@ def claim_jobs(*, worker: HybridWorker, limit: int = 1) -> list[Job]:
     return jobs
 
 
+def _ms_between(since: datetime | None, now: datetime) -> int:
+    return 0 if since is None else max(0, round((now - since).total_seconds() * 1000))
+
+
 def stop_requests(*, worker: HybridWorker) -> list[str]:
     return [str(pk) for pk in Job.objects.filter(worker=worker, status=JobStatus.STOPPING).values_list("pk", flat=True)]
 
 
 def payload(job: Job) -> dict[str, Any]:
-    """What an agent needs to run a job: the exact content it must check against the SHA-256."""
-    version = job.version
+    """What an agent needs to run a job: the exact content it must check against the SHA-256, and the
+    parameters with their secrets, which reach nobody else."""
+    if job.test_snapshot is not None:
+        source = job.test_snapshot
+    else:
+        version = job.version
+        source = {
+            "runbook_type": version.runbook_type,
+            "content": version.content,
+            "sha256": version.sha256,
+            "parameters": version.parameters,
+        }
     return {
         "id": str(job.pk),
         "lease": str(job.lease_id),
         "runbook": job.runbook_name,
-        "version": job.version_number,
-        "runbook_type": version.runbook_type,
-        "content": version.content,
-        "sha256": version.sha256,
-        "parameters": job.parameters,
-        "declared": version.parameters,
+        "version": job.version_number,  # 0: the draft, in the Test pane
+        "runbook_type": source["runbook_type"],
+        "content": source["content"],
+        "sha256": source["sha256"],
+        "parameters": {**job.parameters, **_secrets(job)},
+        "declared": source["parameters"],
         "timeout_seconds": job.timeout_seconds,
+        "attempt": job.attempt,
     }
 
 
@@ -196,6 +307,30 @@ def _held_job(*, worker: HybridWorker, job_id, lease) -> Job:
             "This job's lease has moved on (the worker lost it): the report was not applied.", code="stale_lease"
         )
     return job
+
+
+def stale_leases(*, worker: HybridWorker, held: Any) -> list[str]:
+    """Of the jobs a worker says it holds ([{id, lease}]), those it no longer holds under that lease."""
+    if held in (None, ""):
+        return []
+    if not isinstance(held, list) or len(held) > 10_000:
+        raise InvalidInput("jobs is a list of {id, lease}.", field="jobs")
+    claimed: dict[str, str] = {}
+    for item in held:
+        if not isinstance(item, dict):
+            raise InvalidInput("jobs is a list of {id, lease}.", field="jobs")
+        try:
+            job_id, lease = str(uuid.UUID(str(item.get("id")))), str(uuid.UUID(str(item.get("lease"))))
+        except ValueError:
+            raise InvalidInput("Each of jobs has an id and a lease, both UUIDs.", field="jobs") from None
+        claimed[job_id] = lease
+    if not claimed:
+        return []
+    current = {
+        str(pk): str(lease)
+        for pk, lease in Job.objects.filter(pk__in=list(claimed), worker=worker).values_list("pk", "lease_id")
+    }
+    return sorted(job_id for job_id, lease in claimed.items() if current.get(job_id) != lease)
 
 
 def checked_records(records: Any) -> list[Record]:
@@ -226,11 +361,7 @@ def append_records(*, worker: HybridWorker, job_id, lease, records: list[Record]
         job = _held_job(worker=worker, job_id=job_id, lease=lease)
         if job.status in FINAL_STATUSES:
             raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
-        if records:
-            JobStream.objects.bulk_create(
-                [JobStream(job=job, seq=r.seq, stream=r.stream, text=r.text, time=r.time) for r in records],
-                ignore_conflicts=True,
-            )
+        _store(job, records)
         _mark_running(job)
         if records:
             from portal import notify
@@ -238,6 +369,15 @@ def append_records(*, worker: HybridWorker, job_id, lease, records: list[Record]
             account_id, payload_ = job.account_id, {"type": "job-streams", "job_id": str(job.pk)}
             transaction.on_commit(lambda: notify.push_to_account(account_id, payload_))
     return job
+
+
+def _store(job: Job, records: list[Record]) -> None:
+    if records:
+        base = job.seq_base
+        JobStream.objects.bulk_create(
+            [JobStream(job=job, seq=base + r.seq, stream=r.stream, text=r.text, time=r.time) for r in records],
+            ignore_conflicts=True,
+        )
 
 
 def _mark_running(job: Job) -> None:
@@ -275,11 +415,7 @@ def finish_job(
         raise InvalidInput("status is one of Completed, Failed or Stopped.", field="status")
     with transaction.atomic():
         job = _held_job(worker=worker, job_id=job_id, lease=lease)
-        if records:
-            JobStream.objects.bulk_create(
-                [JobStream(job=job, seq=r.seq, stream=r.stream, text=r.text, time=r.time) for r in records],
-                ignore_conflicts=True,
-            )
+        _store(job, records or [])
         now = timezone.now()
         changed = Job.objects.filter(pk=job.pk, lease_id=lease, status__in=ACTIVE_STATUSES).update(
             status=status,
@@ -287,6 +423,7 @@ def finish_job(
             status_reason=(reason or "")[:REASON_CHARS],
             ended_at=now,
             started_at=job.started_at or now,
+            secret_parameters="",
         )
         if not changed:
             raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
@@ -305,7 +442,11 @@ def request_stop(*, job: Job, actor: Actor) -> Job:
     now = timezone.now()
     with transaction.atomic():
         if Job.objects.filter(pk=job.pk, status__in=[JobStatus.NEW, JobStatus.QUEUED]).update(
-            status=JobStatus.STOPPED, ended_at=now, stop_requested_at=now, status_reason="Stopped before it started."
+            status=JobStatus.STOPPED,
+            ended_at=now,
+            stop_requested_at=now,
+            status_reason="Stopped before it started.",
+            secret_parameters="",
         ):
             pass
         elif Job.objects.filter(pk=job.pk, status__in=[JobStatus.ACTIVATING, JobStatus.RUNNING]).update(

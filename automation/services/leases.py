@@ -1,28 +1,40 @@
 """Jobs whose worker is gone: the lease of a claim lasts as long as the worker heartbeats.
 
 A worker silent past the lease (three heartbeat intervals, the same limit that makes it Offline),
-or removed altogether, loses its jobs: a job it had not started goes back to Queued for another
-member; one that was running ends Failed with "worker lost" (Stopped, if it was being stopped).
-Each move is one conditional UPDATE on the job's status and lease, so a sweep racing another
-sweep, or a late report from the worker, changes a job once.
+removed altogether, or that said it is leaving (its service stopping), loses its jobs:
+
+  * a job it had not started goes back to Queued for another member;
+  * one that was running goes back to Queued when its runbook's retry policy has a retry left, and
+    otherwise ends Failed with "worker lost" (Stopped, if it was being stopped).
+
+Every move clears the lease, so whatever the old worker reports later (a heartbeat naming the job,
+records, its end) is answered 409 and changes nothing. Each move is one conditional UPDATE on the
+job's status and lease, so a sweep racing another sweep, or a late report, changes a job once.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from automation.models import Job, JobStatus
+from automation.models import HybridWorker, Job, JobStatus, JobStream
 from automation.services.jobs import push_job_status, wake_group
 from automation.services.workers import offline_after
+
+HELD = [JobStatus.ACTIVATING, JobStatus.RUNNING, JobStatus.STOPPING]
 
 
 @dataclass
 class LostJobs:
     requeued: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.requeued) + len(self.retried) + len(self.failed)
 
 
 def reclaim_lost_jobs(*, now: datetime | None = None) -> LostJobs:
@@ -31,28 +43,69 @@ def reclaim_lost_jobs(*, now: datetime | None = None) -> LostJobs:
         Q(worker__isnull=True)
         | Q(worker__last_seen_at__isnull=True)
         | Q(worker__last_seen_at__lte=now - offline_after())
+        | Q(worker__left_at__gte=F("worker__last_seen_at"))
     )
+    return _take_back(Job.objects.filter(lost, status__in=HELD), now=now, why="stopped heartbeating or was removed")
+
+
+def release_worker(*, worker: HybridWorker) -> LostJobs:
+    """The agent says its service is stopping: offline at once, and what it still holds goes back now
+    rather than when the lease runs out."""
+    now = timezone.now()
+    HybridWorker.objects.filter(pk=worker.pk).update(left_at=now)
+    return _take_back(Job.objects.filter(worker=worker, status__in=HELD), now=now, why="stopped its service")
+
+
+def _mark_retry(pk, reason: str, now: datetime) -> None:
+    """A warning record says where one attempt ended; the next attempt's records follow it."""
+    last = JobStream.objects.filter(job_id=pk).aggregate(n=Max("seq"))["n"]
+    seq = 0 if last is None else last + 1
+    job = Job.objects.get(pk=pk)
+    JobStream.objects.create(
+        job_id=pk,
+        seq=seq,
+        stream=JobStream.Stream.WARNING,
+        text=f"{reason}: attempt {job.attempt - 1} ended here; the job is queued again as attempt {job.attempt}.",
+        time=now,
+    )
+    Job.objects.filter(pk=pk).update(seq_base=seq + 1)
+
+
+def _take_back(jobs, *, now: datetime, why: str) -> LostJobs:
     result = LostJobs()
-    held = Job.objects.filter(
-        lost, status__in=[JobStatus.ACTIVATING, JobStatus.RUNNING, JobStatus.STOPPING]
-    ).values_list("pk", "status", "lease_id", "worker_name")
-    for pk, status, lease, worker_name in list(held):
+    held = jobs.values_list("pk", "status", "lease_id", "worker_name", "retries_left")
+    for pk, status, lease, worker_name, retries_left in list(held):
         with transaction.atomic():
             current = Job.objects.filter(pk=pk, status=status, lease_id=lease)
-            who = worker_name or "its worker"
+            reason = f"worker lost: {worker_name or 'its worker'} {why}"
             if status == JobStatus.ACTIVATING:
                 moved = current.update(
-                    status=JobStatus.QUEUED, worker=None, worker_name="", lease_id=None, claimed_at=None
+                    status=JobStatus.QUEUED, worker=None, worker_name="", lease_id=None, claimed_at=None, pickup_ms=None
                 )
                 outcome = result.requeued
+            elif status == JobStatus.RUNNING and retries_left > 0:
+                # Back to the front of the queue (queued_at is kept), as the next attempt.
+                moved = current.update(
+                    status=JobStatus.QUEUED,
+                    status_reason=f"{reason}; retrying",
+                    worker=None,
+                    worker_name="",
+                    lease_id=None,
+                    claimed_at=None,
+                    started_at=None,
+                    pickup_ms=None,
+                    attempt=F("attempt") + 1,
+                    retries_left=F("retries_left") - 1,
+                )
+                outcome = result.retried
             else:
                 final = JobStatus.STOPPED if status == JobStatus.STOPPING else JobStatus.FAILED
                 moved = current.update(
-                    status=final,
-                    status_reason=f"worker lost: {who} stopped heartbeating or was removed",
-                    ended_at=now,
+                    status=final, status_reason=reason, ended_at=now, lease_id=None, secret_parameters=""
                 )
                 outcome = result.failed
+            if moved and outcome is result.retried:
+                _mark_retry(pk, reason, now)
             if moved:
                 job = Job.objects.get(pk=pk)
                 outcome.append(str(pk))

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from automation.models import HybridWorker, Notification
 from automation.services.notifications import create_notification
-from automation.services.workers import offline_after
+from automation.services.workers import online_q
 
 
 @dataclass
@@ -32,7 +32,11 @@ def _announce(worker: HybridWorker, *, online: bool) -> bool:
     last_seen = (
         timezone.localtime(worker.last_seen_at).strftime("%Y-%m-%d %H:%M:%S %Z") if worker.last_seen_at else "never"
     )
-    create_notification(account=worker.account, title=title, message=f"Last heartbeat: {last_seen}.", level=level)
+    message = f"Last heartbeat: {last_seen}."
+    if not online and worker.left_at is not None and worker.last_seen_at and worker.left_at >= worker.last_seen_at:
+        title = f"Worker {worker.name} in group {worker.group.name} stopped its service"
+        level = Notification.Level.INFO
+    create_notification(account=worker.account, title=title, message=message, level=level)
     _push_status(worker, online=online)
     return True
 
@@ -54,14 +58,14 @@ def _push_status(worker: HybridWorker, *, online: bool) -> None:
 def sweep_presence(*, seen_since: datetime | None = None, now: datetime | None = None) -> SweepResult:
     """Notify each online/offline transition once, and push the last-seen times that moved since `seen_since`."""
     now = now or timezone.now()
-    threshold = now - offline_after()
+    online = online_q(now)
     result = SweepResult()
     workers = HybridWorker.objects.select_related("group", "account")
-    for worker in workers.filter(announced_online=True).exclude(last_seen_at__gt=threshold):
+    for worker in workers.filter(announced_online=True).exclude(online):
         with transaction.atomic():
             if _announce(worker, online=False):
                 result.went_offline.append(worker.name)
-    for worker in workers.filter(announced_online=False, last_seen_at__gt=threshold):
+    for worker in workers.filter(online, announced_online=False):
         with transaction.atomic():
             if _announce(worker, online=True):
                 result.came_back.append(worker.name)

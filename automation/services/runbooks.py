@@ -16,8 +16,12 @@ from automation.services.audit import record_event
 from automation.services.errors import Conflict, InvalidInput
 from automation.validators import validate_name
 
-PARAMETER_TYPES = ("string", "int", "bool", "json")
+# A secret is a string that is shown masked everywhere but in the runbook (see jobs.split_secrets).
+PARAMETER_TYPES = ("string", "int", "bool", "json", "secret")
+MASK = "******"
+MAX_RETRIES = 3
 MAX_PARAMETERS = 50
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_CONTENT_BYTES = 1024 * 1024
 _PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -48,7 +52,7 @@ def _checked_content(content: Any, field: str = "content") -> str:
 
 def coerce_parameter(value: Any, kind: str, *, from_text: bool) -> Any:
     """A value for a parameter of this type; `from_text` accepts the strings a form sends. Raises ValueError."""
-    if kind == "string":
+    if kind in ("string", "secret"):
         if not isinstance(value, str):
             raise ValueError("must be a string")
         return value
@@ -103,6 +107,11 @@ def checked_declaration(parameters: Any) -> list[dict[str, Any]]:
         if not isinstance(required, bool):
             raise InvalidInput(f"{where}.required is true or false.", field="parameters")
         entry = {"name": name, "type": kind, "required": required}
+        if "default" in item and item["default"] is not None and kind == "secret":
+            raise InvalidInput(
+                f"{where} is a secret: it cannot have a default, which anyone reading the runbook would see.",
+                field="parameters",
+            )
         if "default" in item and item["default"] is not None:
             try:
                 entry["default"] = coerce_parameter(item["default"], kind, from_text=False)
@@ -128,7 +137,7 @@ def checked_job_parameters(
         )
     result = {}
     for name, spec in declared.items():
-        if name in values and not (from_text and values[name] == "" and spec["type"] != "string"):
+        if name in values and not (from_text and values[name] == "" and spec["type"] not in ("string", "secret")):
             try:
                 result[name] = coerce_parameter(values[name], spec["type"], from_text=from_text)
             except ValueError as exc:
@@ -140,6 +149,27 @@ def checked_job_parameters(
     return result
 
 
+def checked_retries(value: Any, *, from_text: bool = False) -> int:
+    if from_text and isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
+        raise InvalidInput(f"retries is a whole number from 0 to {MAX_RETRIES}.", field="retries")
+    return value
+
+
+def checked_timeout(value: Any, *, from_text: bool = False) -> int | None:
+    """A timeout in seconds, or None for none; 1 second to 7 days."""
+    if value in ("", None):
+        return None
+    if from_text and isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("timeout_seconds is a whole number of seconds.", field="timeout_seconds")
+    if not 1 <= value <= MAX_TIMEOUT_SECONDS:
+        raise InvalidInput(f"timeout_seconds is 1 to {MAX_TIMEOUT_SECONDS}.", field="timeout_seconds")
+    return value
+
+
 def create_runbook(
     *,
     account: AutomationAccount,
@@ -149,12 +179,16 @@ def create_runbook(
     description: str = "",
     content: str = "",
     parameters: Any = None,
+    retries: Any = 0,
+    timeout_seconds: Any = None,
 ) -> Runbook:
     require_role(account=account, actor=actor, role=Role.OPERATOR)
     _checked_name(name)
     _checked_type(runbook_type)
     _checked_content(content)
     declaration = checked_declaration(parameters)
+    retries = checked_retries(retries)
+    timeout_seconds = checked_timeout(timeout_seconds)
     if not isinstance(description, str) or len(description) > 2000:
         raise InvalidInput("The description is text of at most 2000 characters.", field="description")
     try:
@@ -166,6 +200,8 @@ def create_runbook(
                 description=description,
                 draft=content,
                 parameters=declaration,
+                retries=retries,
+                timeout_seconds=timeout_seconds,
                 created_by=actor.name,
             )
             record_event(actor=actor, action="runbook.create", account=account, target=runbook)
@@ -204,6 +240,24 @@ def update_draft(
             account=runbook.account,
             target=runbook,
             details={"fields": sorted(changes)},
+        )
+    return runbook
+
+
+def update_settings(*, runbook: Runbook, actor: Actor, retries: Any, timeout_seconds: Any, from_text=False) -> Runbook:
+    """The runbook's job policy: retries after a lost worker, and the default timeout of its jobs."""
+    require_role(account=runbook.account, actor=actor, role=Role.OPERATOR)
+    retries = checked_retries(retries, from_text=from_text)
+    timeout_seconds = checked_timeout(timeout_seconds, from_text=from_text)
+    with transaction.atomic():
+        runbook.retries, runbook.timeout_seconds = retries, timeout_seconds
+        runbook.save(update_fields=["retries", "timeout_seconds", "updated_at"])
+        record_event(
+            actor=actor,
+            action="runbook.settings",
+            account=runbook.account,
+            target=runbook,
+            details={"retries": retries, "timeout_seconds": timeout_seconds},
         )
     return runbook
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from automation.models import AutomationAccount, HybridWorker, HybridWorkerGroup, Role
@@ -240,9 +241,20 @@ def offline_after() -> timedelta:
     return timedelta(seconds=settings.HEARTBEAT_INTERVAL_SECONDS * settings.OFFLINE_AFTER_MISSED_HEARTBEATS)
 
 
+def online_q(now=None, prefix: str = "") -> Q:
+    """Online: heartbeated within the limit, and not since said it was leaving (the heartbeat after a
+    restart is later than left_at, which makes it online again)."""
+    now = now or timezone.now()
+    return Q(**{f"{prefix}last_seen_at__gt": now - offline_after()}) & (
+        Q(**{f"{prefix}left_at__isnull": True}) | Q(**{f"{prefix}left_at__lt": F(f"{prefix}last_seen_at")})
+    )
+
+
 def is_online(worker: HybridWorker, now=None) -> bool:
     now = now or timezone.now()
-    # The same boundary as the queries (last_seen_at > now - offline_after): offline at the limit.
+    # The same boundary as online_q (last_seen_at > now - offline_after): offline at the limit.
+    if worker.left_at is not None and worker.last_seen_at is not None and worker.left_at >= worker.last_seen_at:
+        return False
     return worker.last_seen_at is not None and now - worker.last_seen_at < offline_after()
 
 

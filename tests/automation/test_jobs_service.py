@@ -393,6 +393,7 @@ def test_a_jobs_payload_carries_the_content_and_its_sha256(people, lab):
         "parameters": {"service": "web", "count": 3, "force": False, "extra": [1]},
         "declared": job.version.parameters,
         "timeout_seconds": 30,
+        "attempt": 1,
     }
 
 

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from automation.api.agent import serializers as s
 from automation.api.agent.views import ERRORS, AgentView
+from automation.api.parsers import StreamJSONParser
 from automation.services import jobs as job_services
 
 # When a push was missed (Redis hiccup), a waiting agent still finds its work this soon.
@@ -97,6 +98,7 @@ class NextJobsView(AgentView, AsyncAPIView):
 
 
 class JobRecordsView(AgentView):
+    parser_classes = [StreamJSONParser]
     @extend_schema(
         operation_id="agent_job_records",
         tags=["agent"],
@@ -113,6 +115,7 @@ class JobRecordsView(AgentView):
 
 
 class JobFinishView(AgentView):
+    parser_classes = [StreamJSONParser]
     @extend_schema(
         operation_id="agent_job_finish",
         tags=["agent"],

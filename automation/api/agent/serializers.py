@@ -89,8 +89,30 @@ class RegisterResponse(serializers.Serializer):
     renewed = serializers.BooleanField(help_text="True when this machine was registered in the group already.")
 
 
+class HeldJobSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    lease = serializers.UUIDField()
+
+
 class HeartbeatRequest(serializers.Serializer):
     facts = FactsSerializer(required=False, default=dict)
+    jobs = serializers.ListField(
+        child=HeldJobSerializer(),
+        required=False,
+        default=list,
+        max_length=1000,
+        help_text="The jobs this agent holds, with their leases: any it no longer holds makes the answer 409.",
+    )
+
+
+class StaleLeaseResponse(serializers.Serializer):
+    code = serializers.CharField(help_text="stale_lease")
+    detail = serializers.CharField()
+    lost = serializers.ListField(child=serializers.UUIDField(), help_text="Jobs this worker lost: end them.")
+
+
+class LeaveResponse(serializers.Serializer):
+    released = serializers.IntegerField(help_text="Jobs still held that were taken back (queued again or ended).")
 
 
 class HeartbeatResponse(serializers.Serializer):
@@ -126,13 +148,14 @@ class JobPayloadSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     lease = serializers.UUIDField(help_text="Send it back with every report on this job.")
     runbook = serializers.CharField()
-    version = serializers.IntegerField()
+    version = serializers.IntegerField(help_text="The published version; 0 for a Test pane run of the draft.")
     runbook_type = serializers.ChoiceField(choices=RunbookType.choices)
     content = serializers.CharField()
     sha256 = serializers.CharField(help_text="SHA-256 of content; check it before running.")
     parameters = serializers.DictField()
     declared = serializers.ListField(child=serializers.DictField())
     timeout_seconds = serializers.IntegerField(allow_null=True)
+    attempt = serializers.IntegerField(help_text="1, or more when a lost worker's job is run again.")
 
 
 class NextJobsResponse(serializers.Serializer):

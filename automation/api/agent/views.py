@@ -14,7 +14,9 @@ from automation.api.exceptions import BadCredentials
 from automation.api.parsers import LimitedJSONParser
 from automation.api.throttling import note_failure, refuse_if_blocked
 from automation.models import HybridWorker
+from automation.services import jobs as job_services
 from automation.services import keys as key_services
+from automation.services import leases as lease_services
 from automation.services import workers as worker_services
 from automation.services.errors import NotFound
 
@@ -121,11 +123,17 @@ class HeartbeatView(AgentView):
         summary="Report that this worker is alive, with its host facts",
         description="Authenticate with `Authorization: Bearer <worker credential>`.",
         request=s.HeartbeatRequest,
-        responses={200: s.HeartbeatResponse, **ERRORS},
+        responses={200: s.HeartbeatResponse, **ERRORS, 409: s.StaleLeaseResponse},
     )
     def post(self, request, account_id):
         worker = self.worker_from_credential(request, account_id)
         data = self.validated(s.HeartbeatRequest, request)
+        # Fencing: a worker that was paused past its lease learns which jobs were taken back, and
+        # its heartbeat does not count until it lets go of them.
+        lost = job_services.stale_leases(worker=worker, held=[dict(item) for item in data["jobs"]])
+        if lost:
+            detail = f"This worker no longer holds {len(lost)} of its jobs (their lease moved on): end them."
+            return Response({"code": "stale_lease", "detail": detail, "lost": lost}, status=409)
         worker_services.record_heartbeat(worker=worker, facts=dict(data["facts"]))
         body = {
             "worker_id": worker.pk,
@@ -135,6 +143,21 @@ class HeartbeatView(AgentView):
             "server_time": time.time(),
         }
         return Response(s.HeartbeatResponse(body).data)
+
+
+class LeaveView(AgentView):
+    @extend_schema(
+        operation_id="agent_leave",
+        tags=["agent"],
+        summary="This worker's service is stopping: offline at once, and what it still holds is taken back",
+        description="Authenticate with the worker credential. The next heartbeat makes the worker online again.",
+        request=None,
+        responses={200: s.LeaveResponse, **ERRORS},
+    )
+    def post(self, request, account_id):
+        worker = self.worker_from_credential(request, account_id)
+        released = lease_services.release_worker(worker=worker)
+        return Response({"released": released.count})
 
 
 class DeregisterView(AgentView):

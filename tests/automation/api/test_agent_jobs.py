@@ -20,6 +20,7 @@ SYSTEM = Actor.for_system()
 CONTENT = '#!/bin/bash\necho "hello $1"\n'
 DECLARED = [{"name": "who", "type": "string", "required": True}, {"name": "times", "type": "int", "default": 1}]
 PAYLOAD_KEYS = {
+    "attempt",
     "id",
     "lease",
     "runbook",
@@ -401,8 +402,9 @@ def test_a_body_that_is_not_json_is_400(agent, world, body, code):
 @pytest.mark.django_db
 @pytest.mark.parametrize("operation", ["records", "finish"])
 def test_a_body_over_the_limit_is_413_and_nothing_is_written(agent, world, settings, operation):
+    settings.AGENT_STREAM_MAX_BODY_BYTES = 256 * 1024
     job = world.held()
-    text = "x" * settings.AGENT_MAX_BODY_BYTES
+    text = "x" * settings.AGENT_STREAM_MAX_BODY_BYTES
     body = {"lease": str(job.lease_id), "records": [record(text=text)], "status": "Completed"}
     send = records_of if operation == "records" else finish_of
     before = state()
@@ -410,6 +412,17 @@ def test_a_body_over_the_limit_is_413_and_nothing_is_written(agent, world, setti
     assert_error(send(agent, world, job, body), 413, "payload_too_large")
 
     assert state() == before
+
+
+@pytest.mark.django_db
+def test_a_record_of_a_whole_mebibyte_fits_under_the_stream_limit(agent, world):
+    """The agent API's 64 KiB limit is for registration and heartbeats; records may be 1 MiB each."""
+    job = world.held()
+    text = "é" * (1024 * 1024)
+    response = records_of(agent, world, job, {"lease": str(job.lease_id), "records": [record(text=text)]})
+
+    assert response.status_code == 200, response.content
+    assert JobStream.objects.get(job=job).text == text
 
 
 @pytest.mark.django_db
