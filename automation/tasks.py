@@ -51,3 +51,11 @@ def sweep_worker_presence() -> dict:
         "requeued": lost.requeued,
         "lost": lost.failed,
     }
+
+
+@shared_task(name="automation.purge_expired")
+def purge_expired() -> dict:
+    """On the beat: delete ended jobs, finished notifications and audit entries past their retention."""
+    from automation.services.retention import purge_expired as purge
+
+    return purge().as_dict()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_bool, env_float, env_int, env_list, env_str
 from portal.local_secrets import load_or_create, token
@@ -128,6 +129,9 @@ RETENTION_JOB_DAYS = env_int("RETENTION_JOB_DAYS", 30, minimum=1)
 RETENTION_NOTIFICATION_DAYS = env_int("RETENTION_NOTIFICATION_DAYS", 30, minimum=1)
 RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=1)
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
+if RETENTION_BATCH_SIZE > 10_000:
+    # A batch is one statement's parameter list (PostgreSQL takes 65,535, SQLite 32,766) and one lock's hold.
+    raise ImproperlyConfigured(f"RETENTION_BATCH_SIZE must be at most 10000, got {RETENTION_BATCH_SIZE}")
 RETENTION_SWEEP_SECONDS = env_int("RETENTION_SWEEP_SECONDS", 3600, minimum=1)
 CELERY_BEAT_SCHEDULE: dict = {
     "sweep-worker-presence": {

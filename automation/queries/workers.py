@@ -29,9 +29,7 @@ def worker_totals(account: AutomationAccount) -> dict[str, int]:
 def with_presence(workers: QuerySet[HybridWorker]) -> QuerySet[HybridWorker]:
     """Each worker with `is_online`, derived in the query from last_seen_at."""
     return workers.annotate(
-        is_online=Case(
-            When(online_q(), then=Value(True)), default=Value(False), output_field=BooleanField()
-        )
+        is_online=Case(When(online_q(), then=Value(True)), default=Value(False), output_field=BooleanField())
     )
 
 

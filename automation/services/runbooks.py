@@ -20,6 +20,7 @@ from automation.validators import validate_name
 PARAMETER_TYPES = ("string", "int", "bool", "json", "secret")
 MASK = "******"
 MAX_RETRIES = 3
+UNSET = object()
 MAX_PARAMETERS = 50
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_CONTENT_BYTES = 1024 * 1024
@@ -217,9 +218,16 @@ def update_draft(
     content: str | None = None,
     description: str | None = None,
     parameters: Any = None,
+    retries: Any = UNSET,
+    timeout_seconds: Any = UNSET,
 ) -> Runbook:
+    """Change the draft and the runbook's settings: everything is checked before anything is written."""
     require_role(account=runbook.account, actor=actor, role=Role.OPERATOR)
     changes: dict[str, Any] = {}
+    if retries is not UNSET:
+        changes["retries"] = checked_retries(retries)
+    if timeout_seconds is not UNSET:
+        changes["timeout_seconds"] = checked_timeout(timeout_seconds)
     if content is not None:
         changes["draft"] = _checked_content(content)
     if description is not None:

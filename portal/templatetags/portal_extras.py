@@ -10,7 +10,20 @@ def duration(start, end):
     """How long from start to end, in the unit a person reads at a glance: 0.42 s, 42 s, 3 min 4 s, 2 h 5 min."""
     if not start or not end:
         return "—"
-    seconds = max((end - start).total_seconds(), 0.0)
+    return _seconds(max((end - start).total_seconds(), 0.0))
+
+
+@register.filter
+def milliseconds(ms):
+    """A latency: 7 ms, 840 ms, 2.40 s, 3 min 4 s."""
+    if ms is None:
+        return "—"
+    if ms < 1000:
+        return f"{int(ms)} ms"
+    return _seconds(ms / 1000)
+
+
+def _seconds(seconds: float) -> str:
     if seconds < 10:
         return f"{seconds:.2f} s"
     if seconds < 60:

@@ -1,6 +1,7 @@
 from django.shortcuts import render
 
 from automation.queries.audit import activity_of
+from automation.queries.jobs import job_statistics
 from automation.queries.workers import worker_totals
 from portal.views.base import account_blade
 
@@ -12,5 +13,6 @@ def overview(request, account):
         "blade": "overview",
         "activity_count": activity_of(account).count(),
         "totals": worker_totals(account),
+        "jobs": job_statistics(account),
     }
     return render(request, "overview/index.html", context)

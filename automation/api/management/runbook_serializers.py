@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from automation.models import Job, JobStream, Runbook, RunbookVersion
+from automation.queries.waiting import status_reason
 
 
 class RunbookSerializer(serializers.ModelSerializer):
@@ -18,6 +19,8 @@ class RunbookSerializer(serializers.ModelSerializer):
             "description",
             "parameters",
             "content",
+            "retries",
+            "timeout_seconds",
             "published_version",
             "created",
             "updated",
@@ -30,7 +33,15 @@ class RunbookCreateSerializer(serializers.Serializer):
     description = serializers.JSONField(required=False, default="")
     content = serializers.JSONField(required=False, default="", help_text="The draft.")
     parameters = serializers.JSONField(
-        required=False, default=list, help_text='[{"name", "type": string|int|bool|json, "required", "default"}]'
+        required=False,
+        default=list,
+        help_text='[{"name", "type": string|int|bool|json|secret, "required", "default"}]',
+    )
+    retries = serializers.JSONField(
+        required=False, default=0, help_text="0 to 3: runs again when its worker is lost while running it."
+    )
+    timeout_seconds = serializers.JSONField(
+        required=False, default=None, allow_null=True, help_text="Default timeout of its jobs in seconds (null: none)."
     )
 
 
@@ -38,6 +49,8 @@ class RunbookUpdateSerializer(serializers.Serializer):
     description = serializers.JSONField(required=False)
     content = serializers.JSONField(required=False, help_text="The draft.")
     parameters = serializers.JSONField(required=False)
+    retries = serializers.JSONField(required=False)
+    timeout_seconds = serializers.JSONField(required=False, allow_null=True, help_text="null: no timeout")
 
 
 class VersionSerializer(serializers.ModelSerializer):
@@ -56,12 +69,22 @@ class JobSerializer(serializers.ModelSerializer):
     created = serializers.DateTimeField(source="created_at")
     started = serializers.DateTimeField(source="started_at", allow_null=True)
     ended = serializers.DateTimeField(source="ended_at", allow_null=True)
+    status_reason = serializers.SerializerMethodField(
+        help_text="Why it ended as it did; for a Queued job, why it is waiting (no worker, all offline, all busy)."
+    )
+    version = serializers.SerializerMethodField(help_text="The published version run; null for a Test pane run.")
+    pickup_seconds = serializers.FloatField(
+        allow_null=True, read_only=True, help_text="From queued to claimed by a worker."
+    )
+    run_seconds = serializers.FloatField(allow_null=True, read_only=True, help_text="From running to its end.")
+    test = serializers.BooleanField(source="is_test", read_only=True, help_text="A Test pane run of the draft.")
 
     class Meta:
         model = Job
         fields = [
             "id",
             "runbook",
+            "version",
             "run_on",
             "status",
             "worker",
@@ -71,10 +94,22 @@ class JobSerializer(serializers.ModelSerializer):
             "ended",
             "exit_code",
             "parameters",
+            "timeout_seconds",
+            "attempt",
+            "retries_left",
+            "pickup_seconds",
+            "run_seconds",
+            "test",
         ]
 
     def get_worker(self, job) -> str | None:
         return job.worker_name or None
+
+    def get_status_reason(self, job) -> str:
+        return status_reason(job)
+
+    def get_version(self, job) -> int | None:
+        return None if job.is_test else job.version_number
 
 
 class JobStartSerializer(serializers.Serializer):

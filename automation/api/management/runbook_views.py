@@ -12,6 +12,7 @@ from automation.api.management.views import ERRORS, AccountScoped
 from automation.models import JobStream
 from automation.queries.jobs import BadFilter, jobs_of, streams_of
 from automation.queries.runbooks import runbooks_of
+from automation.queries.waiting import explain_waiting
 from automation.services import jobs as job_services
 from automation.services import runbooks as runbook_services
 
@@ -97,6 +98,11 @@ class JobList(AccountScoped, generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        explain_waiting(page if page is not None else queryset)
+        return page
+
     @extend_schema(request=s.JobStartSerializer, responses={201: s.JobSerializer, **ERRORS})
     def post(self, request, account_id):
         data = s.JobStartSerializer(data=request.data)
@@ -110,12 +116,13 @@ class JobList(AccountScoped, generics.ListAPIView):
             timeout_seconds=values.get("timeout_seconds"),
             actor=self.actor(),
         )
+        explain_waiting([job])
         return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
 class JobScoped(AccountScoped):
     def get_job(self):
-        return get_object_or_404(jobs_of(self.get_account()), pk=self.kwargs["job_id"])
+        return get_object_or_404(jobs_of(self.get_account(), tests=True), pk=self.kwargs["job_id"])
 
 
 @extend_schema(tags=["jobs"])
@@ -123,7 +130,9 @@ class JobDetail(JobScoped, generics.RetrieveAPIView):
     serializer_class = s.JobSerializer
 
     def get_object(self):
-        return self.get_job()
+        job = self.get_job()
+        explain_waiting([job])
+        return job
 
 
 class JobStop(JobScoped, APIView):

@@ -33,6 +33,13 @@ DECLARED = [
 ]
 ROLES = ["owner", "operator", "reader", "stranger"]
 JOB_KEYS = {
+    "version",
+    "timeout_seconds",
+    "attempt",
+    "retries_left",
+    "pickup_seconds",
+    "run_seconds",
+    "test",
     "id",
     "runbook",
     "run_on",
@@ -47,6 +54,8 @@ JOB_KEYS = {
 }
 STATUSES = {"New", "Queued", "Activating", "Running", "Stopping", "Completed", "Failed", "Stopped"}
 RUNBOOK_KEYS = {
+    "retries",
+    "timeout_seconds",
     "id",
     "name",
     "runbook_type",
@@ -487,7 +496,8 @@ def test_starting_a_job_answers_201_with_the_job(world, role):
     assert is_uuid(job["id"])
     assert (job["runbook"], job["run_on"], job["status"], job["worker"]) == (RB, "lab", "Queued", None)
     assert job["parameters"] == {"service": "web", "retries": 2, "force": False, "options": {"a": [1]}}
-    assert (job["started"], job["ended"], job["exit_code"], job["status_reason"]) == (None, None, None, "")
+    assert (job["started"], job["ended"], job["exit_code"]) == (None, None, None)
+    assert job["status_reason"] == "Waiting for a worker of group lab to pick it up (0 of 4 slots busy)."
     stored = Job.objects.get(pk=job["id"])
     assert (stored.timeout_seconds, stored.started_by) == (600, user.username)
 

@@ -206,7 +206,13 @@ def test_every_member_sees_the_jobs_newest_first(world, client_for, role):
     assert cells[:4] == ["hello", "Completed", "lab", "web-01"]
     row = re.search(rf'<tr data-job-id="{third.pk}">(.*?)</tr>', html, re.S).group(1)
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
-    assert cells[:4] == ["other", "Queued", "dmz", "—"]
+    assert cells[:4] == [
+        "other",
+        "Queued\nWaiting: hybrid worker group dmz has no workers. "
+        "Register one with `hybridworker register --group dmz`.",
+        "dmz",
+        "—",
+    ]
     assert cells[5] == "—"
 
 
@@ -372,7 +378,7 @@ def test_the_blade_shows_status_times_worker_version_who_and_parameters(world, c
     assert response.status_code == 200
     html = response.content.decode()
     assert re.search(r'<dd id="job-status" data-status="Failed">', html)
-    assert "could not reach db" in re.search(r'<dd class="reason failed">(.*?)</dd>', html).group(1)
+    assert "could not reach db" in re.search(r'<dd class="reason failed" id="job-reason">(.*?)</dd>', html).group(1)
     assert "lab / web-01" in html
     assert re.search(r">hello</a>, version 1", html)
     assert "<dt>Started by</dt><dd>oscar</dd>" in html

@@ -1,10 +1,13 @@
 """The overview blade of an Automation account."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from automation.models import AuditEvent, Role
 from automation.services.accounts import add_member
@@ -108,3 +111,65 @@ def test_the_overview_counts_groups_and_workers_and_who_is_online(people, client
     totals = client_for(people.reader).get(overview_url(people.account)).context["totals"]
 
     assert totals == {"groups": 2, "workers": 3, "online": 2}
+
+
+def _jobs_with_pickups(account, pickups_ms, *, status="Completed", age=timedelta(minutes=5)):
+    """Jobs as the claim leaves them: queued, claimed `pickup` ms later, within the last hour unless aged."""
+    from automation.models import Job
+
+    now = timezone.now() - age
+    created = Job.objects.bulk_create(
+        [
+            Job(
+                account=account,
+                runbook_name="hello",
+                version_number=1,
+                group_name="lab",
+                status=status,
+                queued_at=now,
+                claimed_at=now,
+                pickup_ms=ms,
+            )
+            for ms in pickups_ms
+        ]
+    )
+    Job.objects.filter(pk__in=[job.pk for job in created]).update(created_at=now)
+
+
+@pytest.mark.sqlite
+def test_the_overview_shows_pickup_latency_p50_p95_and_jobs_by_status_over_the_last_hour(people, client_for):
+    _jobs_with_pickups(people.account, [10 * n for n in range(1, 101)])  # 10 ms … 1000 ms
+    _jobs_with_pickups(people.account, [5, 5], status="Failed")
+    _jobs_with_pickups(people.account, [99_999] * 5, age=timedelta(hours=2))  # out of the window
+    _jobs_with_pickups(people.other_account, [99_999] * 5)  # another account's
+
+    response = client_for(people.reader).get(overview_url(people.account))
+
+    stats = response.context["jobs"]
+    assert dict(stats["by_status"])["Completed"] == 100
+    assert dict(stats["by_status"])["Failed"] == 2
+    assert stats["total"] == 102 and stats["claimed"] == 102
+    # Nearest rank over 102 sorted values: 5, 5, 10, 20, …, 1000.
+    assert (stats["pickup_p50"], stats["pickup_p95"]) == (490, 950)
+    html = response.content.decode()
+    assert "490 ms" in html and "p95 950 ms" in html
+
+
+def test_the_overview_says_when_no_job_was_picked_up(people, client_for):
+    html = client_for(people.reader).get(overview_url(people.account)).content.decode()
+
+    assert "No job was picked up in the last hour" in html
+
+
+@pytest.mark.sqlite
+def test_the_job_figures_cost_the_same_queries_however_many_jobs(people, client_for):
+    client = client_for(people.reader)
+    _jobs_with_pickups(people.account, [7] * 3)
+    client.get(overview_url(people.account))
+    with CaptureQueriesContext(connection) as few:
+        client.get(overview_url(people.account))
+    _jobs_with_pickups(people.account, list(range(500)))
+    with CaptureQueriesContext(connection) as many:
+        client.get(overview_url(people.account))
+
+    assert len(many.captured_queries) == len(few.captured_queries)
