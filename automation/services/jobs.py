@@ -219,6 +219,9 @@ def claim_jobs(*, worker: HybridWorker, limit: int = 1) -> list[Job]:
     """Take up to `limit` queued jobs of the worker's group, never more than its free capacity."""
     now = timezone.now()
     with transaction.atomic():
+        # Two claims for one worker at once (its long-poll and an end report) queue on its row, so
+        # together they never take more than its capacity.
+        HybridWorker.objects.select_for_update().filter(pk=worker.pk).values_list("pk").first()
         free = min(limit, worker.capacity - held_by(worker))
         if free <= 0:
             return []

@@ -13,8 +13,9 @@ job's status and lease, so a sweep racing another sweep, or a late report, chang
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
@@ -24,6 +25,8 @@ from automation.services.jobs import push_job_status, wake_group
 from automation.services.workers import offline_after
 
 HELD = [JobStatus.ACTIVATING, JobStatus.RUNNING, JobStatus.STOPPING]
+# A claim younger than this may still be on its way to the agent.
+MIN_CLAIM_AGE_SECONDS = 5
 
 
 @dataclass
@@ -54,6 +57,18 @@ def release_worker(*, worker: HybridWorker) -> LostJobs:
     now = timezone.now()
     HybridWorker.objects.filter(pk=worker.pk).update(left_at=now)
     return _take_back(Job.objects.filter(worker=worker, status__in=HELD), now=now, why="stopped its service")
+
+
+def take_back_unlisted(*, worker: HybridWorker, held: list[str], now: datetime | None = None) -> LostJobs:
+    """A heartbeat lists the jobs the agent holds. One claimed for it over a heartbeat ago that it does
+    not list never reached it (the long-poll answer was lost) or was lost with a restart of the agent:
+    it goes back now, not never (the worker is alive, so its lease would not run out)."""
+    now = now or timezone.now()
+    settled = now - timedelta(seconds=max(settings.HEARTBEAT_INTERVAL_SECONDS, MIN_CLAIM_AGE_SECONDS))
+    unlisted = Job.objects.filter(worker=worker, status__in=HELD, claimed_at__lt=settled).exclude(pk__in=held)
+    if not unlisted.exists():
+        return LostJobs()
+    return _take_back(unlisted, now=now, why="no longer has it (its agent restarted or never received it)")
 
 
 def _mark_retry(pk, reason: str, now: datetime) -> None:

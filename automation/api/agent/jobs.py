@@ -69,6 +69,7 @@ class NextJobsView(AgentView, AsyncAPIView):
         data = self.validated(s.NextJobsRequest, request)
         wait = min(data.get("wait", settings.LONG_POLL_SECONDS), settings.LONG_POLL_SECONDS)
         deadline = time.monotonic() + wait
+        known = {str(job_id) for job_id in data.get("stopping", [])}
         layer = get_channel_layer()
         channel = await layer.new_channel()
         groups = [f"jobs-{worker.group_id}", f"worker-{worker.pk}"]
@@ -76,7 +77,7 @@ class NextJobsView(AgentView, AsyncAPIView):
             await layer.group_add(group, channel)
         try:
             while True:
-                jobs, stops, held = await _closing(lambda: self._take(worker))()
+                jobs, stops, held = await _closing(lambda: self._take(worker, known))()
                 left = deadline - time.monotonic()
                 if jobs or stops or left <= 0:
                     return Response({"jobs": [job_services.payload(job) for job in jobs], "stop": stops})
@@ -91,14 +92,16 @@ class NextJobsView(AgentView, AsyncAPIView):
                 await layer.group_discard(group, channel)
 
     @staticmethod
-    def _take(worker):
+    def _take(worker, known_stops: set[str]):
         worker.refresh_from_db(fields=["capacity"])
         jobs = job_services.claim_jobs(worker=worker, limit=worker.capacity)
-        return jobs, job_services.stop_requests(worker=worker), job_services.held_by(worker)
+        stops = [job_id for job_id in job_services.stop_requests(worker=worker) if job_id not in known_stops]
+        return jobs, stops, job_services.held_by(worker)
 
 
 class JobRecordsView(AgentView):
     parser_classes = [StreamJSONParser]
+
     @extend_schema(
         operation_id="agent_job_records",
         tags=["agent"],
@@ -116,12 +119,13 @@ class JobRecordsView(AgentView):
 
 class JobFinishView(AgentView):
     parser_classes = [StreamJSONParser]
+
     @extend_schema(
         operation_id="agent_job_finish",
         tags=["agent"],
         summary="Report the end state of a job (with its last stream records)",
         request=s.JobFinishRequest,
-        responses={200: s.JobAckResponse, **ERRORS},
+        responses={200: s.JobFinishResponse, **ERRORS},
     )
     def post(self, request, account_id, job_id):
         worker = self.worker_from_credential(request, account_id)
@@ -135,4 +139,6 @@ class JobFinishView(AgentView):
             reason=data.get("reason", ""),
             records=job_services.checked_records(data.get("records", [])),
         )
-        return Response({"status": job.status, "stop": False})
+        # The slot just freed takes the next job in the same exchange: one round trip per job, not two.
+        claimed = job_services.claim_jobs(worker=worker, limit=data["claim"]) if data["claim"] else []
+        return Response({"status": job.status, "stop": False, "jobs": [job_services.payload(item) for item in claimed]})

@@ -99,9 +99,12 @@ class HeartbeatRequest(serializers.Serializer):
     jobs = serializers.ListField(
         child=HeldJobSerializer(),
         required=False,
-        default=list,
         max_length=1000,
-        help_text="The jobs this agent holds, with their leases: any it no longer holds makes the answer 409.",
+        help_text=(
+            "The jobs this agent holds, with their leases, until their end is acknowledged: any it no longer "
+            "holds makes the answer 409; a job claimed for it a while ago that it does not list (the answer "
+            "that carried it was lost, or the agent restarted) is taken back."
+        ),
     )
 
 
@@ -142,6 +145,13 @@ class NextJobsRequest(serializers.Serializer):
     wait = serializers.FloatField(
         required=False, min_value=0, max_value=3600, help_text="Seconds to wait for work (capped by the server)."
     )
+    stopping = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        default=list,
+        max_length=1000,
+        help_text="Jobs this agent is already stopping: their stop requests need not answer the wait again.",
+    )
 
 
 class JobPayloadSerializer(serializers.Serializer):
@@ -181,8 +191,19 @@ class JobFinishRequest(JobRecordsRequest):
     # The bounds of the column (a 32-bit integer): a larger number is a 400, not a database error.
     exit_code = StrictIntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=100000)
+    claim = serializers.IntegerField(
+        required=False,
+        default=0,
+        min_value=0,
+        max_value=1000,
+        help_text="Claim up to this many queued jobs in the same exchange (the freed slot's next job).",
+    )
 
 
 class JobAckResponse(serializers.Serializer):
     status = serializers.CharField()
     stop = serializers.BooleanField(help_text="True when a stop was requested: end the job and report Stopped.")
+
+
+class JobFinishResponse(JobAckResponse):
+    jobs = JobPayloadSerializer(many=True, help_text="Jobs claimed in this exchange (when `claim` was asked).")

@@ -130,11 +130,14 @@ class HeartbeatView(AgentView):
         data = self.validated(s.HeartbeatRequest, request)
         # Fencing: a worker that was paused past its lease learns which jobs were taken back, and
         # its heartbeat does not count until it lets go of them.
-        lost = job_services.stale_leases(worker=worker, held=[dict(item) for item in data["jobs"]])
+        held = [dict(item) for item in data["jobs"]] if "jobs" in data else None
+        lost = job_services.stale_leases(worker=worker, held=held)
         if lost:
             detail = f"This worker no longer holds {len(lost)} of its jobs (their lease moved on): end them."
             return Response({"code": "stale_lease", "detail": detail, "lost": lost}, status=409)
         worker_services.record_heartbeat(worker=worker, facts=dict(data["facts"]))
+        if held is not None:
+            lease_services.take_back_unlisted(worker=worker, held=[str(item["id"]) for item in held])
         body = {
             "worker_id": worker.pk,
             "name": worker.name,

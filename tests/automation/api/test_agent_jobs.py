@@ -458,7 +458,7 @@ def test_a_job_ends_with_its_status_exit_code_reason_and_last_records(agent, wor
     )
 
     assert response.status_code == 200, response.content
-    assert response.json() == {"status": "Failed", "stop": False}
+    assert response.json() == {"status": "Failed", "stop": False, "jobs": []}
     stored = Job.objects.get(pk=job.pk)
     assert (stored.status, stored.exit_code, stored.status_reason) == (
         "Failed",
