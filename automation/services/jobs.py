@@ -302,7 +302,9 @@ class Record:
 
 
 def _held_job(*, worker: HybridWorker, job_id, lease) -> Job:
-    job = Job.objects.filter(pk=job_id, worker=worker).first()
+    # The row lock holds a take-back (leases._take_back) until this report is stored: a batch checked
+    # under the old lease never lands after the retry marker, on the slots of the next attempt's records.
+    job = Job.objects.select_for_update().filter(pk=job_id, worker=worker).first()
     if job is None:
         raise NotFound("This worker holds no such job.", code="no_such_job")
     if str(job.lease_id) != str(lease):
@@ -377,6 +379,8 @@ def append_records(*, worker: HybridWorker, job_id, lease, records: list[Record]
 def _store(job: Job, records: list[Record]) -> None:
     if records:
         base = job.seq_base
+        if base + max(r.seq for r in records) > MAX_SEQ:
+            raise InvalidInput(f"record.seq is at most {MAX_SEQ - base} in this attempt.", field="records")
         JobStream.objects.bulk_create(
             [JobStream(job=job, seq=base + r.seq, stream=r.stream, text=r.text, time=r.time) for r in records],
             ignore_conflicts=True,

@@ -37,6 +37,15 @@ class StrictFloatField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
+class StrictUUIDField(serializers.UUIDField):
+    """UUIDs as text only: DRF's UUIDField would read 5 as 00000000-0000-0000-0000-000000000005."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be a UUID in text form.")
+        return super().to_internal_value(data)
+
+
 def validate_machine_id(value: str) -> None:
     if not value.isascii() or not all(c.isalnum() or c in "-_." for c in value):
         raise serializers.ValidationError("Must hold ASCII letters, digits, '-', '_' and '.' only.")
@@ -90,8 +99,8 @@ class RegisterResponse(serializers.Serializer):
 
 
 class HeldJobSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    lease = serializers.UUIDField()
+    id = StrictUUIDField()
+    lease = StrictUUIDField()
 
 
 class HeartbeatRequest(serializers.Serializer):
@@ -146,7 +155,7 @@ class NextJobsRequest(serializers.Serializer):
         required=False, min_value=0, max_value=3600, help_text="Seconds to wait for work (capped by the server)."
     )
     stopping = serializers.ListField(
-        child=serializers.UUIDField(),
+        child=StrictUUIDField(),
         required=False,
         default=list,
         max_length=1000,
