@@ -140,6 +140,10 @@ class Launcher:
         # The database, Redis dump and logs under var/ are for this user's eyes only.
         os.umask(0o077)
         self.var.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if os.geteuid() == 0:
+            # A root agent runs jobs as an unprivileged user, who must pass through var/ to the local agent's
+            # sandboxes; passing through lists nothing, and every file here is private (umask 077).
+            self.var.chmod(0o711)
         self.logs.mkdir(parents=True, exist_ok=True)
         python = sys.executable
         bindir = Path(python).parent

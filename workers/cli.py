@@ -148,6 +148,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="when the service is stopped, how long running jobs may go on before they are stopped (default 30)",
     )
+    run.add_argument(
+        "--run-as",
+        metavar="USER",
+        help=(
+            "as root: the user runbooks run as (default: 'hybridworker' if that account exists, else 'nobody'); "
+            "an agent that is not root runs them as itself"
+        ),
+    )
+    run.add_argument(
+        "--max-output-mb",
+        type=_bounded(int, 1, 1024 * 1024),
+        metavar="MIB",
+        help="a job's output cap: past it, its first and last half are kept, the middle left out (default 50)",
+    )
+    run.add_argument(
+        "--keep-sandboxes-days",
+        type=_bounded(float, 0, 36500),
+        metavar="DAYS",
+        help="finished sandboxes older than this are deleted (default 30; at most the last 100 are kept anyway)",
+    )
 
     commands.add_parser("status", parents=[state_dir], help="show the registration and the service's state")
 
@@ -200,6 +220,9 @@ def dispatch(args: argparse.Namespace, console: Console) -> int:
             python=_python(args.python) if args.python else None,
             stop_grace=args.stop_grace,
             shutdown_grace=args.shutdown_grace,
+            run_as=args.run_as,
+            max_output_mb=args.max_output_mb,
+            keep_sandboxes_days=args.keep_sandboxes_days,
         )
     if args.command == "status":
         from workers.status import status

@@ -1,4 +1,4 @@
-"""The agent API as Python calls: register, heartbeat, deregister, and a probe for `diagnose`."""
+"""The agent API as Python calls: register, heartbeat, leave, deregister, and a probe for `diagnose`."""
 
 import email.utils
 import re
@@ -77,14 +77,26 @@ class Unreachable(AgentError):
 
 
 class ApiError(AgentError):
-    """The server answered with an error: {"code", "detail"}, where detail is written for people."""
+    """The server answered with an error: {"code", "detail", ...}, where detail is written for people.
 
-    def __init__(self, status: int, code: str, detail: str, *, retry_after: float | None = None) -> None:
+    `body` is the whole answer, for errors that carry more (a heartbeat's `stale_lease` lists the lost jobs).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        retry_after: float | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
         self.retry_after = retry_after
+        self.body = body or {}
 
 
 @dataclass(frozen=True)
@@ -119,7 +131,11 @@ def _api_error(response: httpx.Response) -> ApiError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("detail"), str):
         return ApiError(
-            response.status_code, str(body.get("code") or "error"), body["detail"], retry_after=_retry_after(response)
+            response.status_code,
+            str(body.get("code") or "error"),
+            body["detail"],
+            retry_after=_retry_after(response),
+            body=body,
         )
     if response.is_redirect:
         where = response.headers.get("Location", "another address")
@@ -184,10 +200,15 @@ class AgentClient:
     def url(self, operation: str) -> str:
         return f"{self.endpoint.url}/v1/{operation}"
 
-    def _post(self, operation: str, token: str, body: dict[str, Any], expected: tuple[str, ...]) -> dict[str, Any]:
+    def _post(
+        self, operation: str, token: str, body: dict[str, Any], expected: tuple[str, ...], timeout: float | None = None
+    ) -> dict[str, Any]:
         url = self.url(operation)
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = httpx.Timeout(timeout, connect=min(timeout, 10.0))
         try:
-            response = self._http.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
+            response = self._http.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, **extra)
         except httpx.HTTPError as exc:
             raise Unreachable(url, describe_transport_error(exc), certificate=certificate_problem(exc)) from None
         return _answer(response, url, expected)
@@ -197,8 +218,21 @@ class AgentClient:
         expected = ("worker_id", "name", "group", "account_id", "credential", "heartbeat_interval", "long_poll_timeout")
         return self._post("register", key, body, expected)
 
-    def heartbeat(self, *, credential: str, facts: dict[str, Any]) -> dict[str, Any]:
-        return self._post("heartbeat", credential, {"facts": facts}, ("worker_id", "heartbeat_interval"))
+    def heartbeat(
+        self, *, credential: str, facts: dict[str, Any], jobs: list[dict[str, str]] | None = None
+    ) -> dict[str, Any]:
+        """`jobs`: [{"id", "lease"}] the service holds; the server answers 409 `stale_lease` when it took one back.
+
+        Without `jobs` (as `diagnose` sends it) the server checks no lease.
+        """
+        body: dict[str, Any] = {"facts": facts}
+        if jobs is not None:
+            body["jobs"] = jobs
+        return self._post("heartbeat", credential, body, ("worker_id", "heartbeat_interval"))
+
+    def leave(self, *, credential: str, timeout: float) -> dict[str, Any]:
+        """The service is stopping: the server shows the worker offline at once and takes back what it still holds."""
+        return self._post("leave", credential, {}, ("released",), timeout=timeout)
 
     def deregister_machine(self, *, key: str, machine_id: str) -> dict[str, Any]:
         return self._post("deregister", key, {"machine_id": machine_id}, ("removed", "group"))

@@ -2,8 +2,9 @@
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-# argparse uses 2 for bad arguments; a second `run` on a busy state folder shares it.
-EXIT_BUSY = 2
+# argparse uses 2 for bad arguments; a second `run` on a busy state folder, and a --run-as it cannot honour, share it.
+EXIT_USAGE = 2
+EXIT_BUSY = EXIT_USAGE
 # Not registered (never, or removed): restarting cannot help, so the systemd unit does not.
 EXIT_NOT_REGISTERED = 3
 

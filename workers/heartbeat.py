@@ -1,4 +1,10 @@
-"""The heartbeat task: tell the server this worker is alive, every heartbeat_interval seconds."""
+"""The heartbeat task: tell the server this worker is alive, every heartbeat_interval seconds.
+
+Each heartbeat lists the jobs the service holds, with their leases (`"jobs": [{"id", "lease"}]`). When the
+server has taken one back meanwhile (this worker was silent past its lease: paused, or cut off), it answers
+409 `{"code": "stale_lease", "lost": [job ids]}` and applies nothing: those runs are ended at once, without
+another word to the server about them (see workers.leases), and the heartbeat goes again right away without them.
+"""
 
 import logging
 import time
@@ -8,6 +14,7 @@ from workers.backoff import Backoff
 from workers.client import ApiError, Unreachable
 from workers.errors import EXIT_NOT_REGISTERED
 from workers.facts import collect_facts
+from workers.leases import Lease
 from workers.state import LastHeartbeat
 
 if TYPE_CHECKING:
@@ -51,12 +58,23 @@ class HeartbeatTask:
         while not service.stopping:
             started = time.monotonic()
             sent_at = time.time()
+            held = service.held.snapshot()
             try:
                 answer = service.client.heartbeat(
                     credential=service.credential,
                     facts=collect_facts(service.state.path, capacity=service.capacity),
+                    jobs=held,
                 )
             except ApiError as exc:
+                lost = self._lost(exc, held)
+                if lost:
+                    ended = service.held.lose(lost)
+                    log.warning(
+                        "the server took back %s: this worker was silent past their lease (paused or cut off?); "
+                        "ending them now without reporting",
+                        ", ".join(f"job {job_id}" for job_id, _ in ended) or "jobs that already ended",
+                    )
+                    continue
                 if exc.status == 401:
                     if service.reload_registration():
                         log.info("registered again meanwhile: using the new credential")
@@ -83,6 +101,14 @@ class HeartbeatTask:
                 continue
             log.debug("heartbeat failed; next attempt in %.1f s", delay)
             service.wait(delay)
+
+    @staticmethod
+    def _lost(exc: ApiError, held: list[dict[str, str]]) -> list[Lease]:
+        """The leases a `stale_lease` answer names among those sent (none: an answer that cannot be acted on)."""
+        if exc.status != 409 or exc.code != "stale_lease" or not isinstance(exc.body.get("lost"), list):
+            return []
+        named = {str(job_id) for job_id in exc.body["lost"]}
+        return [(job["id"], job["lease"]) for job in held if job["id"] in named]
 
     @staticmethod
     def _take_interval(log: logging.Logger, current: float, answer: dict) -> float:

@@ -7,6 +7,11 @@ on the server whenever the worker has a free slot or a running job, so a Stop ar
 
 When the service stops (SIGTERM), no more work is taken; running jobs get `shutdown_grace` seconds to
 end by themselves, then are stopped (SIGTERM, SIGKILL after `stop_grace`) and reported Stopped.
+
+Every job started is held under its lease (workers.leases) until its end is reported; when a heartbeat
+learns that the server took some back, their runs are ended here at once, unreported. A job handed out
+again under a new lease (the server retries it) ends the run under the old one and starts once that is
+gone. Finished sandboxes are pruned when the task starts and every PRUNE_SECONDS (and before each job).
 """
 
 import asyncio
@@ -16,12 +21,16 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workers.backoff import Backoff
 from workers.client import ApiError, JobsClient, Unreachable, parse_endpoint
 from workers.executor import BY_REQUEST, KILL_WAIT_SECONDS, SHUTDOWN, JobContext, JobPayload, JobRun, signal_group
-from workers.sandbox import Interpreters, sandboxes_dir
+from workers.identity import PrivateGroups, RunAs, agent_user
+from workers.leases import Lease
+from workers.outputcap import DEFAULT_MAX_OUTPUT_MB, MIB
+from workers.sandbox import DEFAULT_KEEP_DAYS, Interpreters, prune_sandboxes, sandboxes_dir
 
 if TYPE_CHECKING:
     from workers.service import Service
@@ -34,6 +43,7 @@ NOTHING_NEW_PAUSE = 1.0
 REPORT_SECONDS = 15.0
 DEFAULT_STOP_GRACE = 5.0
 DEFAULT_SHUTDOWN_GRACE = 30.0
+PRUNE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,12 @@ class JobSettings:
     python: str
     stop_grace: float = DEFAULT_STOP_GRACE
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    max_output_mb: int = DEFAULT_MAX_OUTPUT_MB
+    keep_sandboxes_days: float = DEFAULT_KEEP_DAYS
+    # None: runbooks run as the agent's own user.
+    run_as: RunAs | None = None
+    python_problem: str | None = None
+    umask: int = 0o022
 
 
 class JobsTask:
@@ -54,6 +70,9 @@ class JobsTask:
         self._context: JobContext | None = None
         self._unknown_stops: set[str] = set()
         self._problem: str | None = None
+        # Jobs handed out again (a new attempt, under a new lease) while their old run is still being ended.
+        self._next_attempts: dict[str, JobPayload] = {}
+        self._shutting_down = False
 
     @property
     def held(self) -> int:
@@ -74,10 +93,23 @@ class JobsTask:
         if self._context is not None:
             for pgid in list(self._context.groups):
                 signal_group(pgid, signal.SIGKILL)
+            if self._context.private_groups is not None:
+                self._context.private_groups.release_all()
 
     async def _main(self, service: "Service") -> None:
         stopping = asyncio.Event()
         watcher = asyncio.create_task(self._watch(service, stopping))
+        settings = self.settings
+        who = settings.run_as.name if settings.run_as is not None else f"{agent_user()} (the agent's own user)"
+        service.log.info(
+            "jobs: up to %d at once, run as %s; output cap %d MiB a job; finished sandboxes kept %g days",
+            settings.capacity,
+            who,
+            settings.max_output_mb,
+            settings.keep_sandboxes_days,
+        )
+        pruner = asyncio.create_task(self._prune(service, sandboxes_dir(service.state.path)))
+        service.held.attach(asyncio.get_running_loop(), lambda lost: self._lose(service.log, lost))
         try:
             # The server learns this worker's capacity from the heartbeat: wait for the first one.
             while not service.heartbeat_accepted.is_set():
@@ -94,9 +126,19 @@ class JobsTask:
                 credential=lambda: service.credential,
                 worker_name=registration.name,
                 sandboxes=sandboxes_dir(service.state.path),
-                interpreters=Interpreters(python=self.settings.python, path=os.environ.get("PATH") or os.defpath),
-                stop_grace=self.settings.stop_grace,
+                interpreters=Interpreters(
+                    python=settings.python,
+                    path=os.environ.get("PATH") or os.defpath,
+                    python_problem=settings.python_problem,
+                ),
+                stop_grace=settings.stop_grace,
                 log=service.log,
+                held=service.held,
+                max_output=settings.max_output_mb * MIB,
+                keep_sandboxes_days=settings.keep_sandboxes_days,
+                run_as=settings.run_as,
+                private_groups=PrivateGroups() if settings.run_as is not None else None,
+                umask=settings.umask,
             )
             try:
                 await self._poll(service, poller, stopping)
@@ -105,13 +147,35 @@ class JobsTask:
                 await poller.aclose()
                 await reporter.aclose()
         finally:
+            service.held.detach()
             watcher.cancel()
+            pruner.cancel()
 
     @staticmethod
     async def _watch(service: "Service", stopping: asyncio.Event) -> None:
         while not service.stopping:
             await asyncio.sleep(0.1)
         stopping.set()
+
+    async def _prune(self, service: "Service", root: Path) -> None:
+        while True:
+            try:
+                pruned = await asyncio.to_thread(prune_sandboxes, root, max_age_days=self.settings.keep_sandboxes_days)
+            except OSError as exc:
+                service.log.warning("cannot prune the finished sandboxes in %s: %s", root, exc)
+            else:
+                if pruned:
+                    service.log.info("deleted %d finished sandbox(es) past their keeping", pruned)
+            await asyncio.sleep(PRUNE_SECONDS)
+
+    def _lose(self, log: logging.Logger, lost: list[Lease]) -> None:
+        """On the loop: end at once the runs whose lease the server took back."""
+        for job_id, lease in lost:
+            run = self.runs.get(job_id)
+            if run is not None and run.payload.lease == lease:
+                run.lose("the server took it back: this worker was silent past its lease")
+            else:
+                log.debug("job %s was taken back by the server, but it no longer runs here", job_id)
 
     async def _poll(self, service: "Service", client: JobsClient, stopping: asyncio.Event) -> None:
         log = service.log
@@ -176,7 +240,15 @@ class JobsTask:
             except ValueError as exc:
                 log.error("the server sent a job this agent cannot read: %s", exc)
                 continue
-            if payload.id in self.runs:
+            running = self.runs.get(payload.id)
+            if running is not None:
+                if running.payload.lease != payload.lease and payload.id not in self._next_attempts:
+                    # The old lease is stale for sure: end that run, then start this attempt in its sandbox.
+                    log.warning("job %s comes again under a new lease; ending the run under the old one", payload.id)
+                    running.lose("the server handed the job out again under a new lease")
+                    self._next_attempts[payload.id] = payload
+                    running.ctx.held.hold(payload.id, payload.lease)
+                    news = True
                 continue
             news = True
             self._start(payload)
@@ -196,19 +268,28 @@ class JobsTask:
         return news
 
     def _start(self, payload: JobPayload) -> None:
-        assert self._context is not None
-        run = JobRun(payload, self._context)
+        context = self._context
+        assert context is not None
+        run = JobRun(payload, context)
         self.runs[payload.id] = run
+        context.held.hold(payload.id, payload.lease)
         task = asyncio.create_task(run.run(), name=f"job {payload.id}")
         self._tasks.add(task)
 
         def done(task: asyncio.Task, job_id: str = payload.id) -> None:
             self._tasks.discard(task)
-            self.runs.pop(job_id, None)
+            if self.runs.get(job_id) is run:
+                del self.runs[job_id]
+            context.held.release(job_id, payload.lease)
+            attempt = self._next_attempts.pop(job_id, None)
+            # At shutdown it is left to the server, which takes it back when told the worker leaves.
+            if attempt is not None and not self._shutting_down:
+                self._start(attempt)
 
         task.add_done_callback(done)
 
     async def _shut_down(self, log: logging.Logger) -> None:
+        self._shutting_down = True
         if not self._tasks:
             return
         assert self._context is not None

@@ -4,9 +4,19 @@ Each job runs in its own folder, `<state folder>/sandboxes/<job id>/`:
 
     runbook.py | runbook.sh | runbook.ps1   the published content, checked against its SHA-256 first
     parameters.json                          the job's parameter values, as one JSON object
-    job.log                                  every stream record of the job, one JSON object a line
+    job.log                                  every stream record sent for the job, one JSON object a line
     tmp/                                     TMPDIR of the runbook, emptied when the job ends
     result.json                              how the job ended (written at the end)
+
+Finished sandboxes (those with a result.json) are deleted when older than `hybridworker run
+--keep-sandboxes-days` (default 30) and beyond the last KEEP_FINISHED; unfinished ones are never touched.
+Pruning runs when the service starts, every hour, and before each job.
+
+Who owns what: an agent that is not root keeps everything private to itself (folders 0700, files 0600) and
+runs runbooks as itself. A root agent runs them as another user (see workers.identity): the state folder and
+`sandboxes/` are 0711 (searchable, not listable, every file in them 0600 root), each sandbox belongs to root and
+the job's private group, mode 1770, the runbook and parameters.json 0640, job.log 0600; when the job ends its
+sandbox goes back to root, 0700.
 
 Interpreters: Python 3 runbooks run with the agent's own interpreter (or `hybridworker run --python PATH`),
 Bash runbooks with /bin/bash, PowerShell runbooks with `pwsh` found on the agent's PATH (when it is not
@@ -24,27 +34,31 @@ Parameters reach a runbook two ways:
     strings that start with "-", are easiest to read from there.
 
 The runbook's environment is minimal: PATH (the agent's), HOME and the working folder (the sandbox),
-TMPDIR (the sandbox's tmp/), LANG, USER and LOGNAME, PYTHONPATH (so Python runbooks can
+TMPDIR (the sandbox's tmp/), LANG, USER and LOGNAME (the user it runs as), PYTHONPATH (so Python runbooks can
 `import hybridworker_runbook`), PYTHONUNBUFFERED=1, and HYBRIDWORKER_JOB_ID, HYBRIDWORKER_SANDBOX,
 HYBRIDWORKER_PARAMETERS_FILE. Its standard input is /dev/null. It runs in a session (and process group)
 of its own, which is what Stop, timeouts and the end of the job terminate: first SIGTERM, then SIGKILL
-after the stop grace period. A process that leaves that session (setsid) escapes this.
+after the stop grace period. A process that leaves that session (setsid) escapes this, unless the agent
+runs as root: then whatever runs in the job's private group is killed when the job ends.
 """
 
 import contextlib
 import json
 import os
-import pwd
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workers.identity import agent_user
+
 HELPER_DIR = Path(__file__).resolve().parent / "runbook_helper"
 SANDBOXES = "sandboxes"
 RESULT_FILE = "result.json"
-# Finished sandboxes kept for looking into (their job.log); older ones are deleted.
+# Finished sandboxes kept for looking into (their job.log): at most this many, and none older than the days given.
 KEEP_FINISHED = 100
+DEFAULT_KEEP_DAYS = 30
 
 RUNBOOK_FILES = {"python3": "runbook.py", "bash": "runbook.sh", "powershell": "runbook.ps1"}
 BASH = "/bin/bash"
@@ -83,6 +97,8 @@ def named_arguments(runbook_type: str, parameters: dict[str, Any], declared: lis
 class Interpreters:
     python: str
     path: str
+    # Why Python runbooks cannot run (the run-as user cannot execute the interpreter), found at start.
+    python_problem: str | None = None
 
     def pwsh(self) -> str | None:
         return shutil.which("pwsh", path=self.path)
@@ -92,10 +108,17 @@ def sandboxes_dir(state_path: Path) -> Path:
     return state_path / SANDBOXES
 
 
+def prepare_sandboxes(root: Path, *, shared: bool) -> None:
+    """`shared`: runbooks run as another user, who must pass through to its own sandbox (but list nothing)."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(root, 0o711 if shared else 0o700)
+
+
 class Sandbox:
     def __init__(self, root: Path, job_id: str) -> None:
         self.path = root / job_id
         self.job_id = job_id
+        self.granted = False
 
     @property
     def tmp(self) -> Path:
@@ -117,9 +140,30 @@ class Sandbox:
         self.path.mkdir(mode=0o700)
         self.tmp.mkdir(mode=0o700)
 
+    def grant(self, gid: int) -> None:
+        """Open the sandbox to the job's private group: the runbook reads its files and writes beside them."""
+        self.granted = True
+        for path in (self.path, self.tmp):
+            os.chown(path, 0, gid)
+            os.chmod(path, 0o1770)  # noqa: S103 - group: the job's private group only
+        for name in (*RUNBOOK_FILES.values(), self.parameters_file.name):
+            path = self.path / name
+            if path.exists():
+                os.chown(path, 0, gid)
+                os.chmod(path, 0o640)
+
+    def _seal(self) -> None:
+        # A later job given the same private group must find nothing here.
+        with contextlib.suppress(OSError):
+            os.chown(self.path, 0, 0)
+            os.chmod(self.path, 0o700)
+
     def _write(self, name: str, data: bytes) -> Path:
         path = self.path / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # The runbook may have left something under this name (a symbolic link to a file of the agent's).
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         return path
@@ -139,6 +183,8 @@ class Sandbox:
     ) -> list[str]:
         arguments = named_arguments(runbook_type, parameters, declared)
         if runbook_type == "python3":
+            if interpreters.python_problem:
+                raise CannotRun(f"{interpreters.python_problem} on worker {worker_name}")
             if not os.access(interpreters.python, os.X_OK):
                 raise CannotRun(f"the Python interpreter {interpreters.python} is missing on worker {worker_name}")
             return [interpreters.python, str(script), *arguments]
@@ -153,11 +199,9 @@ class Sandbox:
             return [pwsh, *PWSH_ARGS, str(script), *arguments]
         raise CannotRun(f"runbooks of type {runbook_type!r} cannot run on worker {worker_name}")
 
-    def environment(self, interpreters: Interpreters) -> dict[str, str]:
-        try:
-            user = pwd.getpwuid(os.geteuid()).pw_name
-        except KeyError:
-            user = str(os.geteuid())
+    def environment(self, interpreters: Interpreters, user: str | None = None) -> dict[str, str]:
+        """`user`: the name of the user the runbook runs as (default: the agent's)."""
+        user = user or agent_user()
         return {
             "PATH": interpreters.path,
             "HOME": str(self.path),
@@ -174,14 +218,22 @@ class Sandbox:
         }
 
     def finish(self, result: dict[str, Any]) -> None:
-        """Record how the job ended and drop its temporary files; job.log stays."""
+        """Record how the job ended and drop its temporary files; job.log stays. A granted sandbox is closed again."""
+        if self.granted:
+            self._seal()
         shutil.rmtree(self.tmp, ignore_errors=True)
         with contextlib.suppress(OSError):
             self._write(RESULT_FILE, json.dumps(result, indent=2).encode("utf-8"))
 
 
-def prune_sandboxes(root: Path, keep: int = KEEP_FINISHED) -> None:
-    """Delete the oldest finished sandboxes beyond `keep`; unfinished ones are never touched."""
+def prune_sandboxes(
+    root: Path, keep: int = KEEP_FINISHED, max_age_days: float = DEFAULT_KEEP_DAYS, now: float | None = None
+) -> int:
+    """Delete finished sandboxes older than `max_age_days`, and the oldest beyond `keep`; how many went.
+
+    Unfinished ones (no result.json: running, or left by an agent that died) are never touched.
+    """
+    oldest = (now if now is not None else time.time()) - max_age_days * 86400
     try:
         finished = []
         for entry in os.scandir(root):
@@ -191,7 +243,10 @@ def prune_sandboxes(root: Path, keep: int = KEEP_FINISHED) -> None:
             except OSError:
                 continue
     except FileNotFoundError:
-        return
+        return 0
     finished.sort()
-    for _, path in finished[: max(0, len(finished) - keep)]:
+    excess = max(0, len(finished) - keep)
+    doomed = [path for index, (ended, path) in enumerate(finished) if index < excess or ended < oldest]
+    for path in doomed:
         shutil.rmtree(path, ignore_errors=True)
+    return len(doomed)

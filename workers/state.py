@@ -104,10 +104,14 @@ class StateDir:
         return self.path.is_dir()
 
     def ensure(self) -> None:
-        """Create the folder private to its owner: it holds the worker's credential."""
+        """Create the folder private to its owner: it holds the worker's credential.
+
+        Search permission that `run` gave (a root agent's jobs pass through to their sandboxes) is left as it is.
+        """
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if self.path.stat().st_uid == os.geteuid():
-            os.chmod(self.path, 0o700)
+        info = self.path.stat()
+        if info.st_uid == os.geteuid():
+            os.chmod(self.path, 0o700 | (info.st_mode & 0o011))
 
     # ---- machine id ----------------------------------------------------------------------
 

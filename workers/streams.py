@@ -5,26 +5,35 @@ Standard output is Output and standard error is Error. In either, a line that st
 removed, as on Azure's Linux worker (PowerShell's own Write-Warning and Write-Verbose print such lines).
 
 Each record is one line, numbered from 0 per job (`seq`) and stamped with the time the agent read it.
+The server stores at most 1 MiB (1,048,576 characters) of text per record: a longer line becomes one
+record cut to that size, its end marked ` … [cut: N more characters]` (the marker counts in the limit).
+While such a line is read, only the part that is kept stays in memory; the rest is only counted.
+
 Every record is written to the job's `job.log` in the sandbox (one JSON object a line) the moment it is
-read; the records the server has not acknowledged are sent again from there, so a server outage loses none.
+numbered; the records the server has not acknowledged are sent again from there, so a server outage loses
+none. Batches are kept under 2 MiB of JSON (the server's agent API takes bodies up to 8 MiB).
 """
 
 import codecs
 import json
+import os
+import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 OUTPUT, ERROR, WARNING, VERBOSE, PROGRESS = "output", "error", "warning", "verbose", "progress"
 PREFIXES = (("WARNING:", WARNING), ("VERBOSE:", VERBOSE), ("ERROR:", ERROR), ("PROGRESS:", PROGRESS))
-# A longer line becomes several records: the server stores up to 1 MiB of text per record.
-MAX_RECORD_CHARS = 64 * 1024
-# A batch: at most this many records, or this much text, whichever comes first.
+# The server stores at most this much text per record; a longer line is cut to it.
+MAX_RECORD_CHARS = 1024 * 1024
+CUT_MARK = " … [cut: {} more characters]"
+_CUT_AT_END = re.compile(r" … \[cut: (\d+) more characters\]\Z")
+# A batch: at most this many records, or this much JSON, whichever comes first.
 BATCH_RECORDS = 500
-BATCH_CHARS = 1024 * 1024
+BATCH_BYTES = 2 * 1024 * 1024
 # Records waiting for the server are kept in memory up to this many; beyond, they are read back from job.log.
 MEMORY_RECORDS = 20_000
 # The last lines of the Error stream that a failed job's status reason quotes.
@@ -42,35 +51,79 @@ def classify(line: str, default: str) -> tuple[str, str]:
 
 
 def _clean(line: str) -> str:
-    # PostgreSQL text cannot hold NUL; a CRLF line end is just a line end.
-    return line.removesuffix("\r").replace("\x00", "\ufffd")
+    # PostgreSQL text cannot hold NUL.
+    return line.replace("\x00", "\ufffd")
+
+
+def cut(text: str, limit: int, dropped: int = 0) -> str:
+    """`text` (followed by `dropped` characters already left out) as at most `limit` characters, the cut marked."""
+    if not dropped and len(text) <= limit:
+        return text
+    total = len(text) + dropped
+    # The marker for the whole length is at least as long as the one finally written.
+    keep = min(len(text), max(0, limit - len(CUT_MARK.format(total))))
+    return text[:keep] + CUT_MARK.format(total - keep)
+
+
+def cut_again(text: str, limit: int) -> str:
+    """Cut a record's text shorter still; a marker already there keeps counting what was left out before."""
+    match = _CUT_AT_END.search(text)
+    if match is None:
+        return cut(text, limit)
+    return cut(text[: match.start()], limit, int(match[1]))
 
 
 class LineSplitter:
-    """Bytes from a pipe in, whole lines out: UTF-8 (a bad byte becomes U+FFFD), long lines cut in pieces."""
+    """Bytes from a pipe in, whole lines out: UTF-8 (a bad byte becomes U+FFFD), each line at most `max_chars`.
+
+    Of a longer line only the first `max_chars` characters are kept while it is read; the rest is counted.
+    """
 
     def __init__(self, max_chars: int = MAX_RECORD_CHARS) -> None:
         self.max_chars = max_chars
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._buffer = ""
-
-    def _pieces(self, line: str) -> list[str]:
-        return [line[i : i + self.max_chars] for i in range(0, len(line), self.max_chars)] or [""]
+        self._kept: list[str] = []
+        self._kept_chars = 0
+        self._dropped = 0
+        self._carriage = False
+        self._started = False
 
     def feed(self, data: bytes) -> list[str]:
-        self._buffer += self._decoder.decode(data)
-        *complete, self._buffer = self._buffer.split("\n")
-        lines = [piece for line in complete for piece in self._pieces(_clean(line))]
-        while len(self._buffer) > self.max_chars:
-            lines.append(_clean(self._buffer[: self.max_chars]))
-            self._buffer = self._buffer[self.max_chars :]
+        *complete, rest = self._decoder.decode(data).split("\n")
+        lines = []
+        for piece in complete:
+            self._take(piece)
+            lines.append(self._line())
+        self._take(rest)
         return lines
 
     def close(self) -> list[str]:
         """The last line, when the output did not end with a newline."""
-        rest = self._buffer + self._decoder.decode(b"", final=True)
-        self._buffer = ""
-        return self._pieces(_clean(rest)) if rest else []
+        self._take(self._decoder.decode(b"", final=True))
+        return [self._line()] if self._started else []
+
+    def _take(self, piece: str) -> None:
+        if not piece:
+            return
+        self._started = True
+        room = max(0, self.max_chars - self._kept_chars)
+        if room:
+            self._kept.append(piece[:room])
+            self._kept_chars += min(room, len(piece))
+        self._dropped += max(0, len(piece) - room)
+        self._carriage = piece.endswith("\r")
+
+    def _line(self) -> str:
+        text, dropped = "".join(self._kept), self._dropped
+        # A CRLF line end is just a line end.
+        if self._carriage:
+            if dropped:
+                dropped -= 1
+            else:
+                text = text[:-1]
+        self._kept, self._kept_chars, self._dropped = [], 0, 0
+        self._carriage = self._started = False
+        return cut(_clean(text), self.max_chars, dropped)
 
 
 def now_iso() -> str:
@@ -83,6 +136,8 @@ class Record:
     stream: str
     text: str
     time: str
+    # Its length as JSON, about what it adds to a request body.
+    size: int = field(default=0, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "stream": self.stream, "text": self.text, "time": self.time}
@@ -98,7 +153,8 @@ class Journal:
     def __init__(self, path: Path, *, memory_records: int = MEMORY_RECORDS) -> None:
         self.path = path
         self.memory_records = memory_records
-        self._file = open(path, "ab")  # noqa: SIM115 - closed in close()
+        # The runbook may run as another user: its records are the agent's, private to it.
+        self._file = os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
         self._offset = self._file.tell()
         self.next_seq = 0
         self.sent = 0
@@ -113,10 +169,12 @@ class Journal:
         """How many records the server has not acknowledged yet."""
         return self.next_seq - self.sent
 
-    def add(self, stream: str, text: str) -> Record:
-        record = Record(seq=self.next_seq, stream=stream, text=text, time=now_iso())
+    def add(self, stream: str, text: str, time: str | None = None) -> Record:
+        """Number a record and write it to job.log; `time`: when it was read (default: now)."""
+        record = Record(seq=self.next_seq, stream=stream, text=text, time=time or now_iso())
         self.next_seq += 1
         line = (json.dumps(record.as_json(), ensure_ascii=False) + "\n").encode("utf-8")
+        record = replace(record, size=len(line))
         if self._spilled is None and len(self._queue) >= self.memory_records:
             self._spilled = (record.seq, self._offset)
         if self._spilled is None:
@@ -129,18 +187,18 @@ class Journal:
             self.on_add(self.backlog)
         return record
 
-    def batch(self, limit: int = BATCH_RECORDS, max_chars: int = BATCH_CHARS) -> list[Record]:
+    def batch(self, limit: int = BATCH_RECORDS, max_bytes: int = BATCH_BYTES) -> list[Record]:
         """The oldest unacknowledged records (at least one when there are any); they stay queued until acknowledged."""
         self._file.flush()
         if not self._queue and self._spilled is not None:
             self._read_back()
         taken: list[Record] = []
-        chars = 0
+        size = 0
         for record in self._queue:
-            if taken and (len(taken) >= limit or chars + len(record.text) > max_chars):
+            if taken and (len(taken) >= limit or size + record.size > max_bytes):
                 break
             taken.append(record)
-            chars += len(record.text)
+            size += record.size
         return taken
 
     def acknowledge(self, count: int) -> None:
@@ -159,7 +217,7 @@ class Journal:
                 if not line.endswith(b"\n"):
                     break
                 data = json.loads(line)
-                self._queue.append(Record(seq=data["seq"], stream=data["stream"], text=data["text"], time=data["time"]))
+                self._queue.append(Record(data["seq"], data["stream"], data["text"], data["time"], size=len(line)))
                 seq, offset = seq + 1, offset + len(line)
         self._spilled = (seq, offset) if seq < self.next_seq else None
 

@@ -10,6 +10,7 @@ The time the whole run took is printed, not asserted (`pytest -s` shows it).
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -26,7 +27,15 @@ from automation.services.keys import reveal_keys
 from automation.services.runbooks import create_runbook, publish_runbook
 from tests.support.daphne import start_daphne_at
 from tests.support.processes import Process
-from tests.workers.conftest import PROXY_VARIABLES, Agent, register, wait_for_heartbeat_after, wait_until, worker_of
+from tests.workers.conftest import (
+    PROXY_VARIABLES,
+    Agent,
+    folder_for_agents,
+    register,
+    wait_for_heartbeat_after,
+    wait_until,
+    worker_of,
+)
 
 GROUP = "ledger-writers"
 RUNBOOK = "append-job-id"
@@ -105,23 +114,29 @@ class Cluster:
 
 @pytest.fixture
 def cluster(server_env, log_dir, transactional_db, people, tmp_path):
+    # As root the runbooks run as another user, who must pass through the agents' folders and write the ledger.
+    root = folder_for_agents(tmp_path)
     process, url = start_daphne_at({**server_env, **SERVER_SETTINGS}, log_dir)
     agent_env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
     agent_env = {k: v for k, v in agent_env.items() if not k.startswith("PYTEST_")} | {"PYTHONUNBUFFERED": "1"}
     keys = reveal_keys(account=people.account, actor=Actor(user=people.owner))
-    cluster = Cluster(people.account, process, url, keys["primary"], tmp_path / "agents", agent_env)
+    cluster = Cluster(people.account, process, url, keys["primary"], root / "agents", agent_env)
     try:
         yield cluster
     finally:
         cluster.stop()
         process.stop()
+        if root != tmp_path:
+            shutil.rmtree(root, ignore_errors=True)
 
 
-def run_jobs_exactly_once(cluster: Cluster, tmp_path: Path, *, agents: int, jobs: int) -> None:
-    ledger_dir = tmp_path / "shared"
+def run_jobs_exactly_once(cluster: Cluster, *, agents: int, jobs: int) -> None:
+    ledger_dir = cluster.root.parent / "shared"
     ledger_dir.mkdir()
     ledger = ledger_dir / "job-ids.txt"
     ledger.touch()
+    ledger_dir.chmod(0o755)
+    ledger.chmod(0o666)
     runbook = create_runbook(
         account=cluster.account,
         name=RUNBOOK,
@@ -198,12 +213,12 @@ def run_jobs_exactly_once(cluster: Cluster, tmp_path: Path, *, agents: int, jobs
 
 
 @pytest.mark.timeout(600)
-def test_three_agents_run_300_jobs_each_exactly_once(cluster, tmp_path):
-    run_jobs_exactly_once(cluster, tmp_path, agents=3, jobs=300)
+def test_three_agents_run_300_jobs_each_exactly_once(cluster):
+    run_jobs_exactly_once(cluster, agents=3, jobs=300)
 
 
 @pytest.mark.sqlite
 @pytest.mark.timeout(600)
-def test_two_agents_run_60_jobs_each_exactly_once(cluster, tmp_path):
+def test_two_agents_run_60_jobs_each_exactly_once(cluster):
     """The same on either database; under TEST_DATABASE=sqlite it is the embedded default, which must hold."""
-    run_jobs_exactly_once(cluster, tmp_path, agents=2, jobs=60)
+    run_jobs_exactly_once(cluster, agents=2, jobs=60)

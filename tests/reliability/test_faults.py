@@ -8,6 +8,7 @@ layer in this process, on the same (committed) database. Times are printed, neve
 
 import contextlib
 import os
+import shutil
 import signal
 import time
 from collections import Counter
@@ -26,7 +27,7 @@ from tests.support.processes import start_celery_worker
 from tests.workers.conftest import (
     FAST,
     Server,
-    open_for_jobs,
+    folder_for_agents,
     processes_in,
     register,
     wait_for_heartbeat_after,
@@ -123,17 +124,17 @@ def kill_leftovers(folder: Path) -> None:
 
 @pytest.mark.parametrize("retries", [0, 1])
 def test_a_killed_agents_job_is_lost_or_retried_and_the_queue_drains_on_the_other(stack, make_agent, tmp_path, retries):
-    shared = tmp_path / "shared"
+    # The agents' runbooks run as another user when these tests run as root: the mark's folder is theirs too.
+    shared = folder_for_agents(tmp_path) / "shared"
     shared.mkdir()
-    shared.chmod(0o777)
-    open_for_jobs(shared)
+    shared.chmod(0o1777)
     runbook(stack.account, "once-long", RUN_ONCE_LONG, MARKED, retries=retries)
     runbook(stack.account, "sleep", SLEEP, SECONDS)
     agents = {name: join(stack, make_agent, name) for name in ("alpha", "bravo")}
     try:
         long_job = start(stack.account, "once-long", Mark=str(shared / "mark"))
-        wait_until(lambda: status_of(long_job).status == JobStatus.RUNNING, "the long job to run")
-        victim_name = long_job.worker_name
+        wait_until(lambda: JobStream.objects.filter(job=long_job).exists(), "the long job's first line")
+        victim_name = status_of(long_job).worker_name
         victim, survivor = agents[victim_name], agents[next(n for n in agents if n != victim_name)]
         queued = [start(stack.account, "sleep", Seconds=0) for _ in range(5)]
 
@@ -160,6 +161,8 @@ def test_a_killed_agents_job_is_lost_or_retried_and_the_queue_drains_on_the_othe
     finally:
         for agent in agents.values():
             kill_leftovers(agent.state_dir)
+        if shared.parent != tmp_path:
+            shutil.rmtree(shared.parent, ignore_errors=True)
 
 
 def test_a_paused_agents_late_reports_are_refused_and_change_nothing(stack, make_agent):

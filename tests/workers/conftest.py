@@ -1,17 +1,25 @@
 """The agent as real processes (`python -m workers.cli ...`) against a real daphne on the test's database.
 
 daphne reads this test's rows, so the database is the transactional one (committed data).
+
+Run as root (as here), agents run runbooks as `nobody`, who must pass through to the sandboxes (and
+Python runbooks run with the first python3 on PATH it can run). So as root the agents' folders are not
+under tmp_path: every pytest session that starts makes /tmp/pytest-of-root private again, which would
+shut `nobody` out of the sandboxes of agents still running in another session.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.support.daphne import start_daphne_at
@@ -22,6 +30,30 @@ from tests.support.processes import BASE_DIR
 SERVER_SETTINGS = {"HEARTBEAT_INTERVAL_SECONDS": "1", "AUTH_FAILURES_PER_MINUTE": "10000"}
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 DEADLINE = 45.0
+AS_ROOT = os.geteuid() == 0
+# The group the `worker` fixture's agents join.
+GROUP = "runners"
+# Short grace periods keep the scenarios (and their teardown) quick.
+FAST = ("--stop-grace", "2", "--shutdown-grace", "2")
+
+
+def folder_for_agents(tmp_path: Path) -> Path:
+    """Where a test's agents live: tmp_path, or as root a folder of its own that everyone may pass through."""
+    if not AS_ROOT:
+        return tmp_path
+    folder = Path(tempfile.mkdtemp(prefix="hybridworker-agents-"))
+    folder.chmod(0o711)
+    return folder
+
+
+def open_for_jobs(folder: Path) -> None:
+    """Let a root agent's run-as user pass through the test's folders (pytest makes them private)."""
+    if not AS_ROOT:
+        return
+    for path in [folder, *folder.parents]:
+        mode = path.stat().st_mode
+        if not mode & 0o001:
+            path.chmod(mode | 0o001)
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = DEADLINE, every: float = 0.1, agent=None):
@@ -34,6 +66,27 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = DEAD
             said = f"\n--- what the agent said:\n{agent.everything_it_said()[-4000:]}" if agent else ""
             raise AssertionError(f"timed out waiting for {what}{said}")
         time.sleep(every)
+
+
+def processes_in(folder: Path) -> list[psutil.Process]:
+    """Live processes whose working folder is in `folder` (a runbook's, and its children's)."""
+    found = []
+    for process in psutil.process_iter(["cwd", "status"]):
+        cwd = process.info["cwd"]
+        if cwd and process.info["status"] != psutil.STATUS_ZOMBIE and Path(cwd).is_relative_to(folder):
+            found.append(process)
+    return found
+
+
+def session_members(sid: int) -> list[psutil.Process]:
+    members = []
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getsid(process.pid) == sid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(process)
+        except OSError:
+            continue
+    return members
 
 
 class Server:
@@ -122,6 +175,11 @@ class Agent:
         path = self.state_dir / "hybridworker.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    @property
+    def home(self) -> Path:
+        """The agent's own folder (its state folder is in it): a runbook may reach what a test puts here."""
+        return self.state_dir.parent
+
     def file(self, name: str) -> Path:
         return self.state_dir / name
 
@@ -157,16 +215,20 @@ def agent_env() -> dict[str, str]:
 def make_agent(tmp_path, agent_env, transactional_db):
     """`make_agent("name")`: a state folder of its own (so a machine id of its own)."""
     agents: list[Agent] = []
+    root = folder_for_agents(tmp_path)
 
     def make(name: str, env: dict[str, str] | None = None) -> Agent:
-        agent = Agent(tmp_path / name / "state", env or agent_env, [])
-        agent.state_dir.parent.mkdir(parents=True)
+        agent = Agent(root / name / "state", env or agent_env, [])
+        agent.home.mkdir(parents=True)
+        agent.home.chmod(0o755)
         agents.append(agent)
         return agent
 
     yield make
     for agent in agents:
         agent.stop_all()
+    if root != tmp_path:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -229,3 +291,37 @@ def assert_no_secrets(text: str, *secrets: str) -> None:
     for secret in secrets:
         assert secret, "an empty secret proves nothing"
         assert secret not in text, "a key or credential appeared in the agent's output or log"
+
+
+def start_run(agent: Agent, *args: str, env: dict[str, str] | None = None) -> Run:
+    run = Run(agent.command("run", *FAST, *args), env or agent.env, agent.state_dir.parent)
+    agent.runs.append(run)
+    return run
+
+
+@pytest.fixture
+def worker(server, people, keys, make_agent):
+    """`worker(name, *run options, env=...)`: a registered agent of GROUP; its runs end gracefully afterwards."""
+    agents: list[Agent] = []
+
+    def make(name: str, *args: str, env: dict[str, str] | None = None, run: bool = True) -> Agent:
+        agent = make_agent(name, env)
+        register(agent, server.endpoint(people.account), keys["primary"], GROUP, "--name", name)
+        agents.append(agent)
+        if run:
+            start_run(agent, *args)
+        return agent
+
+    yield make
+    # SIGTERM first, so the agents stop their runbooks; then nothing of them may be left.
+    for agent in agents:
+        for run in agent.runs:
+            if run.alive():
+                run.popen.send_signal(signal.SIGTERM)
+        for run in agent.runs:
+            if run.alive():
+                run.wait()
+    leftovers = [process for agent in agents for process in processes_in(agent.home)]
+    for process in leftovers:
+        process.kill()
+    assert not leftovers, f"runbook processes outlived their agent: {leftovers}"

@@ -4,10 +4,10 @@ import time
 
 from automation.models import Job, JobStatus
 from automation.services.jobs import request_stop
-from tests.workers.test_jobs import SYSTEM, ended, publish, running, start, worker  # noqa: F401 - a fixture
+from tests.workers.jobs_support import SYSTEM, ended, publish, running, start
 
 
-def test_a_job_goes_to_the_waiting_member_that_holds_the_fewest_jobs(people, worker):  # noqa: F811
+def test_a_job_goes_to_the_waiting_member_that_holds_the_fewest_jobs(people, worker):
     first = worker("member01", "--capacity", "4")
     second = worker("member02", "--capacity", "4")
     publish(people.account, "long", "bash", "echo started\nsleep 120\n")

@@ -13,111 +13,21 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from automation.models import FINAL_STATUSES, Job, JobStatus, JobStream, RunbookVersion
-from automation.services.actor import Actor
-from automation.services.jobs import request_stop, start_job
-from automation.services.runbooks import create_runbook, publish_runbook
-from tests.workers.conftest import DEADLINE, Agent, Run, register, wait_until
-
-GROUP = "runners"
-SYSTEM = Actor.for_system()
-# Short grace periods keep the scenarios (and their teardown) quick.
-FAST = ("--stop-grace", "2", "--shutdown-grace", "2")
-
-
-# ---- helpers --------------------------------------------------------------------------------
-
-
-def publish(account, name: str, runbook_type: str, content: str, parameters=None):
-    runbook = create_runbook(
-        account=account, name=name, runbook_type=runbook_type, actor=SYSTEM, content=content, parameters=parameters
-    )
-    return publish_runbook(runbook=runbook, actor=SYSTEM)
-
-
-def start(account, name: str, **options) -> Job:
-    return start_job(account=account, runbook_name=name, group_name=GROUP, actor=SYSTEM, **options)
-
-
-def ended(job: Job, agent: Agent, timeout: float = DEADLINE) -> Job:
-    def final():
-        job.refresh_from_db()
-        return job.status in FINAL_STATUSES
-
-    wait_until(final, f"job {job.pk} ({job.runbook_name}) to end", timeout=timeout, agent=agent)
-    return job
-
-
-def running(job: Job, agent: Agent) -> Job:
-    def is_running():
-        job.refresh_from_db()
-        assert job.status not in FINAL_STATUSES, f"{job.status}: {job.status_reason}"
-        return job.status == JobStatus.RUNNING
-
-    wait_until(is_running, f"job {job.pk} to run", agent=agent)
-    return job
-
-
-def streams(job: Job) -> list[tuple[str, str]]:
-    rows = list(JobStream.objects.filter(job=job).order_by("seq").values_list("seq", "stream", "text"))
-    assert [seq for seq, _, _ in rows] == list(range(len(rows))), "records are numbered 0, 1, 2... without a gap"
-    return [(stream, text) for _, stream, text in rows]
-
-
-def texts(job: Job, stream: str = "output") -> list[str]:
-    return [text for kind, text in streams(job) if kind == stream]
-
-
-def sandbox(agent: Agent, job: Job) -> Path:
-    return agent.state_dir / "sandboxes" / str(job.pk)
-
-
-def processes_in(folder: Path) -> list[psutil.Process]:
-    """Live processes whose working folder is in `folder` (a runbook's, and its children's)."""
-    found = []
-    for process in psutil.process_iter(["cwd", "status"]):
-        cwd = process.info["cwd"]
-        if cwd and process.info["status"] != psutil.STATUS_ZOMBIE and Path(cwd).is_relative_to(folder):
-            found.append(process)
-    return found
-
-
-def start_run(agent: Agent, *args: str, env: dict[str, str] | None = None) -> Run:
-    run = Run(agent.command("run", *FAST, *args), env or agent.env, agent.state_dir.parent)
-    agent.runs.append(run)
-    return run
-
-
-@pytest.fixture
-def worker(server, people, keys, make_agent, tmp_path):
-    """`worker(name, *run options, env=...)`: a registered agent of GROUP; its runs end gracefully afterwards."""
-    agents: list[Agent] = []
-
-    def make(name: str, *args: str, env: dict[str, str] | None = None, run: bool = True) -> Agent:
-        agent = make_agent(name, env)
-        register(agent, server.endpoint(people.account), keys["primary"], GROUP, "--name", name)
-        agents.append(agent)
-        if run:
-            start_run(agent, *args)
-        return agent
-
-    yield make
-    # SIGTERM first, so the agents stop their runbooks; then nothing of them may be left.
-    for agent in agents:
-        for run in agent.runs:
-            if run.alive():
-                run.popen.send_signal(signal.SIGTERM)
-        for run in agent.runs:
-            if run.alive():
-                run.wait()
-    leftovers = processes_in(tmp_path)
-    for process in leftovers:
-        process.kill()
-    assert not leftovers, f"runbook processes outlived their agent: {leftovers}"
-
+from automation.services.jobs import request_stop
+from tests.workers.conftest import processes_in, session_members, start_run, wait_until
+from tests.workers.jobs_support import (
+    SYSTEM,
+    ended,
+    publish,
+    running,
+    sandbox,
+    start,
+    streams,
+    texts,
+)
 
 # ---- streams --------------------------------------------------------------------------------
 
@@ -293,9 +203,7 @@ for arg in "$@"; do printf '[%s]\\n' "$arg"; done
 """
 
 
-def test_powershell_fails_clearly_without_pwsh_and_gets_named_parameters_from_a_stand_in(
-    people, worker, agent_env, tmp_path
-):
+def test_powershell_fails_clearly_without_pwsh_and_gets_named_parameters_from_a_stand_in(people, worker, agent_env):
     bare_path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
     assert shutil.which("pwsh", path=bare_path) is None, "this test needs a machine without PowerShell"
     agent = worker("ps01", env={**agent_env, "PATH": bare_path})
@@ -306,7 +214,7 @@ def test_powershell_fails_clearly_without_pwsh_and_gets_named_parameters_from_a_
     assert missing.exit_code is None
 
     agent.runs[-1].terminate()
-    bin_dir = tmp_path / "bin"
+    bin_dir = agent.home / "bin"
     bin_dir.mkdir()
     (bin_dir / "pwsh").write_text(FAKE_PWSH)
     (bin_dir / "pwsh").chmod(0o755)
@@ -343,17 +251,6 @@ sleep 300 &
 echo "child $!"
 sleep 300
 """
-
-
-def session_members(sid: int) -> list[psutil.Process]:
-    members = []
-    for process in psutil.process_iter(["status"]):
-        try:
-            if os.getsid(process.pid) == sid and process.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(process)
-        except OSError:
-            continue
-    return members
 
 
 @pytest.mark.sqlite

@@ -14,7 +14,7 @@ from tests.support.processes import BASE_DIR
 from workers import cli
 from workers.executor import RunbookProtocol, end_group, failure_reason, group_alive
 from workers.sandbox import HELPER_DIR, named_arguments, prune_sandboxes
-from workers.streams import Journal, LineSplitter, classify
+from workers.streams import Journal, LineSplitter, classify, cut, cut_again
 
 FORBIDDEN = ("django", "automation", "portal", "rest_framework", "channels", "celery")
 
@@ -58,10 +58,36 @@ def test_lines_are_split_decoded_and_cleaned_across_reads():
     assert splitter.feed(b"first\r\nsec") == ["first"]
     assert splitter.feed(b"ond " + euro[:1]) == []
     assert splitter.feed(euro[1:] + b"\nnul\x00here\n\xff\n") == ["second €", "nul\ufffdhere", "\ufffd"]
-    assert splitter.feed(b"0123456789abcdefghijklmno") == ["0123456789", "abcdefghij"]
-    assert splitter.close() == ["klmno"]
+    assert splitter.feed(b"\r\n\n") == ["", ""]
+    assert splitter.feed(b"no end") == []
+    assert splitter.close() == ["no end"]
     assert splitter.close() == []
-    assert LineSplitter(max_chars=4).feed(b"abcdefghij\n\n") == ["abcd", "efgh", "ij", ""]
+
+
+def test_a_line_longer_than_a_record_becomes_one_record_cut_and_marked_without_holding_the_rest():
+    splitter = LineSplitter(max_chars=60)
+    marked = splitter.feed(b"x" * 100 + b"\nshort\n")
+    assert marked == ["x" * 31 + " … [cut: 69 more characters]", "short"]
+    assert len(marked[0]) == 59, "the marker counts in the limit"
+    # Exactly at the limit (a CRLF end not counted) is not cut.
+    assert splitter.feed(b"y" * 60 + b"\r\n") == ["y" * 60]
+    # A huge line fed in pieces: only the kept part stays in memory, the rest is counted.
+    for _ in range(1000):
+        assert splitter.feed(b"z" * 1000) == []
+        assert splitter._kept_chars <= 60
+    assert splitter.feed(b"z\r\n") == ["z" * 27 + " … [cut: 999974 more characters]"]
+    assert splitter.feed("é".encode() * 70) == []
+    (last,) = splitter.close()
+    assert last == "é" * 32 + " … [cut: 38 more characters]" and len(last) == 60
+
+
+def test_a_cut_record_cut_again_keeps_counting_what_was_left_out():
+    first = cut("a" * 200, 100)
+    assert first == "a" * 71 + " … [cut: 129 more characters]" and len(first) == 100
+    again = cut_again(first, 50)
+    assert again == "a" * 21 + " … [cut: 179 more characters]"
+    assert cut_again("b" * 80, 50) == "b" * 22 + " … [cut: 58 more characters]"
+    assert cut("fits", 4) == "fits"
 
 
 def test_the_journal_numbers_records_keeps_them_on_disk_and_hands_them_out_in_order(tmp_path):
@@ -94,12 +120,17 @@ def test_the_journal_numbers_records_keeps_them_on_disk_and_hands_them_out_in_or
     assert lines[1] == {"seq": 1, "stream": "error", "text": "line 1", "time": lines[1]["time"]}
 
 
-def test_a_batch_is_limited_by_its_text_size_but_always_holds_one_record(tmp_path):
+def test_a_batch_is_limited_by_its_size_as_json_but_always_holds_one_record(tmp_path):
     journal = Journal(tmp_path / "job.log")
-    for text in ("a" * 60, "b" * 60, "c" * 10):
+    for text in ("a" * 60, 'b"' * 30, "c" * 10):
         journal.add("output", text)
-    assert [len(r.text) for r in journal.batch(max_chars=100)] == [60]
-    assert [len(r.text) for r in journal.batch(max_chars=10)] == [60]
+    sizes = [record.size for record in journal.batch()]
+    lines = (tmp_path / "job.log").read_bytes().splitlines(keepends=True)
+    assert sizes == [len(line) for line in lines]
+    assert sizes[1] > sizes[0], "quotes are escaped in JSON"
+    assert [len(r.text) for r in journal.batch(max_bytes=sizes[0] + sizes[1] - 1)] == [60]
+    assert [len(r.text) for r in journal.batch(max_bytes=10)] == [60]
+    assert len(journal.batch(max_bytes=sum(sizes))) == 3
     journal.close()
 
 
@@ -206,8 +237,26 @@ def test_only_the_oldest_finished_sandboxes_are_pruned(tmp_path):
         if i != 0:
             (folder / "result.json").write_text("{}")
             os.utime(folder / "result.json", (1000 + i, 1000 + i))
-    prune_sandboxes(tmp_path, keep=2)
+    assert prune_sandboxes(tmp_path, keep=2, now=1010) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job0", "job3", "job4"]
+
+
+def test_finished_sandboxes_past_their_days_are_pruned_however_few_but_never_unfinished_ones(tmp_path):
+    now = time.time()
+    ages = {"old": 31, "recent": 29, "running": 400}
+    for name, days in ages.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        marker = folder / ("result.json" if name != "running" else "job.log")
+        marker.write_text("{}")
+        os.utime(marker, (now - days * 86400, now - days * 86400))
+        os.utime(folder, (now - days * 86400, now - days * 86400))
+    assert prune_sandboxes(tmp_path, now=now) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recent", "running"]
+    assert prune_sandboxes(tmp_path, max_age_days=7, now=now) == 1
+    assert prune_sandboxes(tmp_path, keep=0, now=now) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["running"]
+    assert prune_sandboxes(tmp_path / "missing") == 0
 
 
 def test_run_refuses_a_python_that_does_not_exist_and_a_capacity_of_zero(tmp_path, capsys):
