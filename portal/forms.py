@@ -61,7 +61,8 @@ class RunbookEditForm(ServiceForm):
         label="Parameters (JSON)",
         widget=forms.Textarea(attrs={"rows": 4, "class": "code", "spellcheck": "false"}),
         help_text='A list like [{"name": "service", "type": "string", "required": true}, '
-        '{"name": "force", "type": "bool", "default": false}]; types: string, int, bool, json.',
+        '{"name": "force", "type": "bool", "default": false}]; types: string, int, bool, json, and secret '
+        "(masked everywhere but in the runbook, no default).",
     )
     content = forms.CharField(
         required=False,
@@ -111,10 +112,17 @@ class StartJobForm(ServiceForm):
 
                 field = forms.CharField(required=False, label=label, widget=forms.Textarea(attrs={"rows": 2}))
                 initial = "" if initial is None else json.dumps(initial)
+            elif spec["type"] == "secret":
+                # Never rendered back: a form shown again after an error asks for the secret again.
+                # "new-password" keeps the browser from filling in the portal password it saved.
+                widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+                field = forms.CharField(required=False, label=label, strip=False, widget=widget)
             else:
                 field = forms.CharField(required=False, label=label, strip=False)
             field.initial = initial
             self.fields[f"param_{spec['name']}"] = field
+        # Where, with what, then for how long at most.
+        self.order_fields(["run_on", *(f"param_{spec['name']}" for spec in declared), "timeout_seconds"])
 
     def parameter_values(self) -> dict:
         values = {}

@@ -50,6 +50,17 @@ portal_patterns = [
     path("accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/publish/", runbooks.publish, name="runbook_publish"),
     path("accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/delete/", runbooks.delete, name="runbook_delete"),
     path("accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/start/", runbooks.start, name="runbook_start"),
+    path("accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/test/", runbooks.test_pane, name="runbook_test"),
+    path(
+        "accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/test/<uuid:job_id>/",
+        runbooks.test_pane_output,
+        name="runbook_test_output",
+    ),
+    path(
+        "accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/test/<uuid:job_id>/stop/",
+        runbooks.test_pane_stop,
+        name="runbook_test_stop",
+    ),
     path("accounts/<uuid:account_id>/jobs/", jobs.jobs, name="jobs"),
     path("accounts/<uuid:account_id>/jobs/<uuid:job_id>/", jobs.job, name="job"),
     path("accounts/<uuid:account_id>/jobs/<uuid:job_id>/streams/", jobs.streams, name="job_streams"),

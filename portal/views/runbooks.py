@@ -1,16 +1,26 @@
 import json
+import uuid
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from automation.models import HybridWorkerGroup
+from automation.models import FINAL_STATUSES, HybridWorkerGroup, Job
+from automation.queries.jobs import streams_of
 from automation.queries.runbooks import runbooks_of
+from automation.queries.waiting import explain_waiting
 from automation.services import jobs as job_services
 from automation.services import runbooks as runbook_services
 from automation.services.errors import ServiceError
 from portal.forms import RunbookCreateForm, RunbookEditForm, StartJobForm
 from portal.views.base import account_blade, finish, require_role
+
+# The editor's language for each runbook type (Ace's mode names).
+EDITOR_MODES = {"python3": "python", "bash": "sh", "powershell": "powershell"}
+# The Test pane shows the newest records of a test; the job's own blade has every one.
+TEST_PANE_RECORDS = 500
 
 
 @account_blade
@@ -38,6 +48,15 @@ def _runbook(account, runbook_id):
     return get_object_or_404(runbooks_of(account), pk=runbook_id)
 
 
+def _groups(account) -> list[str]:
+    """The groups a job may be started on (one being deleted takes no new work)."""
+    return list(
+        HybridWorkerGroup.objects.filter(account=account, deleting_since__isnull=True)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
 @account_blade
 @require_http_methods(["GET", "POST"])
 def runbook(request, account, runbook_id):
@@ -58,8 +77,18 @@ def runbook(request, account, runbook_id):
             messages.success(request, "Saved the draft.")
             return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
         status = 400
+    if account.role == "reader":
+        for field in form.fields.values():
+            field.widget.attrs["readonly"] = True
     versions = list(book.versions.order_by("-number")[:20])
-    context = {"account": account, "blade": "runbooks", "runbook": book, "form": form, "versions": versions}
+    context = {
+        "account": account,
+        "blade": "runbooks",
+        "runbook": book,
+        "form": form,
+        "versions": versions,
+        "editor_mode": EDITOR_MODES.get(book.runbook_type, "text"),
+    }
     return render(request, "runbooks/detail.html", context, status=status)
 
 
@@ -104,11 +133,7 @@ def start(request, account, runbook_id):
     require_role(account, "operator")
     book = _runbook(account, runbook_id)
     version = runbook_services.latest_version(book)
-    groups = list(
-        HybridWorkerGroup.objects.filter(account=account, deleting_since__isnull=True)
-        .order_by("name")
-        .values_list("name", flat=True)
-    )
+    groups = _groups(account)
     declared = version.parameters if version else []
     form = StartJobForm(request.POST if request.method == "POST" else None, groups=groups, declared=declared)
     if request.method == "POST" and version is not None and form.is_valid():
@@ -128,3 +153,145 @@ def start(request, account, runbook_id):
     context = {"account": account, "blade": "runbooks", "runbook": book, "version": version, "form": form}
     template = "runbooks/partials/start_dialog.html" if request.htmx else "runbooks/start.html"
     return render(request, template, context, status=400 if form.errors else 200)
+
+
+# ---- the Test pane ---------------------------------------------------------------------------------
+
+
+def _test_job(book, job_id) -> Job:
+    try:
+        job_id = uuid.UUID(str(job_id))
+    except ValueError:
+        raise Http404("No such test job.") from None
+    return get_object_or_404(Job.objects.filter(runbook=book, is_test=True), pk=job_id)
+
+
+def _latest_test(book) -> Job | None:
+    return Job.objects.filter(runbook=book, is_test=True).order_by("-created_at").first()
+
+
+def _test_output_context(account, book, job: Job | None) -> dict:
+    context = {"account": account, "runbook": book, "job": job, "records": [], "earlier": False}
+    if job is not None:
+        explain_waiting([job])
+        newest = list(streams_of(job).order_by("-seq")[: TEST_PANE_RECORDS + 1])
+        context["earlier"] = len(newest) > TEST_PANE_RECORDS
+        context["records"] = newest[:TEST_PANE_RECORDS][::-1]
+        context["open"] = job.status not in FINAL_STATUSES
+    return context
+
+
+def _differs(name: str, value, current: dict) -> bool:
+    if name == "parameters":
+        # Compared as the service keeps it ("required": false spelled out), so an unchanged one is not written.
+        try:
+            value = runbook_services.checked_declaration(value)
+        except ServiceError:
+            return True  # update_draft says what is wrong with it
+    return value != current[name]
+
+
+def _save_posted_draft(request, book) -> tuple[bool, list[str]]:
+    """The editor's fields come along with a test (the page's form is included in the post), so the test
+    runs what is on screen: they are saved first, and only what differs from the saved draft is written.
+    Returns (saved, errors); with errors nothing was saved and nothing may be started."""
+    posted = [name for name in ("description", "parameters", "content") if name in request.POST]
+    if not posted:
+        return False, []
+    form = RunbookEditForm(request.POST)
+    current = {"description": book.description, "parameters": book.parameters, "content": book.draft}
+    if form.is_valid():
+        changes = {name: form.cleaned_data[name] for name in posted if _differs(name, form.cleaned_data[name], current)}
+        if not changes:
+            return False, []
+        if form.call(runbook_services.update_draft, runbook=book, actor=request.actor, **changes) is not None:
+            return True, []
+    errors = []
+    for name, messages_ in form.errors.items():
+        label = form.fields[name].label if name in form.fields else None
+        errors += [f"{label}: {message}" if label else message for message in messages_]
+    return False, errors
+
+
+@account_blade
+@require_http_methods(["GET", "POST"])
+def test_pane(request, account, runbook_id):
+    """The Test pane: run the draft on a group and watch its output. A test job is a snapshot of the saved
+    draft, so what the editor posts along is saved first."""
+    require_role(account, "operator")
+    book = _runbook(account, runbook_id)
+    groups = _groups(account)
+    saved, draft_errors, job = False, [], None
+    if request.method == "POST":
+        saved, draft_errors = _save_posted_draft(request, book)
+        form = StartJobForm(request.POST, groups=groups, declared=book.parameters, auto_id="test_%s")
+        if not draft_errors and form.is_valid():
+            job = form.call(
+                job_services.start_test,
+                runbook=book,
+                group_name=form.cleaned_data["run_on"],
+                parameters=form.parameter_values(),
+                timeout_seconds=form.cleaned_data["timeout_seconds"],
+                actor=request.actor,
+                from_text=True,
+            )
+            if job is not None and not request.htmx:
+                messages.success(request, f"Started a test of the draft on {job.group_name}.")
+                url = reverse("portal:runbook_test", args=[account.pk, book.pk])
+                return redirect(f"{url}?job={job.pk}")
+    else:
+        wanted = request.GET.get("job")
+        job = _test_job(book, wanted) if wanted else _latest_test(book)
+        # Testing again usually means the same group as last time.
+        last_group = job.group_name if job is not None and job.group_name in groups else None
+        form = StartJobForm(groups=groups, declared=book.parameters, auto_id="test_%s", initial={"run_on": last_group})
+    failed = bool(draft_errors or (request.method == "POST" and job is None))
+    if job is None:
+        job = _latest_test(book)
+    context = {
+        "account": account,
+        "blade": "runbooks",
+        "form": form,
+        "saved": saved,
+        "draft_errors": draft_errors,
+        **_test_output_context(account, book, job),
+    }
+    template = "runbooks/partials/test_pane.html" if request.htmx else "runbooks/test.html"
+    return render(request, template, context, status=400 if failed else 200)
+
+
+@account_blade
+def test_pane_output(request, account, runbook_id, job_id):
+    """The Test pane's status and output of one test, fetched again whenever the job pushes a change."""
+    require_role(account, "operator")
+    book = _runbook(account, runbook_id)
+    job = _test_job(book, job_id)
+    return render(request, "runbooks/partials/test_output.html", _test_output_context(account, book, job))
+
+
+@account_blade
+@require_http_methods(["GET", "POST"])
+def test_pane_stop(request, account, runbook_id, job_id):
+    require_role(account, "operator")
+    book = _runbook(account, runbook_id)
+    job = _test_job(book, job_id)
+    error = None
+    if request.method == "POST":
+        try:
+            job_services.request_stop(job=job, actor=request.actor)
+        except ServiceError as exc:
+            if exc.status in (403, 404):
+                raise
+            error = exc.detail
+        if not request.htmx:
+            if error:
+                messages.error(request, error)
+            url = reverse("portal:runbook_test", args=[account.pk, book.pk])
+            return redirect(f"{url}?job={job.pk}")
+        if error is None:
+            # The dialog closes (an empty modal) and the pane fetches the output again at once, without
+            # waiting for the push.
+            return HttpResponse("", headers={"HX-Trigger": "test-job-changed"})
+    context = {"account": account, "blade": "runbooks", "runbook": book, "job": job, "error": error}
+    template = "runbooks/partials/test_stop_dialog.html" if request.htmx else "runbooks/test_stop.html"
+    return render(request, template, context, status=400 if error else 200)

@@ -331,7 +331,7 @@ def test_an_owner_of_another_account_sees_only_their_own_keys(people, client_for
 def every_account_page(people):
     """Every GET page of the account (today's and tomorrow's), with a group, a worker, a member, a runbook and a
     job to show. An id this fixture does not know yet is made up, and that page may answer 404."""
-    from automation.services.jobs import start_job
+    from automation.services.jobs import start_job, start_test
     from automation.services.runbooks import create_runbook, publish_runbook
 
     system = Actor.for_system()
@@ -344,6 +344,7 @@ def every_account_page(people):
     )
     publish_runbook(runbook=runbook, actor=system)
     job = start_job(account=people.account, runbook_name="hello", group_name="lab", actor=system)
+    test = start_test(runbook=runbook, group_name="lab", actor=system)
     values = {
         "account_id": people.account.pk,
         "group_id": group.pk,
@@ -359,6 +360,8 @@ def every_account_page(people):
         if "account_id" in converters:
             known = set(converters) <= set(values)
             kwargs = {k: values.get(k, uuid.uuid4()) for k in converters}
+            if pattern.name.startswith("runbook_test") and "job_id" in kwargs:
+                kwargs["job_id"] = test.pk  # the Test pane's pages show only the tests of their runbook
             pages[pattern.name] = (reverse(f"portal:{pattern.name}", kwargs=kwargs), known)
     assert {"keys", "groups", "group", "group_workers", "worker", "worker_remove"} <= set(pages)
     return pages

@@ -303,8 +303,8 @@ def test_an_unknown_type_is_a_form_error(people, client_for):
 @pytest.mark.parametrize(
     ("role", "expected"),
     [
-        ("owner", ["Save", "Publish", "Start", "Delete", "Jobs"]),
-        ("operator", ["Save", "Publish", "Start", "Delete", "Jobs"]),
+        ("owner", ["Save", "Publish", "Start", "Test pane", "Delete", "Jobs"]),
+        ("operator", ["Save", "Publish", "Start", "Test pane", "Delete", "Jobs"]),
         ("reader", ["Jobs"]),
     ],
 )
@@ -316,11 +316,12 @@ def test_the_commands_follow_the_role(people, client_for, role, expected):
     assert commands(response) == expected
     html = response.content.decode()
     if role == "reader":
-        for word in (">Save<", ">Publish<", ">Start<", ">Delete<"):
+        for word in (">Save<", ">Publish<", ">Start<", ">Test pane<", ">Delete<"):
             assert word not in html
         assert url(people, "runbook_publish", runbook) not in html
         assert url(people, "runbook_start", runbook) not in html
         assert url(people, "runbook_delete", runbook) not in html
+        assert url(people, "runbook_test", runbook) not in html
 
 
 def test_start_is_offered_only_once_published(people, client_for):
@@ -329,6 +330,7 @@ def test_start_is_offered_only_once_published(people, client_for):
     assert commands(client_for(people.owner).get(url(people, "runbook", runbook))) == [
         "Save",
         "Publish",
+        "Test pane",
         "Delete",
         "Jobs",
     ]
