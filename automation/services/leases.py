@@ -9,8 +9,9 @@ removed altogether, or that said it is leaving (its service stopping), loses its
 
 Every move clears the lease, so whatever the old worker reports later changes nothing: a heartbeat
 naming the job is 409 with the job in `lost`; records or an end report are 409 (the job ended) or
-404 (it is queued or held by another worker, which is none of the old worker's business). Each move is one conditional UPDATE on the
-job's status and lease, so a sweep racing another sweep, or a late report, changes a job once.
+404 (it is queued or held by another worker, which is none of the old worker's business). Each move
+is one conditional UPDATE on the job's status and lease, so a sweep racing another sweep, or a late
+report, changes a job once.
 """
 
 from dataclasses import dataclass, field
