@@ -300,10 +300,14 @@ class JobsClient:
             raise Unreachable(url, describe_transport_error(exc), certificate=certificate_problem(exc)) from None
         return _answer(response, url, expected)
 
-    async def next_jobs(self, *, credential: str, wait: float) -> dict[str, Any]:
-        """Wait up to `wait` seconds for jobs to run or stop requests: {"jobs": [...], "stop": [ids]}."""
+    async def next_jobs(self, *, credential: str, wait: float, stopping: list[str] | None = None) -> dict[str, Any]:
+        """Wait up to `wait` seconds for jobs to run or stop requests: {"jobs": [...], "stop": [ids]}.
+        `stopping`: the jobs this agent is already stopping, whose stop requests need not end the wait."""
+        body: dict[str, Any] = {"wait": wait}
+        if stopping:
+            body["stopping"] = stopping
         # The server answers after `wait` at the latest: give the answer time to travel on top.
-        return await self._post("jobs/next", credential, {"wait": wait}, ("jobs", "stop"), timeout=wait + 20.0)
+        return await self._post("jobs/next", credential, body, ("jobs", "stop"), timeout=wait + 20.0)
 
     async def job_records(
         self, *, credential: str, job_id: str, lease: str, records: list[dict[str, Any]]
@@ -321,6 +325,10 @@ class JobsClient:
         exit_code: int | None,
         reason: str,
         records: list[dict[str, Any]],
+        claim: int = 0,
     ) -> dict[str, Any]:
+        """Report the end; `claim` asks for up to that many next jobs in the same exchange (answer's `jobs`)."""
         body = {"lease": lease, "status": status, "exit_code": exit_code, "reason": reason, "records": records}
+        if claim > 0:
+            body["claim"] = claim
         return await self._post(f"jobs/{job_id}/finish", credential, body, ("status",))

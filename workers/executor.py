@@ -14,6 +14,7 @@ Everything here runs on the jobs task's event loop; see workers.sandbox for what
 
 import asyncio
 import contextlib
+import ctypes
 import hashlib
 import json
 import logging
@@ -107,6 +108,10 @@ class JobContext:
     give_up_at: float | None = None
     # Process groups of running runbooks, for the last-resort kill when the service exits.
     groups: set[int] = field(default_factory=set)
+    # How many next jobs an end report may claim (the slots free once this one ends; 0 when shutting
+    # down), and where the claimed ones go: one exchange per job instead of an end report and a poll.
+    claim_slots: Callable[[], int] = lambda: 0
+    on_claimed: Callable[[list[Any]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,16 @@ class JobPayload:
 
 
 # ---- process groups -------------------------------------------------------------------------
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_agent() -> None:
+    """In the runbook's process, after it took the run-as identity (which would clear the setting): if the
+    agent is killed outright (SIGKILL, OOM), the runbook goes with it rather than running on unsupervised."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def signal_group(pgid: int, sig: int) -> bool:
@@ -385,6 +400,7 @@ class JobRun:
                 stderr=subprocess.PIPE,
                 start_new_session=True,
                 umask=ctx.umask,
+                preexec_fn=_die_with_agent,
                 **identity,
             )
         except OSError as exc:
@@ -477,19 +493,20 @@ class JobRun:
         return journal.batch(max_bytes=self.ctx.batch_bytes) if journal is not None and journal.backlog else []
 
     async def _send_records(self) -> None:
-        """Ordered batches, every BATCH_SECONDS or BATCH_RECORDS; the first at once (it marks the job Running)."""
+        """Ordered batches, every BATCH_SECONDS or BATCH_RECORDS. The first goes after BATCH_SECONDS even
+        when empty (it marks the job Running); a job that ends sooner says everything in its end report,
+        so a short job costs one request."""
         journal = self.journal
         assert journal is not None
         first = True
         while self.lost is None:
-            if not first:
-                if journal.backlog == 0:
-                    self._added.clear()
-                    await self._added.wait()
-                if journal.backlog < BATCH_RECORDS:
-                    self._full.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._full.wait(), BATCH_SECONDS)
+            if not first and journal.backlog == 0:
+                self._added.clear()
+                await self._added.wait()
+            if journal.backlog < BATCH_RECORDS:
+                self._full.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), BATCH_SECONDS)
             try:
                 stop = await self._send_batch(self._next_batch())
             except JobGone as exc:
@@ -581,8 +598,10 @@ class JobRun:
 
     async def _report_end(self, status: str, exit_code: int | None, reason: str, batch: list[Record]) -> None:
         records = [record.as_json() for record in batch]
-        await self._report(
-            lambda credential: self.ctx.client.finish_job(
+        ctx = self.ctx
+        claim = ctx.claim_slots() if ctx.on_claimed is not None else 0
+        answer = await self._report(
+            lambda credential: ctx.client.finish_job(
                 credential=credential,
                 job_id=self.id,
                 lease=self.payload.lease,
@@ -590,8 +609,12 @@ class JobRun:
                 exit_code=exit_code,
                 reason=reason,
                 records=records,
+                claim=claim,
             )
         )
+        jobs = answer.get("jobs")
+        if claim and isinstance(jobs, list) and jobs and ctx.on_claimed is not None:
+            ctx.on_claimed(jobs)
 
     async def _report(self, call: Callable[[str], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
         """Call the server, retrying with backoff while it is unreachable or failing."""

@@ -30,7 +30,7 @@ from workers.executor import BY_REQUEST, KILL_WAIT_SECONDS, SHUTDOWN, JobContext
 from workers.identity import PrivateGroups, RunAs, agent_user
 from workers.leases import Lease
 from workers.outputcap import DEFAULT_MAX_OUTPUT_MB, MIB
-from workers.sandbox import DEFAULT_KEEP_DAYS, Interpreters, prune_sandboxes, sandboxes_dir
+from workers.sandbox import DEFAULT_KEEP_DAYS, Interpreters, end_leftovers, prune_sandboxes, sandboxes_dir
 
 if TYPE_CHECKING:
     from workers.service import Service
@@ -108,6 +108,9 @@ class JobsTask:
             settings.max_output_mb,
             settings.keep_sandboxes_days,
         )
+        leftovers = await asyncio.to_thread(end_leftovers, sandboxes_dir(service.state.path))
+        if leftovers:
+            service.log.warning("ended %d process(es) that runbooks left running when the agent last died", leftovers)
         pruner = asyncio.create_task(self._prune(service, sandboxes_dir(service.state.path)))
         service.held.attach(asyncio.get_running_loop(), lambda lost: self._lose(service.log, lost))
         try:
@@ -139,6 +142,8 @@ class JobsTask:
                 run_as=settings.run_as,
                 private_groups=PrivateGroups() if settings.run_as is not None else None,
                 umask=settings.umask,
+                claim_slots=lambda: 0 if stopping.is_set() else max(0, self.settings.capacity - self.held),
+                on_claimed=lambda jobs: self._take(service.log, {"jobs": jobs, "stop": []}),
             )
             try:
                 await self._poll(service, poller, stopping)
@@ -187,7 +192,11 @@ class JobsTask:
                 free = self.settings.capacity - self.held
                 wait = long_poll if free > 0 else min(long_poll, AT_CAPACITY_WAIT)
                 asked = time.monotonic()
-                poll = asyncio.create_task(client.next_jobs(credential=service.credential, wait=wait))
+                # Stops already being carried out are named, so they do not end the wait again.
+                stopping_now = [job_id for job_id, run in self.runs.items() if run.end_reason is not None]
+                poll = asyncio.create_task(
+                    client.next_jobs(credential=service.credential, wait=wait, stopping=stopping_now)
+                )
                 await asyncio.wait({poll, stop_waiter}, return_when=asyncio.FIRST_COMPLETED)
                 if not poll.done():
                     poll.cancel()

@@ -28,10 +28,12 @@ Parameters reach a runbook two ways:
     (`runbook.py --count 3 --force true`), `-name value` for PowerShell
     (`pwsh -NoLogo -NoProfile -NonInteractive -File runbook.ps1 -count 3 -force true`). Strings are
     passed as they are, whole numbers in decimal, booleans as `true` / `false`, and JSON parameters as
-    compact JSON text (`--servers ["web01","web02"]`). A parameter without a value is left out.
-  * As a JSON file: the environment variable HYBRIDWORKER_PARAMETERS_FILE holds the path of
-    parameters.json, `{"name": value, ...}` with the values in their JSON types. Structured values, and
-    strings that start with "-", are easiest to read from there.
+    compact JSON text (`--servers ["web01","web02"]`). A parameter without a value is left out, and
+    so is a parameter declared `secret`: a command line is readable by every process on the machine.
+  * As a JSON file (secrets included, readable by the job alone): the environment variable
+    HYBRIDWORKER_PARAMETERS_FILE holds the path of parameters.json, `{"name": value, ...}` with the
+    values in their JSON types. Structured values, and strings that start with "-", are easiest to
+    read from there.
 
 The runbook's environment is minimal: PATH (the agent's), HOME and the working folder (the sandbox),
 TMPDIR (the sandbox's tmp/), LANG, USER and LOGNAME (the user it runs as), PYTHONPATH (so Python runbooks can
@@ -50,6 +52,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from workers.identity import agent_user
 
@@ -87,6 +91,8 @@ def named_arguments(runbook_type: str, parameters: dict[str, Any], declared: lis
     order = [name for name in kinds if name in parameters] + [name for name in parameters if name not in kinds]
     arguments: list[str] = []
     for name in order:
+        if kinds.get(name) == "secret":
+            continue
         text = argument_value(parameters[name], kinds.get(name))
         if text is not None:
             arguments += [f"{dash}{name}", text]
@@ -250,3 +256,26 @@ def prune_sandboxes(
     for path in doomed:
         shutil.rmtree(path, ignore_errors=True)
     return len(doomed)
+
+
+def end_leftovers(root: Path) -> int:
+    """Kill what runbooks of an earlier run of the agent left running in their sandboxes; how many.
+
+    Called before this run starts any job, so every process working in a sandbox is a leftover: the agent
+    was killed outright, and the runbook's own children outlived it (the runbook itself dies with the agent).
+    A process that moved out of its sandbox is not found this way.
+    """
+    try:
+        base = root.resolve()
+    except OSError:
+        return 0
+    ended = 0
+    for process in psutil.process_iter(["cwd"]):
+        cwd = process.info.get("cwd")
+        if not cwd or process.pid == os.getpid():
+            continue
+        if Path(cwd) == base or base in Path(cwd).parents:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+                ended += 1
+    return ended

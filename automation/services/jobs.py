@@ -436,7 +436,8 @@ def finish_job(
             raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
         job.refresh_from_db()
         push_job_status(job)
-        # A slot is free again: a poll this worker has waiting may claim at once.
+        # A slot is free again: a poll this worker has waiting may claim at once (and learns that it
+        # holds one job fewer, which decides how long it defers to less busy members).
         from portal import notify
 
         transaction.on_commit(lambda: notify.wake_waiters(f"worker-{worker.pk}"))

@@ -156,6 +156,9 @@ def test_a_killed_agents_job_is_lost_or_retried_and_the_queue_drains_on_the_othe
         took = time.monotonic() - killed_at
         print(f"\nretries={retries}: the lost job was {long_job.status} {took:.1f} s after SIGKILL")
         wait_until(lambda: all(status_of(job).is_final for job in queued), "the queue to drain", timeout=60)
+        # The runbook died with its agent; what it started (its `sleep`) goes when the agent comes back.
+        victim.start("--capacity", "1", *FAST)
+        wait_until(lambda: not processes_in(victim.state_dir), "the leftovers of the killed agent's runbook to go")
         survivor_name = survivor.state_dir.parent.name
         assert {(job.status, job.worker_name) for job in queued} == {(JobStatus.COMPLETED, survivor_name)}
     finally:

@@ -171,6 +171,15 @@ def test_parameters_become_named_arguments_in_the_declared_order():
     assert named_arguments("bash", {"s": None}, declared) == []
 
 
+def test_a_secret_parameter_never_reaches_the_command_line():
+    """Any process on the machine can read a command line; secrets go to parameters.json only."""
+    declared = [{"name": "user", "type": "string"}, {"name": "password", "type": "secret"}]
+
+    arguments = named_arguments("bash", {"user": "svc", "password": "hunter2"}, declared)
+
+    assert arguments == ["--user", "svc"]
+
+
 def test_the_runbook_helper_prints_lines_the_agent_sorts_into_streams(tmp_path):
     parameters = tmp_path / "parameters.json"
     parameters.write_text('{"who": "world"}')
