@@ -64,6 +64,20 @@ class RunbookEditForm(ServiceForm):
         '{"name": "force", "type": "bool", "default": false}]; types: string, int, bool, json, and secret '
         "(masked everywhere but in the runbook, no default).",
     )
+    retries = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[(0, "0: fail the job"), (1, "1"), (2, "2"), (3, "3")],
+        label="Retries when its worker is lost",
+        help_text="A running job whose worker stops heartbeating is queued again this many times.",
+    )
+    timeout_seconds = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Default timeout (seconds)",
+        help_text="Jobs end as timed out after this long, unless started with a timeout of their own. Empty: none.",
+    )
     content = forms.CharField(
         required=False,
         label="Draft",

@@ -65,13 +65,15 @@ def runbook(request, account, runbook_id):
         "description": book.description,
         "parameters": json.dumps(book.parameters, indent=2) if book.parameters else "",
         "content": book.draft,
+        "retries": book.retries,
+        "timeout_seconds": book.timeout_seconds,
     }
     form = RunbookEditForm(request.POST if request.method == "POST" else None, initial=initial)
     status = 200
     if request.method == "POST":
         require_role(account, "operator")
         saved = form.is_valid() and form.call(
-            runbook_services.update_draft, runbook=book, actor=request.actor, **form.cleaned_data
+            runbook_services.update_draft, runbook=book, actor=request.actor, **_posted_changes(form, request.POST)
         )
         if saved:
             messages.success(request, "Saved the draft.")
@@ -79,7 +81,8 @@ def runbook(request, account, runbook_id):
         status = 400
     if account.role == "reader":
         for field in form.fields.values():
-            field.widget.attrs["readonly"] = True
+            # A select has no read-only state: it is shown disabled.
+            field.widget.attrs["disabled" if getattr(field.widget, "input_type", "") == "select" else "readonly"] = True
     versions = list(book.versions.order_by("-number")[:20])
     context = {
         "account": account,
@@ -179,6 +182,15 @@ def _test_output_context(account, book, job: Job | None) -> dict:
         context["records"] = newest[:TEST_PANE_RECORDS][::-1]
         context["open"] = job.status not in FINAL_STATUSES
     return context
+
+
+def _posted_changes(form: RunbookEditForm, posted) -> dict:
+    """The form's values, but the settings only when they were posted (a left-out retries is not 0)."""
+    changes = dict(form.cleaned_data)
+    for name in ("retries", "timeout_seconds"):
+        if name not in posted or (name == "retries" and changes[name] is None):
+            changes.pop(name, None)
+    return changes
 
 
 def _differs(name: str, value, current: dict) -> bool:

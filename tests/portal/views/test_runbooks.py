@@ -671,3 +671,27 @@ def test_a_group_deleted_after_the_form_was_shown_is_an_error(people, client_for
 
     assert response.status_code == 400
     assert not Job.objects.exists()
+
+
+def test_an_operator_sets_the_retries_and_default_timeout_and_bad_values_change_nothing(people, client_for):
+    """The job policy sits with the draft; a bad value is an error on its field and nothing is saved."""
+    book = make(people, parameters=[])
+    client = client_for(people.operator)
+    fields = {"description": "", "parameters": "", "content": CONTENT}
+
+    response = client.post(url(people, "runbook", book), {**fields, "retries": "2", "timeout_seconds": "90"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    book.refresh_from_db()
+    assert (book.retries, book.timeout_seconds) == (2, 90)
+
+    bad = {**fields, "content": "echo changed", "retries": "7", "timeout_seconds": "0"}
+    response = client.post(url(people, "runbook", book), bad)
+    assert response.status_code == 400
+    assert field_errors(response, "retries") and field_errors(response, "timeout_seconds")
+    book.refresh_from_db()
+    assert (book.retries, book.timeout_seconds, book.draft) == (2, 90, CONTENT)
+
+    response = client.post(url(people, "runbook", book), {**fields, "retries": "0", "timeout_seconds": ""})
+    assert response.status_code == 302
+    book.refresh_from_db()
+    assert (book.retries, book.timeout_seconds) == (0, None)
