@@ -33,13 +33,16 @@ import os
 import sys
 import time
 
+import hybridworker_runbook as hrw
+
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 print("Checking", args["--target"], flush=True)
 print("WARNING: the cache is cold", flush=True)
 while not os.path.exists("go"):
     time.sleep(0.2)
 """
-TYPED = 'print("token has", len(args["--token"]), "characters")'
+# A secret is never on the command line: the runbook reads it from its parameters file.
+TYPED = 'print("token has", len(hrw.parameters()["token"]), "characters")'
 COMMENT = "# tested from the Test pane"
 SECRET = "hunter2-but-longer"
 

@@ -6,6 +6,7 @@ Offline three seconds after its last heartbeat, and the beat notices it within a
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from automation.services.keys import reveal_keys
 from tests.e2e.conftest import off_loop, sign_in
 from tests.support.celery_beat import start_celery_beat
 from tests.support.processes import BASE_DIR, BIN, Process, start_celery_worker, start_daphne
+from tests.workers.conftest import folder_for_agents
 
 pytestmark = pytest.mark.e2e
 
@@ -100,16 +102,21 @@ def agents(tmp_path):
     env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES and not k.startswith("PYTEST_")}
     env["PYTHONUNBUFFERED"] = "1"
     made: list[Agent] = []
+    # As root, runbooks run as another user, who must pass through to the sandboxes (pytest's folders are private).
+    root = folder_for_agents(tmp_path)
 
     def make(name: str) -> Agent:
-        agent = Agent(name, tmp_path / f"agent-{name}", env)
+        agent = Agent(name, root / f"agent-{name}", env)
         agent.directory.mkdir(parents=True)
+        agent.directory.chmod(0o755)
         made.append(agent)
         return agent
 
     yield make
     for agent in made:
         agent.stop()
+    if root != tmp_path:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def primary_key(people) -> str:
