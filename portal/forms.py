@@ -70,13 +70,13 @@ class RunbookEditForm(ServiceForm):
         empty_value=None,
         choices=[(0, "0: fail the job"), (1, "1"), (2, "2"), (3, "3")],
         label="Retries when its worker is lost",
-        help_text="A running job whose worker stops heartbeating is queued again this many times.",
+        help_text="Queued again if its worker is lost while it runs.",
     )
     timeout_seconds = forms.IntegerField(
         required=False,
         min_value=1,
         label="Default timeout (seconds)",
-        help_text="Jobs end as timed out after this long, unless started with a timeout of their own. Empty: none.",
+        help_text="Unless a job is started with its own. Empty: none.",
     )
     content = forms.CharField(
         required=False,
