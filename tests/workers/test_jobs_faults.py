@@ -139,3 +139,38 @@ def test_output_bigger_than_a_record_and_than_a_batch_arrives_whole_and_in_order
     assert len(first) <= 1024 * 1024 and kept > 1024 * 1024 - 40
     assert rest == [f"{i:04d}" + "." * 996 for i in range(3000)]
     assert JobStream.objects.filter(job=job).count() == 3001
+
+
+# 60 MiB of numbered 1,000-character lines (61,440 of them), past the default 50 MiB cap.
+SIXTY_MIB = """\
+import sys
+line = "." * 993
+write = sys.stdout.write
+for i in range(61440):
+    write(f"{i:06d} {line}\\n")
+"""
+
+
+def test_60_mib_of_output_keeps_the_head_and_the_tail_and_states_the_gap(people, worker):
+    agent = worker("sixty01")
+    publish(people.account, "sixty", "python3", SIXTY_MIB)
+
+    job = ended(start(people.account, "sixty"), agent, timeout=240)
+
+    assert job.status == JobStatus.COMPLETED, job.status_reason
+    records = streams(job)  # numbered without a gap
+    warnings = [(index, text) for index, (kind, text) in enumerate(records) if kind == "warning"]
+    assert len(warnings) == 2, warnings
+    (passed_at, passed), (gap_at, gap) = warnings
+    assert passed.startswith("output passed this job's cap of 50 MiB")
+    assert "were left out" in gap
+    numbers = [int(text[:6]) for kind, text in records if kind == "output"]
+    # The head from the first line, the tail up to the last line, each without a hole; what is missing between them
+    # is what the gap record counts.
+    head, tail = numbers[:passed_at], numbers[gap_at - 1 :]
+    assert head == list(range(len(head))) and head[0] == 0
+    assert tail == list(range(tail[0], 61440)) and tail[-1] == 61439
+    left_out = tail[0] - len(head)
+    assert left_out > 0 and f"{left_out:,} records" in gap
+    stored = sum(len(text) + 1 for _, text in records)
+    assert 45 * 1024 * 1024 < stored <= 51 * 1024 * 1024
