@@ -331,12 +331,6 @@ def publish_bash(account, name: str, content: str) -> None:
     publish_runbook(runbook=runbook, actor=Actor.for_system())
 
 
-def make_group(account, name: str):
-    from automation.models import HybridWorkerGroup
-
-    return HybridWorkerGroup.objects.create(account=account, name=name)
-
-
 # ---- SQLite for the SQLite variants ------------------------------------------------------------------------
 
 

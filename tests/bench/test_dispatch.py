@@ -94,12 +94,15 @@ def run_dispatch(*, label: str, daphne_env: dict[str, str], log_dir: Path, redis
         time.sleep(0.5)  # the last warm-up job's end report
         log.mark()
         meters = support.Meters(daphne=process.popen.pid, database=postmaster, agents=fleet.pid, bench=os.getpid())
+        transactions = support.pg_transactions() if postmaster else None
         meters.mark("start")
         rss_before = support.rss(process.popen.pid)
         samples = support.dispatch_serially(fleet, start, config["jobs"], ready=ready)
         meters.mark("end")
         rss_after = support.rss(process.popen.pid)
         time.sleep(0.5)  # the last end report
+        if transactions is not None:
+            transactions = support.pg_transactions() - transactions
         kinds, statuses = log.count()
         stats = fleet.report()
         daphne_alive = process.alive()
@@ -140,13 +143,21 @@ def run_dispatch(*, label: str, daphne_env: dict[str, str], log_dir: Path, redis
                 "as it comes back, without a wake-up)"
             ),
             *support.dispatch_lines(samples, pickups),
-            f"{'jobs/s, serially:':<22}{len(samples) / max(wall, 1e-9):.1f} (one job in flight at a time)",
+            f"{'pace:':<22}{len(samples) / max(wall, 1e-9):.1f} jobs/s (one job in flight at a time, paced as above)",
             f"{'received through:':<22}{dict(Counter(s.via for s in samples))}; jobs per agent: min "
             f"{min(per_agent.values(), default=0)}, max {max(per_agent.values(), default=0)} over "
             f"{len(per_agent)} agents",
             f"{'requests per job:':<22}{sum(kinds.values()) / n:.2f} in all (daphne's access log): "
             + ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(kinds.items()))
             + f"; statuses {dict(statuses)}",
+            *(
+                [
+                    f"{'PostgreSQL:':<22}{transactions / n:.1f} transactions per job (every waiting long-poll of "
+                    "the group wakes and looks for work; one gets the job)"
+                ]
+                if transactions is not None
+                else []
+            ),
             f"{'CPU while measured:':<22}{wall:.1f} s wall",
             *meters.lines("start", "end"),
             f"{'daphne RSS:':<22}{rss_before / support.MiB:.0f} MiB before, {rss_after / support.MiB:.0f} MiB after",
