@@ -153,6 +153,7 @@ def test_the_overview_shows_pickup_latency_p50_p95_and_jobs_by_status_over_the_l
     assert (stats["pickup_p50"], stats["pickup_p95"]) == (490, 950)
     html = response.content.decode()
     assert "490 ms" in html and "p95 950 ms" in html
+    assert html.count('id="pickup-latency"') == 1 and html.count('id="jobs-last-hour"') == 1
 
 
 def test_the_overview_says_when_no_job_was_picked_up(people, client_for):
