@@ -270,32 +270,57 @@ def update_settings(*, runbook: Runbook, actor: Actor, retries: Any, timeout_sec
     return runbook
 
 
-def publish_runbook(*, runbook: Runbook, actor: Actor) -> RunbookVersion:
-    """Freeze the draft as the next version: its content, type, parameters and SHA-256."""
+def publish_runbook(
+    *,
+    runbook: Runbook,
+    actor: Actor,
+    content: str | None = None,
+    description: str | None = None,
+    parameters: Any = None,
+    retries: Any = UNSET,
+    timeout_seconds: Any = UNSET,
+) -> RunbookVersion:
+    """Freeze the draft as the next version: its content, type, parameters and SHA-256.
+
+    Given the editor's fields (as update_draft takes them), they are saved first in the same transaction,
+    so what is published is what the editor showed; if either step is refused, nothing is written."""
     require_role(account=runbook.account, actor=actor, role=Role.OPERATOR)
-    if not runbook.draft.strip():
-        raise InvalidInput("The draft is empty: write the runbook before publishing it.", field="content")
-    digest = hashlib.sha256(runbook.draft.encode()).hexdigest()
     with transaction.atomic():
-        # Lock the runbook row: two publishes at once get consecutive numbers, not the same one.
-        Runbook.objects.select_for_update().filter(pk=runbook.pk).first()
-        last = runbook.versions.aggregate(n=Max("number"))["n"] or 0
+        # Lock the runbook row: two publishes at once get consecutive numbers, not the same one, and no
+        # save slips in between reading the draft and freezing it.
+        locked = Runbook.objects.select_for_update().get(pk=runbook.pk)
+        update_draft(
+            runbook=locked,
+            actor=actor,
+            content=content,
+            description=description,
+            parameters=parameters,
+            retries=retries,
+            timeout_seconds=timeout_seconds,
+        )
+        if not locked.draft.strip():
+            raise InvalidInput("The draft is empty: write the runbook before publishing it.", field="content")
+        digest = hashlib.sha256(locked.draft.encode()).hexdigest()
+        last = locked.versions.aggregate(n=Max("number"))["n"] or 0
         version = RunbookVersion.objects.create(
-            runbook=runbook,
+            runbook=locked,
             number=last + 1,
-            runbook_type=runbook.runbook_type,
-            content=runbook.draft,
+            runbook_type=locked.runbook_type,
+            content=locked.draft,
             sha256=digest,
-            parameters=runbook.parameters,
+            parameters=locked.parameters,
             published_by=actor.name,
         )
         record_event(
             actor=actor,
             action="runbook.publish",
             account=runbook.account,
-            target=runbook,
+            target=locked,
             details={"version": version.number, "sha256": digest},
         )
+    # The caller's copy shows what was published.
+    for field in ("draft", "description", "parameters", "retries", "timeout_seconds", "updated_at"):
+        setattr(runbook, field, getattr(locked, field))
     return version
 
 

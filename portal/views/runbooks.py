@@ -57,28 +57,18 @@ def _groups(account) -> list[str]:
     )
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
-def runbook(request, account, runbook_id):
-    book = _runbook(account, runbook_id)
-    initial = {
+def _editor_initial(book) -> dict:
+    return {
         "description": book.description,
         "parameters": json.dumps(book.parameters, indent=2) if book.parameters else "",
         "content": book.draft,
         "retries": book.retries,
         "timeout_seconds": book.timeout_seconds,
     }
-    form = RunbookEditForm(request.POST if request.method == "POST" else None, initial=initial)
-    status = 200
-    if request.method == "POST":
-        require_role(account, "operator")
-        saved = form.is_valid() and form.call(
-            runbook_services.update_draft, runbook=book, actor=request.actor, **_posted_changes(form, request.POST)
-        )
-        if saved:
-            messages.success(request, "Saved the draft.")
-            return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
-        status = 400
+
+
+def _blade(request, account, book, form: RunbookEditForm, *, status: int = 200, refused: bool = False):
+    """The runbook blade with this form in its editor: the saved draft, or what was posted and refused."""
     if account.role == "reader":
         for field in form.fields.values():
             # A select has no read-only state: it is shown disabled.
@@ -90,22 +80,59 @@ def runbook(request, account, runbook_id):
         "runbook": book,
         "form": form,
         "versions": versions,
+        "next_version": (book.published_version or 0) + 1,
+        "publish_refused": refused,
         "editor_mode": EDITOR_MODES.get(book.runbook_type, "text"),
     }
     return render(request, "runbooks/detail.html", context, status=status)
 
 
 @account_blade
+@require_http_methods(["GET", "POST"])
+def runbook(request, account, runbook_id):
+    book = _runbook(account, runbook_id)
+    form = RunbookEditForm(request.POST if request.method == "POST" else None, initial=_editor_initial(book))
+    status = 200
+    if request.method == "POST":
+        require_role(account, "operator")
+        saved = form.is_valid() and form.call(
+            runbook_services.update_draft, runbook=book, actor=request.actor, **_posted_changes(form, request.POST)
+        )
+        if saved:
+            messages.success(request, "Saved the draft.")
+            return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
+        status = 400
+    return _blade(request, account, book, form, status=status)
+
+
+@account_blade
 @require_POST
 def publish(request, account, runbook_id):
+    """Publish submits the editor's form (with or without JavaScript), so what is published is what the
+    editor shows: its changes are saved and published by one service call, or neither happens and the
+    blade comes back with the text as it was typed. A POST without the editor's fields publishes the
+    saved draft."""
     require_role(account, "operator")
     book = _runbook(account, runbook_id)
+    form = RunbookEditForm(request.POST, initial=_editor_initial(book))
+    posted = any(name in request.POST for name in form.fields)
+    if posted and not form.is_valid():
+        return _blade(request, account, book, form, status=400, refused=True)
+    changes = _changed_fields(book, _posted_changes(form, request.POST)) if posted else {}
     try:
-        version = runbook_services.publish_runbook(runbook=book, actor=request.actor)
+        version = runbook_services.publish_runbook(runbook=book, actor=request.actor, **changes)
     except ServiceError as error:
         if error.status in (403, 404):
             raise
-        messages.error(request, error.detail)
+        if not posted:
+            messages.error(request, error.detail)
+            return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
+        form.add_service_error(error)
+        return _blade(request, account, book, form, status=400, refused=True)
+    if changes:
+        messages.success(
+            request, f"Saved the editor's changes and published them as version {version.number} of {book.name}."
+        )
     else:
         messages.success(request, f"Published version {version.number} of {book.name}.")
     return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
@@ -203,6 +230,18 @@ def _differs(name: str, value, current: dict) -> bool:
     return value != current[name]
 
 
+def _changed_fields(book, posted: dict) -> dict:
+    """Of the posted fields, those that differ from what is saved: an unchanged one is not written again."""
+    current = {
+        "description": book.description,
+        "parameters": book.parameters,
+        "content": book.draft,
+        "retries": book.retries,
+        "timeout_seconds": book.timeout_seconds,
+    }
+    return {name: value for name, value in posted.items() if _differs(name, value, current)}
+
+
 def _save_posted_draft(request, book) -> tuple[bool, list[str]]:
     """The editor's fields come along with a test (the page's form is included in the post), so the test
     runs what is on screen: they are saved first, and only what differs from the saved draft is written.
@@ -211,9 +250,8 @@ def _save_posted_draft(request, book) -> tuple[bool, list[str]]:
     if not posted:
         return False, []
     form = RunbookEditForm(request.POST)
-    current = {"description": book.description, "parameters": book.parameters, "content": book.draft}
     if form.is_valid():
-        changes = {name: form.cleaned_data[name] for name in posted if _differs(name, form.cleaned_data[name], current)}
+        changes = _changed_fields(book, {name: form.cleaned_data[name] for name in posted})
         if not changes:
             return False, []
         if form.call(runbook_services.update_draft, runbook=book, actor=request.actor, **changes) is not None:

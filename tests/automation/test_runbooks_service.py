@@ -406,6 +406,108 @@ def test_an_empty_draft_cannot_be_published(people, draft):
     assert state() == before
 
 
+@pytest.mark.sqlite
+def test_publish_with_the_editors_draft_saves_it_and_publishes_exactly_that(people):
+    runbook = make(people, content="", parameters=[{"name": "old", "type": "string"}])
+    typed = "print('typed, never saved')\n"
+    declared = [{"name": "who", "type": "string", "required": True}]
+
+    version = svc.publish_runbook(
+        runbook=runbook, actor=as_(people.operator), content=typed, parameters=declared, description="Typed too."
+    )
+
+    saved = Runbook.objects.get(pk=runbook.pk)
+    assert (saved.draft, saved.description, saved.parameters) == (typed, "Typed too.", declared)
+    assert (version.number, version.content, version.sha256) == (1, typed, sha256(typed))
+    assert version.parameters == declared
+    events = dict(
+        AuditEvent.objects.filter(action__in=["runbook.edit", "runbook.publish"]).values_list("action", "details")
+    )
+    assert events == {
+        "runbook.edit": {"fields": ["description", "draft", "parameters"]},
+        "runbook.publish": {"version": 1, "sha256": sha256(typed)},
+    }
+
+
+@pytest.mark.sqlite
+def test_publish_reads_the_saved_draft_not_the_callers_copy(people):
+    stale = make(people, content="echo one")
+    svc.update_draft(runbook=Runbook.objects.get(pk=stale.pk), content="echo two", actor=SYSTEM)
+
+    version = svc.publish_runbook(runbook=stale, actor=SYSTEM)
+
+    assert (version.content, version.sha256) == ("echo two", sha256("echo two"))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"content": "   "}, "content"),
+        ({"content": "echo\x00"}, "content"),
+        ({"content": "echo ok", "parameters": [{"name": "bad name"}]}, "parameters"),
+        ({"content": "echo ok", "retries": 9}, "retries"),
+        ({"content": "echo ok", "description": "x" * 2001}, "description"),
+    ],
+)
+def test_a_refused_publish_saves_nothing_of_the_editors_draft(people, change, field):
+    runbook = make(people)
+    svc.publish_runbook(runbook=runbook, actor=SYSTEM)
+    before = state()
+
+    with pytest.raises(InvalidInput) as error:
+        svc.publish_runbook(runbook=runbook, actor=SYSTEM, **change)
+
+    assert error.value.field == field
+    assert state() == before
+
+
+def authoring_state(runbook) -> str:
+    return runbooks_of(runbook.account).get(pk=runbook.pk).state
+
+
+@pytest.mark.sqlite
+def test_the_authoring_state_follows_the_draft_against_the_latest_version(people):
+    declared = [{"name": "count", "type": "int", "default": 1}]
+    runbook = make(people, content="echo one", parameters=declared)
+    assert authoring_state(runbook) == "New"
+
+    svc.publish_runbook(runbook=runbook, actor=SYSTEM)
+    assert authoring_state(runbook) == "Published"
+    # What a version does not freeze leaves it Published.
+    svc.update_draft(runbook=runbook, description="Other words.", retries=2, timeout_seconds=60, actor=SYSTEM)
+    assert authoring_state(runbook) == "Published"
+
+    svc.update_draft(runbook=runbook, content="echo two", actor=SYSTEM)
+    assert authoring_state(runbook) == "Edit"
+    # Derived, not remembered: the draft put back as published is Published again.
+    svc.update_draft(runbook=runbook, content="echo one", actor=SYSTEM)
+    assert authoring_state(runbook) == "Published"
+
+    svc.update_draft(runbook=runbook, parameters=[], actor=SYSTEM)
+    assert authoring_state(runbook) == "Edit"
+    svc.publish_runbook(runbook=runbook, actor=SYSTEM)
+    assert authoring_state(runbook) == "Published"
+    # Only the latest version counts: a draft equal to version 1 is still a change from version 2.
+    svc.update_draft(runbook=runbook, parameters=declared, actor=SYSTEM)
+    assert authoring_state(runbook) == "Edit"
+    assert runbooks_of(people.account).get(pk=runbook.pk).published_version == 2
+
+
+@pytest.mark.sqlite
+def test_every_runbook_of_the_list_has_its_own_state(people):
+    make(people, name="c-new")
+    edited = make(people, name="b-edited")
+    published = make(people, name="a-published")
+    for runbook in (edited, published):
+        svc.publish_runbook(runbook=runbook, actor=SYSTEM)
+    svc.update_draft(runbook=edited, content="echo changed", actor=SYSTEM)
+    make(people, name="theirs", account=people.other_account)
+
+    listed = [(r.name, r.state, r.published_version) for r in runbooks_of(people.account)]
+
+    assert listed == [("a-published", "Published", 1), ("b-edited", "Edit", 1), ("c-new", "New", None)]
+
+
 # ---- delete ---------------------------------------------------------------------------------------------
 
 

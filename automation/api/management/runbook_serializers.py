@@ -1,12 +1,19 @@
 from rest_framework import serializers
 
 from automation.models import Job, JobStream, Runbook, RunbookVersion
+from automation.queries.runbooks import STATES
 from automation.queries.waiting import status_reason
 
 
 class RunbookSerializer(serializers.ModelSerializer):
     content = serializers.CharField(source="draft", help_text="The draft.")
     published_version = serializers.IntegerField(allow_null=True, read_only=True)
+    state = serializers.ChoiceField(
+        choices=STATES,
+        read_only=True,
+        help_text="As Azure's runbookState: New (never published), Published (the draft is the latest version's "
+        "content and parameters) or Edit (the draft differs from it).",
+    )
     created = serializers.DateTimeField(source="created_at")
     updated = serializers.DateTimeField(source="updated_at")
 
@@ -22,6 +29,7 @@ class RunbookSerializer(serializers.ModelSerializer):
             "retries",
             "timeout_seconds",
             "published_version",
+            "state",
             "created",
             "updated",
         ]

@@ -9,13 +9,15 @@ from urllib.parse import quote, urlencode
 
 import pytest
 import yaml
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from automation.models import AuditEvent, Job, JobStatus, JobStream, Runbook, RunbookVersion
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
-from automation.services.runbooks import create_runbook, publish_runbook
+from automation.services.runbooks import create_runbook, publish_runbook, update_draft
 from automation.services.tokens import create_token
 from automation.services.workers import create_group, register_worker
 from tests.automation.api.helpers import assert_error, is_uuid
@@ -63,6 +65,7 @@ RUNBOOK_KEYS = {
     "parameters",
     "content",
     "published_version",
+    "state",
     "created",
     "updated",
 }
@@ -274,13 +277,59 @@ def test_the_runbooks_list_shows_each_runbook_with_its_latest_version(world):
     assert body["count"] == 2
     first = body["results"][0]
     assert set(first) == RUNBOOK_KEYS
-    assert [(r["name"], r["runbook_type"], r["published_version"]) for r in body["results"]] == [
-        (RB, "bash", 1),
-        ("draft only", "python3", None),
+    assert [(r["name"], r["runbook_type"], r["published_version"], r["state"]) for r in body["results"]] == [
+        (RB, "bash", 1, "Published"),
+        ("draft only", "python3", None, "New"),
     ]
     assert first["content"] == CONTENT
     assert first["description"] == "Restarts a service."
     assert first["parameters"][0] == {"name": "service", "type": "string", "required": True}
+
+
+@pytest.mark.sqlite
+def test_the_state_says_edit_while_the_draft_differs_from_the_latest_version(world):
+    client = client_for(world.people.operator)
+
+    edited = client.patch(world.runbook_url(), {"content": "echo changed\n"}, format="json").json()
+    assert (edited["state"], edited["published_version"]) == ("Edit", 1)
+    assert client.get(world.runbook_url()).json()["state"] == "Edit"
+    listed = client.get(world.url("runbooks/")).json()["results"]
+    assert [(r["name"], r["state"]) for r in listed] == [(RB, "Edit"), ("draft only", "New")]
+
+    client.post(world.runbook_url(rest="publish/"))
+    assert client.get(world.runbook_url()).json()["state"] == "Published"
+    # The parameters are frozen with the version too.
+    body = client.patch(world.runbook_url(), {"parameters": []}, format="json").json()
+    assert (body["state"], body["published_version"]) == ("Edit", 2)
+
+
+def test_the_runbooks_list_costs_the_same_queries_for_3_or_30_runbooks(world):
+    client = client_for(world.people.reader)
+
+    def add(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            runbook = create_runbook(
+                account=world.account, name=f"rb-{i:02}", runbook_type="bash", content="echo", actor=SYSTEM
+            )
+            # New, Published (twice) and In edit, one after the other.
+            if i % 3:
+                publish_runbook(runbook=runbook, actor=SYSTEM)
+                publish_runbook(runbook=runbook, actor=SYSTEM)
+            if i % 3 == 2:
+                update_draft(runbook=runbook, content=f"echo {i}", actor=SYSTEM)
+
+    def measure(expected: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get(world.url("runbooks/")).json()
+        assert body["count"] == len(body["results"]) == expected
+        assert {r["state"] for r in body["results"]} == {"New", "Published", "Edit"}
+        return len(queries)
+
+    client.get(world.url("runbooks/"))  # warm up: the token's last use, content types
+    add(0, 3)
+    few = measure(5)
+    add(3, 30)
+    assert measure(32) == few
 
 
 @pytest.mark.parametrize("role", ["owner", "operator"])
@@ -750,6 +799,20 @@ def test_the_runbook_and_job_operations_are_in_the_openapi_document(world):
     } <= operations
     job_list = schema["paths"][base + "jobs/"]["get"]
     assert {p["name"] for p in job_list["parameters"]} >= {"status", "runbook", "run_on", "created_after", "page"}
+
+
+def test_the_openapi_document_states_the_runbook_state_and_its_values(world):
+    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    components = schema["components"]["schemas"]
+
+    state_schema = components["Runbook"]["properties"]["state"]
+    if "$ref" in state_schema:
+        state_schema = components[state_schema["$ref"].rsplit("/", 1)[1]]
+    elif "allOf" in state_schema:
+        state_schema = components[state_schema["allOf"][0]["$ref"].rsplit("/", 1)[1]]
+    assert set(state_schema["enum"]) == {"New", "Published", "Edit"}
+    assert "state" in components["Runbook"]["required"]
+    assert components["Runbook"]["properties"]["state"].get("readOnly") is True
 
 
 def test_a_runbook_larger_than_an_agent_body_is_saved_through_the_api(world, settings):

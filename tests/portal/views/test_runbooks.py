@@ -5,13 +5,15 @@ import hashlib
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
 from automation.models import AuditEvent, HybridWorkerGroup, Job, JobStatus, Runbook, RunbookVersion
 from automation.services.actor import Actor
 from automation.services.jobs import start_job
-from automation.services.runbooks import create_runbook, publish_runbook
+from automation.services.runbooks import create_runbook, publish_runbook, update_draft
 from automation.services.workers import create_group, register_worker
 from automation.validators import NAME_RULE
 
@@ -70,6 +72,17 @@ def listed(response) -> list[str]:
     return re.findall(r'<tr data-runbook="([^"]+)"', response.content.decode())
 
 
+def text(html: str) -> str:
+    """What a person reads: the markup taken out."""
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def authoring_statuses(response) -> dict[str, str]:
+    """The list's Authoring status column as text, by runbook name."""
+    rows = re.findall(r'<tr data-runbook="([^"]+)">(.*?)</tr>', response.content.decode(), re.S)
+    return {name: text(re.findall(r"<td>(.*?)</td>", row, re.S)[2]) for name, row in rows}
+
+
 def state() -> tuple:
     return (
         sorted(Runbook.objects.values_list("name", "runbook_type", "description", "draft", "parameters")),
@@ -123,6 +136,7 @@ ANSWERS = {
 BODIES = {
     "runbook_create": {"name": "new one", "runbook_type": "bash", "description": ""},
     "runbook": {"description": "", "parameters": "", "content": "echo changed"},
+    "runbook_publish": {"description": "", "parameters": "", "content": "echo published"},
     "runbook_start": {"run_on": "lab", "param_service": "web", "timeout_seconds": ""},
 }
 
@@ -191,6 +205,43 @@ def test_every_member_sees_the_runbooks_with_their_type_and_status(people, clien
     assert "PowerShell" in row["a-twice"] and "Published (v2)" in row["a-twice"]
     assert "Bash" in row["b-published"] and "Published (v1)" in row["b-published"]
     assert "Python 3" in row["c-new"] and ">New<" in row["c-new"]
+
+
+@pytest.mark.sqlite
+def test_the_list_says_in_edit_while_a_draft_differs_from_its_published_version(people, client_for):
+    edited = make(people, "edited")
+    make(people, "published")
+    make(people, "new", publish=False)
+    update_draft(runbook=edited, content="echo changed", actor=SYSTEM)
+
+    response = client_for(people.reader).get(url(people, "runbooks"))
+
+    status = authoring_statuses(response)
+    assert status == {"edited": "In edit (v1)", "new": "New", "published": "Published (v1)"}
+
+
+def test_the_runbooks_list_costs_the_same_queries_for_3_or_30_runbooks(people, client_for):
+    client = client_for(people.reader)
+
+    def add(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            runbook = make(people, f"rb-{i:02}", publish=bool(i % 3))
+            if i % 3 == 2:
+                update_draft(runbook=runbook, content=f"echo {i}", actor=SYSTEM)
+
+    def measure(expected: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url(people, "runbooks"))
+        statuses = authoring_statuses(response)
+        assert len(statuses) == expected
+        assert {status.split(" (")[0] for status in statuses.values()} == {"In edit", "New", "Published"}
+        return len(queries)
+
+    client.get(url(people, "runbooks"))  # warm up: the session, content types
+    add(0, 3)
+    few = measure(3)
+    add(3, 30)
+    assert measure(30) == few
 
 
 def test_an_account_without_runbooks_says_how_to_make_one(people, client_for):
@@ -346,16 +397,32 @@ def test_the_blade_shows_the_draft_its_declaration_and_versions(people, client_f
     assert "print(&#x27;&lt;b&gt;hi&lt;/b&gt;&#x27;)" in field_block(response, "content")
     assert "<b>hi</b>" not in html
     assert "&quot;name&quot;: &quot;service&quot;" in field_block(response, "parameters")
-    assert "Published (version 2)" in html
+    assert "Published (version 2)" in text(html)
     versions = re.search(r'<table class="grid" id="versions">(.*?)</table>', html, re.S).group(1)
     assert re.findall(r"<tr><td>(\d+)</td>", versions) == ["2", "1"]
     assert versions.count(hashlib.sha256(b"print('<b>hi</b>')\n").hexdigest()) == 2
 
 
+@pytest.mark.sqlite
+def test_the_blade_says_in_edit_while_the_saved_draft_differs_from_the_published_version(people, client_for):
+    runbook = make(people)
+    client = client_for(people.reader)
+    status = re.compile(r"<dt>Authoring status</dt><dd>(.*?)</dd>", re.S)
+
+    def shown() -> str:
+        return text(status.search(client.get(url(people, "runbook", runbook)).content.decode())[1])
+
+    assert shown() == "Published (version 1)"
+    client_for(people.operator).post(url(people, "runbook", runbook), editor_form(runbook, content="echo changed"))
+    assert shown() == "In edit (version 1 is published; the draft differs)"
+    client_for(people.operator).post(url(people, "runbook_publish", runbook))
+    assert shown() == "Published (version 2)"
+
+
 def test_a_runbook_never_published_says_so(people, client_for):
     html = client_for(people.reader).get(url(people, "runbook", make(people, publish=False))).content.decode()
 
-    assert "New (not published)" in html and "Not published yet" in html
+    assert "New (not published)" in text(html) and "Not published yet" in html
 
 
 @pytest.mark.sqlite
@@ -458,6 +525,91 @@ def test_publishing_an_empty_draft_says_why_and_makes_nothing(people, client_for
     assert response.status_code == 200
     assert "The draft is empty: write the runbook before publishing it." in response.content.decode()
     assert state() == before
+
+
+def editor_form(runbook, **changes) -> dict:
+    """What the runbook blade's form posts: every field as the page shows it, with the changes typed in."""
+    import json
+
+    fields = {
+        "description": runbook.description,
+        "parameters": json.dumps(runbook.parameters, indent=2) if runbook.parameters else "",
+        "retries": str(runbook.retries),
+        "timeout_seconds": "" if runbook.timeout_seconds is None else str(runbook.timeout_seconds),
+        "content": runbook.draft,
+    }
+    return {**fields, **changes}
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("saved", ["", CONTENT], ids=["empty draft", "saved draft"])
+def test_publish_saves_the_editors_text_and_publishes_exactly_that(people, client_for, saved):
+    runbook = make(people, content=saved, publish=False)
+    typed = "print('typed, not saved')\r\n\tprint('kept exactly')  \r\n"
+    client = client_for(people.operator)
+
+    response = client.post(url(people, "runbook_publish", runbook), editor_form(runbook, content=typed))
+
+    assert response.status_code == 302 and response["Location"] == url(people, "runbook", runbook)
+    typed = typed.replace("\r\n", "\n")  # a browser posts CRLF; the form field keeps lines as \n
+    version = RunbookVersion.objects.get(runbook=runbook)
+    assert (version.number, version.content) == (1, typed)
+    assert version.sha256 == hashlib.sha256(typed.encode()).hexdigest()
+    runbook.refresh_from_db()
+    assert runbook.draft == typed
+    page = client.get(response["Location"]).content.decode()
+    assert "Saved the editor&#x27;s changes and published them as version 1 of hello." in page
+    assert 'Authoring status</dt><dd><span class="status ok">Published</span>' in page
+
+
+def test_publish_without_changes_publishes_the_saved_draft_and_writes_no_edit(people, client_for):
+    runbook = make(people)
+    client = client_for(people.operator)
+
+    response = client.post(url(people, "runbook_publish", runbook), editor_form(runbook), follow=True)
+
+    assert "Published version 2 of hello." in response.content.decode()
+    assert RunbookVersion.objects.get(runbook=runbook, number=2).content == CONTENT
+    assert not AuditEvent.objects.filter(action="runbook.edit").exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"content": "  \n"}, "content", "The draft is empty"),
+        ({"content": "echo new", "parameters": "[{not json"}, "parameters", "Not valid JSON"),
+        ({"content": "echo new", "parameters": '[{"name": "bad name"}]'}, "parameters", "parameters[0].name"),
+        ({"content": "echo new", "timeout_seconds": "0"}, "timeout_seconds", "greater than or equal to 1"),
+    ],
+)
+def test_a_refused_publish_keeps_the_editors_text_on_screen_and_writes_nothing(
+    people, client_for, changes, field, words
+):
+    runbook = make(people)
+    before = state()
+
+    response = client_for(people.operator).post(
+        url(people, "runbook_publish", runbook), editor_form(runbook, **changes)
+    )
+
+    assert response.status_code == 400
+    assert "runbooks/detail.html" in templates(response)
+    assert any(words in e for e in field_errors(response, field)), field_errors(response, field)
+    assert escape(changes["content"]) in field_block(response, "content")
+    assert "The draft was not saved and nothing was published." in response.content.decode()
+    assert state() == before
+
+
+def test_the_publish_command_posts_the_editors_form_and_says_so(people, client_for):
+    runbook = make(people)
+
+    html = client_for(people.operator).get(url(people, "runbook", runbook)).content.decode()
+
+    # Without JavaScript too, the button submits the editor's form to the publish address.
+    button = re.search(r"<button [^>]*>(?:<svg.*?</svg>)?Publish</button>", html).group(0)
+    assert 'form="runbook-form"' in button and 'type="submit"' in button
+    assert f'formaction="{url(people, "runbook_publish", runbook)}"' in button
+    assert "Publish saves the editor's changes and publishes them as version 2." in text(html)
 
 
 # ---- delete ------------------------------------------------------------------------------------------------
