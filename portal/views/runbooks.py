@@ -143,18 +143,24 @@ def publish(request, account, runbook_id):
 def delete(request, account, runbook_id):
     require_role(account, "operator")
     book = _runbook(account, runbook_id)
+    error = None
     if request.method == "POST":
         try:
             runbook_services.delete_runbook(runbook=book, actor=request.actor)
-        except ServiceError as error:
-            if error.status in (403, 404):
+        except ServiceError as exc:
+            if exc.status in (403, 404):
                 raise
-            messages.error(request, error.detail)
-            return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
-        messages.success(request, f"Deleted runbook {book.name}.")
-        return finish(request, "portal:runbooks", account_id=account.pk)
+            if not request.htmx:
+                messages.error(request, exc.detail)
+                return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
+            # The dialog says why, and the blade stays as it is, with whatever the editor holds.
+            error = exc.detail
+        else:
+            messages.success(request, f"Deleted runbook {book.name}.")
+            return finish(request, "portal:runbooks", account_id=account.pk)
     template = "runbooks/partials/delete_dialog.html" if request.htmx else "runbooks/delete.html"
-    return render(request, template, {"account": account, "blade": "runbooks", "runbook": book})
+    context = {"account": account, "blade": "runbooks", "runbook": book, "error": error}
+    return render(request, template, context, status=400 if error else 200)
 
 
 @account_blade

@@ -16,13 +16,15 @@
   // What the server holds, as the form's values; the command bar says so when the page differs.
   const values = () =>
     JSON.stringify(Array.from(form.elements).filter((el) => el.name && el.type !== "hidden").map((el) => [el.name, el.value]));
-  let savedValues = values();
+  // A form the server sends back refused (data-unsaved) holds what was typed, not what is saved.
+  let savedValues = form.hasAttribute("data-unsaved") ? null : values();
   let postedValues = null;
   function showState() {
     const state = document.getElementById("draft-state");
     if (state) state.hidden = !canSave || values() === savedValues;
   }
   form.addEventListener("input", showState);
+  showState();
 
   // ---- The editor ----------------------------------------------------------------------
   function mountEditor() {
@@ -73,7 +75,32 @@
     if (editor) textarea.value = editor.getValue();
     form.requestSubmit();
   }
-  form.addEventListener("submit", () => { if (editor) textarea.value = editor.getValue(); });
+  // Save and Publish both submit this form, so the page's text goes with them.
+  let submitted = false;
+  form.addEventListener("submit", () => {
+    if (editor) textarea.value = editor.getValue();
+    submitted = true;
+  });
+  // A submit the user then aborts (Esc) leaves the page here: back from the cache, it asks again.
+  window.addEventListener("pageshow", () => { submitted = false; });
+
+  // ---- Leaving with unsaved changes ----------------------------------------------------
+  // As Azure's editor does, the browser asks before the page goes (a link, the command bar, the
+  // breadcrumb, closing the tab) while it holds changes the server does not: not when nothing changed,
+  // not after a save, not for Save and Publish themselves (they carry the changes), and not after a
+  // confirmed Delete (the draft goes with the runbook).
+  let discarded = false;
+  window.addEventListener("beforeunload", (e) => {
+    if (!canSave || submitted || discarded || values() === savedValues) return;
+    e.preventDefault();
+    e.returnValue = ""; // Chromium before 119 asks only when returnValue is set
+  });
+  document.body.addEventListener("htmx:beforeOnLoad", (e) => {
+    const from = e.detail.elt;
+    if (from && from.closest && from.closest("[data-discards-draft]") && e.detail.xhr.getResponseHeader("HX-Redirect")) {
+      discarded = true;
+    }
+  });
   // Ctrl+S anywhere on the page (the editor handles it itself while it has the focus).
   document.addEventListener("keydown", (e) => {
     if (!canSave || e.altKey || e.shiftKey || e.key.toLowerCase() !== "s" || !(isMac ? e.metaKey : e.ctrlKey)) return;

@@ -414,7 +414,7 @@ def test_the_blade_says_in_edit_while_the_saved_draft_differs_from_the_published
 
     assert shown() == "Published (version 1)"
     client_for(people.operator).post(url(people, "runbook", runbook), editor_form(runbook, content="echo changed"))
-    assert shown() == "In edit (version 1 is published; the draft differs)"
+    assert shown() == "In edit (version 1 is published)"
     client_for(people.operator).post(url(people, "runbook_publish", runbook))
     assert shown() == "Published (version 2)"
 
@@ -596,7 +596,12 @@ def test_a_refused_publish_keeps_the_editors_text_on_screen_and_writes_nothing(
     assert "runbooks/detail.html" in templates(response)
     assert any(words in e for e in field_errors(response, field)), field_errors(response, field)
     assert escape(changes["content"]) in field_block(response, "content")
-    assert "The draft was not saved and nothing was published." in response.content.decode()
+    html = response.content.decode()
+    assert "The draft was not saved and nothing was published." in html
+    # The page is at the publish address now: Save (and Ctrl+S) must still post to the blade's, and the
+    # editor must know that what it holds is not saved.
+    editor = re.search(r'<form method="post"[^>]* id="runbook-form"[^>]*>', html).group(0)
+    assert f'action="{url(people, "runbook", runbook)}"' in editor and "data-unsaved" in editor
     assert state() == before
 
 
@@ -610,6 +615,8 @@ def test_the_publish_command_posts_the_editors_form_and_says_so(people, client_f
     assert 'form="runbook-form"' in button and 'type="submit"' in button
     assert f'formaction="{url(people, "runbook_publish", runbook)}"' in button
     assert "Publish saves the editor's changes and publishes them as version 2." in text(html)
+    # What the page shows is what is saved.
+    assert "data-unsaved" not in re.search(r'<form [^>]*id="runbook-form"[^>]*>', html).group(0)
 
 
 # ---- delete ------------------------------------------------------------------------------------------------
@@ -655,6 +662,23 @@ def test_a_runbook_with_a_queued_job_is_kept_and_the_reason_is_shown(people, cli
 
     assert response.redirect_chain[-1][0] == url(people, "runbook", runbook)
     assert "1 job(s) queued or running; stop them first." in response.content.decode()
+    assert state() == before
+
+
+def test_a_refused_delete_from_the_dialog_says_why_in_the_dialog_and_leaves_the_blade(people, client_for):
+    runbook = make(people)
+    lab(people)
+    start_job(account=people.account, runbook_name="hello", group_name="lab", parameters={"service": "x"}, actor=SYSTEM)
+    before = state()
+
+    response = client_for(people.owner).post(url(people, "runbook_delete", runbook), headers=HTMX)
+
+    # No redirect: the blade behind the dialog keeps what its editor holds.
+    assert response.status_code == 400 and "HX-Redirect" not in response
+    assert "runbooks/partials/delete_dialog.html" in templates(response)
+    html = response.content.decode()
+    assert "was not deleted: Runbook &#x27;hello&#x27; has 1 job(s) queued or running; stop them first." in html
+    assert "data-discards-draft" not in html and buttons(html) == ["Close"]
     assert state() == before
 
 
