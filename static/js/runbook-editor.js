@@ -81,7 +81,7 @@
     if (editor) textarea.value = editor.getValue();
     submitted = true;
   });
-  // A submit the user then aborts (Esc) leaves the page here: back from the cache, it asks again.
+  // Come back to this page from the browser's cache (Back after a Save), it asks again.
   window.addEventListener("pageshow", () => { submitted = false; });
 
   // ---- Leaving with unsaved changes ----------------------------------------------------
