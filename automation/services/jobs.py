@@ -230,7 +230,8 @@ def claim_jobs(*, worker: HybridWorker, limit: int = 1) -> list[Job]:
     with transaction.atomic():
         # Two claims for one worker at once (its long-poll and an end report) queue on its row, so
         # together they never take more than its capacity.
-        HybridWorker.objects.select_for_update().filter(pk=worker.pk).values_list("pk").first()
+        if HybridWorker.objects.select_for_update().filter(pk=worker.pk).values_list("pk").first() is None:
+            return []  # removed meanwhile: nothing is handed to a worker that is gone
         free = min(limit, worker.capacity - held_by(worker))
         if free <= 0:
             return []
