@@ -206,7 +206,9 @@ OFFLINE_AFTER_MISSED_HEARTBEATS = 3
 LONG_POLL_SECONDS = env_int("LONG_POLL_SECONDS", 25, minimum=1)
 # Host facts change slowly; rewriting them on every heartbeat would be needless writes.
 FACTS_REFRESH_SECONDS = env_int("FACTS_REFRESH_SECONDS", 60, minimum=1)
-AGENT_MAX_BODY_BYTES = env_int("AGENT_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+# Registration, heartbeats, long-polls. The largest heartbeat (1,024 held jobs, every fact at its longest,
+# \u-escaped) is about 128 KiB: the default leaves room for twice that.
+AGENT_MAX_BODY_BYTES = env_int("AGENT_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 # Stream records and end reports: a batch of records, each up to 1 MiB of text.
 AGENT_STREAM_MAX_BODY_BYTES = env_int("AGENT_STREAM_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
 # A runbook is at most 1 MiB of text; JSON escaping can double it.

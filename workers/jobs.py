@@ -28,7 +28,7 @@ from workers.backoff import Backoff
 from workers.client import ApiError, JobsClient, Unreachable, parse_endpoint
 from workers.executor import BY_REQUEST, KILL_WAIT_SECONDS, SHUTDOWN, JobContext, JobPayload, JobRun, signal_group
 from workers.identity import PrivateGroups, RunAs, agent_user
-from workers.leases import Lease
+from workers.leases import MAX_LISTED, Lease
 from workers.outputcap import DEFAULT_MAX_OUTPUT_MB, MIB
 from workers.sandbox import DEFAULT_KEEP_DAYS, Interpreters, end_leftovers, prune_sandboxes, sandboxes_dir
 
@@ -194,6 +194,8 @@ class JobsTask:
                 asked = time.monotonic()
                 # Stops already being carried out are named, so they do not end the wait again.
                 stopping_now = [job_id for job_id, run in self.runs.items() if run.end_reason is not None]
+                # One left out only ends a wait again (its stop is named in the answer once more).
+                stopping_now = stopping_now[:MAX_LISTED]
                 poll = asyncio.create_task(
                     client.next_jobs(credential=service.credential, wait=wait, stopping=stopping_now)
                 )

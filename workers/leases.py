@@ -11,6 +11,9 @@ import threading
 from collections.abc import Callable
 
 Lease = tuple[str, str]  # (job id, lease id)
+# The server takes a heartbeat's jobs list (and a long-poll's `stopping` list) up to a worker's largest
+# capacity. More are held only for a moment (runs whose end is reported but not yet acknowledged).
+MAX_LISTED = 1024
 
 
 class HeldJobs:
@@ -40,8 +43,10 @@ class HeldJobs:
                 del self._held[job_id]
 
     def snapshot(self) -> list[dict[str, str]]:
+        """The oldest MAX_LISTED: a claim left out is taken back only once it is over a heartbeat old, and
+        by then the runs that ended meanwhile no longer fill the list."""
         with self._lock:
-            return [{"id": job_id, "lease": lease} for job_id, lease in self._held.items()]
+            return [{"id": job_id, "lease": lease} for job_id, lease in list(self._held.items())[:MAX_LISTED]]
 
     def lose(self, leases: list[Lease]) -> list[Lease]:
         """Forget these leases now (the next heartbeat goes without them) and have their runs ended."""

@@ -52,8 +52,9 @@ class Job(models.Model):
     # Which run this is (a lost worker's job may be queued again) and how many more runs it may get.
     attempt = models.PositiveSmallIntegerField(default=1)
     retries_left = models.PositiveSmallIntegerField(default=0)
-    # Agents number a run's records from 0; a retry's records are stored after the earlier runs' ones.
-    seq_base = models.PositiveIntegerField(default=0)
+    # Agents number each attempt's records from 0 (up to 2**31 - 1); a retry's records are stored after the
+    # earlier attempts' ones and their retry markers, so the stored, job-wide seq needs 64 bits.
+    seq_base = models.PositiveBigIntegerField(default=0)
     # A Test pane run of a draft: {runbook_type, content, sha256, parameters}; such jobs stay out of the Jobs list.
     is_test = models.BooleanField(default=False)
     test_snapshot = models.JSONField(null=True, blank=True)
@@ -105,7 +106,8 @@ class JobStream(models.Model):
         PROGRESS = "progress", "Progress"
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="streams")
-    seq = models.PositiveIntegerField()
+    # Job-wide: the attempt's own seq plus the job's seq_base when the attempt ran.
+    seq = models.PositiveBigIntegerField()
     stream = models.CharField(max_length=10, choices=Stream.choices)
     text = models.TextField()
     time = models.DateTimeField()

@@ -6,9 +6,10 @@ workers never both hold a job and a late message never moves a finished one.
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -44,7 +45,15 @@ from automation.services.runbooks import (
 
 MAX_RECORD_CHARS = 1024 * 1024
 REASON_CHARS = 2000
-MAX_SEQ = 2**31 - 1  # the column is a 32-bit integer
+# Of one attempt (the agent numbers each attempt's records from 0). Stored, a record's seq is job-wide:
+# this plus the job's seq_base, past the earlier attempts' records and retry markers (a 64-bit column).
+MAX_SEQ = 2**31 - 1
+# A page shows a time in its reader's zone, up to a day off UTC either way: one day inside datetime's range.
+EARLIEST_TIME = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+LATEST_TIME = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+# PostgreSQL's text holds no NUL, and neither database a lone surrogate (JSON may spell one as \ud800).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
 
 
 def push_job_status(job: Job) -> None:
@@ -221,7 +230,8 @@ def claim_jobs(*, worker: HybridWorker, limit: int = 1) -> list[Job]:
     with transaction.atomic():
         # Two claims for one worker at once (its long-poll and an end report) queue on its row, so
         # together they never take more than its capacity.
-        HybridWorker.objects.select_for_update().filter(pk=worker.pk).values_list("pk").first()
+        if HybridWorker.objects.select_for_update().filter(pk=worker.pk).values_list("pk").first() is None:
+            return []  # removed meanwhile: nothing is handed to a worker that is gone
         free = min(limit, worker.capacity - held_by(worker))
         if free <= 0:
             return []
@@ -338,25 +348,61 @@ def stale_leases(*, worker: HybridWorker, held: Any) -> list[str]:
     return sorted(job_id for job_id, lease in claimed.items() if current.get(job_id) != lease)
 
 
+def storable_text(text: str) -> str:
+    """The text with each character the database cannot hold (NUL, a lone surrogate) replaced by U+FFFD,
+    the same on both databases: a run's output is kept, not refused for one byte."""
+    return _UNSTORABLE.sub(REPLACEMENT, text)
+
+
+def _record_time(value: Any, index: int) -> datetime:
+    """An ISO 8601 date and time with its offset, as the instant in UTC. A time without an offset would be
+    read in the server's zone, and one an offset pushes out of range cannot be stored or shown."""
+    moment = None
+    if isinstance(value, str):
+        try:
+            moment = parse_datetime(value)
+        except ValueError:  # well formed but not a date, e.g. month 13
+            moment = None
+    if moment is not None and moment.utcoffset() is not None:
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            moment = None
+        if moment is not None and EARLIEST_TIME <= moment <= LATEST_TIME:
+            return moment
+    raise InvalidInput(
+        f"records[{index}].time is an ISO 8601 date and time with its UTC offset (e.g. 2026-11-25T10:00:00Z), "
+        "from 0001-01-02 to 9999-12-30 in UTC; leave it out to use the time received.",
+        field="records",
+    )
+
+
 def checked_records(records: Any) -> list[Record]:
     if not isinstance(records, list):
         raise InvalidInput("records is a list.", field="records")
     clean = []
-    for item in records:
+    first_with: dict[int, int] = {}
+    received = timezone.now()
+    for index, item in enumerate(records):
         if not isinstance(item, dict):
             raise InvalidInput("Each record is an object with seq, stream, text and time.", field="records")
         seq, stream, text = item.get("seq"), item.get("stream"), item.get("text")
         if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
             raise InvalidInput(f"record.seq is a whole number from 0 to {MAX_SEQ}.", field="records")
+        if seq in first_with:
+            # Storing is idempotent by seq, so one of the two would be dropped without a word.
+            raise InvalidInput(
+                f"records[{index}] has seq {seq}, as records[{first_with[seq]}] does: each record has a seq of its "
+                "own.",
+                field="records",
+            )
+        first_with[seq] = index
         if stream not in JobStream.Stream.values:
             raise InvalidInput(f"record.stream is one of {', '.join(JobStream.Stream.values)}.", field="records")
         if not isinstance(text, str):
             raise InvalidInput("record.text is a string.", field="records")
-        try:
-            moment = parse_datetime(item["time"]) if isinstance(item.get("time"), str) else None
-        except ValueError:  # well formed but not a date, e.g. month 13: the time received instead
-            moment = None
-        clean.append(Record(seq=seq, stream=stream, text=text[:MAX_RECORD_CHARS], time=moment or timezone.now()))
+        moment = _record_time(item["time"], index) if "time" in item else received
+        clean.append(Record(seq=seq, stream=stream, text=storable_text(text[:MAX_RECORD_CHARS]), time=moment))
     return clean
 
 
@@ -378,9 +424,8 @@ def append_records(*, worker: HybridWorker, job_id, lease, records: list[Record]
 
 def _store(job: Job, records: list[Record]) -> None:
     if records:
+        # seq_base stays far inside 64 bits: each attempt adds at most MAX_SEQ + 2, and attempts are few.
         base = job.seq_base
-        if base + max(r.seq for r in records) > MAX_SEQ:
-            raise InvalidInput(f"record.seq is at most {MAX_SEQ - base} in this attempt.", field="records")
         JobStream.objects.bulk_create(
             [JobStream(job=job, seq=base + r.seq, stream=r.stream, text=r.text, time=r.time) for r in records],
             ignore_conflicts=True,
@@ -427,7 +472,7 @@ def finish_job(
         changed = Job.objects.filter(pk=job.pk, lease_id=lease, status__in=ACTIVE_STATUSES).update(
             status=status,
             exit_code=exit_code,
-            status_reason=(reason or "")[:REASON_CHARS],
+            status_reason=storable_text((reason or "")[:REASON_CHARS]),
             ended_at=now,
             started_at=job.started_at or now,
             secret_parameters="",

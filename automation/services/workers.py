@@ -30,6 +30,13 @@ def _push(account_id, payload: dict[str, Any]) -> None:
     transaction.on_commit(lambda: notify.push_to_account(account_id, payload))
 
 
+def _wake_long_poll(worker_id) -> None:
+    """A long-poll this worker has waiting looks again at once: its credential just stopped working."""
+    from portal import notify
+
+    transaction.on_commit(lambda: notify.wake_waiters(f"worker-{worker_id}"))
+
+
 @dataclass(frozen=True)
 class Registration:
     worker: HybridWorker
@@ -63,9 +70,13 @@ def _summary(facts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# The most jobs a worker runs at once; a heartbeat and a long-poll may list as many of its jobs.
+MAX_CAPACITY = 1024
+
+
 def _capacity(facts: dict[str, Any]) -> int:
     capacity = facts.get("capacity") or facts.get("cpu_count") or 1
-    return max(1, min(int(capacity), 1024))
+    return max(1, min(int(capacity), MAX_CAPACITY))
 
 
 def create_group(*, account: AutomationAccount, name: str, actor: Actor) -> HybridWorkerGroup:
@@ -164,6 +175,7 @@ def register_worker(
             HybridWorker.objects.filter(pk=existing.pk).update(**fields)
             worker = HybridWorker.objects.select_related("group").get(pk=existing.pk)
             action = "worker.renew"
+            _wake_long_poll(worker.pk)
         else:
             worker = HybridWorker.objects.create(account=account, group=group, machine_id=machine_id, **fields)
             action = "worker.register"
@@ -215,6 +227,7 @@ def deregister_worker(*, worker: HybridWorker, source_ip: str | None = None) -> 
             details={"group": worker.group.name},
         )
         HybridWorker.objects.filter(pk=worker.pk).delete()
+        _wake_long_poll(worker.pk)
         _push(
             worker.account_id,
             {"type": "worker-removed", "group_id": str(worker.group_id), "worker_id": str(worker.pk)},
@@ -233,6 +246,7 @@ def remove_worker(*, account: AutomationAccount, worker_id, actor: Actor) -> Hyb
         )
         worker_id, group_id = str(worker.pk), str(worker.group_id)
         worker.delete()
+        _wake_long_poll(worker_id)
         _push(account.pk, {"type": "worker-removed", "group_id": group_id, "worker_id": worker_id})
     return worker
 

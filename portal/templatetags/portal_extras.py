@@ -1,8 +1,48 @@
+import math
 import signal
 
 from django import template
+from django.template.defaultfilters import filesizeformat, floatformat
 
 register = template.Library()
+
+NONE = "—"
+# The largest whole number these filters format (and the largest byte count): a signed 64-bit integer's.
+LARGEST = 2**63 - 1
+
+
+def _number(value) -> int | float | None:
+    """A value a page can format as a number, or None. Facts are JSON an agent sent: a stored value may
+    be text, a list, a bool, or (stored before the API bounded it) too big for a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value if abs(value) <= LARGEST else None
+
+
+@register.filter
+def size(value):
+    """A byte count, as 1.5 GB; a dash for anything that is not one."""
+    number = _number(value)
+    if number is None or not 0 <= number <= LARGEST:
+        return NONE
+    return filesizeformat(number)
+
+
+@register.filter
+def decimal(value, places: int = 2):
+    """A number with `places` decimals; a dash for anything that is not a number."""
+    number = _number(value)
+    return NONE if number is None else floatformat(number, places)
+
+
+@register.filter
+def load_averages(value):
+    """The 1, 5 and 15 minute load averages, as 0.50, 0.25, 1.50."""
+    if not isinstance(value, list) or not value:
+        return NONE
+    return ", ".join(decimal(item) for item in value[:3])
 
 
 @register.filter

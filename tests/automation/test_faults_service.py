@@ -398,19 +398,19 @@ def test_a_batch_in_flight_when_its_job_is_taken_back_lands_before_the_retry_mar
     assert streams(job)[-1] == (stored.seq_base, "output", "second 0")
 
 
-def test_a_retrys_records_beyond_the_largest_seq_are_refused_not_a_database_error(world):
+@pytest.mark.sqlite
+def test_a_retry_may_use_the_whole_seq_range_after_an_attempt_that_did(world):
+    """Each attempt numbers its records from 0 to MAX_SEQ; stored, they follow the earlier attempts'."""
     world.runbook(retries=1)
-    job = world.running(seqs=(0,))
+    job = world.running(seqs=(0, svc.MAX_SEQ))
     reclaim_lost_jobs(now=world.silence("w1"))
     retry = world.claim("w2")
-    before = streams(job)
 
-    with pytest.raises(InvalidInput):
-        world.append(retry, svc.MAX_SEQ, name="w2")
+    world.append(retry, 0, svc.MAX_SEQ, name="w2", text="second")
 
-    assert streams(job) == before
-    world.append(retry, svc.MAX_SEQ - fetch(job).seq_base, name="w2", text="last")
-    assert streams(job)[-1] == (svc.MAX_SEQ, "output", f"last {svc.MAX_SEQ - fetch(job).seq_base}")
+    base = fetch(job).seq_base
+    assert base == svc.MAX_SEQ + 2
+    assert streams(job)[-2:] == [(base, "output", "second 0"), (base + svc.MAX_SEQ, "output", f"second {svc.MAX_SEQ}")]
 
 
 # ---- claims an agent does not list -----------------------------------------------------------------

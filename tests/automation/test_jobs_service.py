@@ -3,7 +3,6 @@ claim within capacity and group, stream records once, end once, and stop."""
 
 import hashlib
 import uuid
-from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -586,11 +585,43 @@ def test_records_are_checked_into_their_fields():
     assert checked[1].time is not None
 
 
-@pytest.mark.parametrize("moment", ["yesterday", "2026-13-01T00:00:00", "2026-02-30T10:00:00Z", "", 5])
-def test_a_record_time_that_is_not_a_date_is_replaced_by_the_time_received(moment):
-    (checked,) = svc.checked_records([{"seq": 0, "stream": "output", "text": "hi", "time": moment}])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "yesterday",
+        "2026-13-01T00:00:00Z",
+        "2026-02-30T10:00:00Z",
+        "2026-01-02T03:04:05",
+        "9999-12-31T23:59:59-23:59",
+        "0001-01-01T00:00:00+23:00",
+        "9999-12-31T00:00:00Z",
+        "",
+        5,
+        None,
+    ],
+)
+def test_a_record_time_that_is_not_an_instant_pages_can_show_is_refused(moment):
+    with pytest.raises(InvalidInput) as error:
+        svc.checked_records(
+            [{"seq": 0, "stream": "output", "text": "hi"}, {"seq": 1, "stream": "output", "text": "hi", "time": moment}]
+        )
 
-    assert timezone.now() - checked.time < timedelta(days=1)
+    assert error.value.field == "records"
+    assert "records[1].time" in error.value.detail
+
+
+def test_a_record_without_a_time_takes_the_time_received():
+    before = timezone.now()
+    (checked,) = svc.checked_records([{"seq": 0, "stream": "output", "text": "hi"}])
+
+    assert before <= checked.time <= timezone.now()
+
+
+def test_record_text_keeps_every_character_a_database_can_hold():
+    text = "tab\t, newline\n, bell\a, DEL\x7f, é, \u200f, \U0001f600"
+    (checked,) = svc.checked_records([{"seq": 0, "stream": "output", "text": text}])
+
+    assert checked.text == text
 
 
 def test_the_largest_seq_is_stored(people, lab, held):

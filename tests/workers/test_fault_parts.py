@@ -11,7 +11,7 @@ import pytest
 from workers import cli
 from workers.errors import EXIT_USAGE, AgentError
 from workers.identity import PrivateGroups, closed_folder, kill_group_members, resolve_run_as
-from workers.leases import HeldJobs
+from workers.leases import MAX_LISTED, HeldJobs
 from workers.outputcap import OutputCap
 from workers.streams import Journal
 
@@ -147,3 +147,17 @@ def test_private_groups_are_locked_machine_wide_and_their_processes_killed_on_re
         sleeper.kill()
     assert kill_group_members(gid) == 0
     second.release_all()
+
+
+def test_a_heartbeat_lists_no_more_held_jobs_than_the_server_takes_the_oldest_first():
+    held = HeldJobs()
+    for n in range(MAX_LISTED + 6):
+        held.hold(f"job-{n}", f"lease-{n}")
+
+    listed = held.snapshot()
+
+    assert MAX_LISTED == 1024
+    assert [item["id"] for item in listed] == [f"job-{n}" for n in range(MAX_LISTED)]
+    for n in range(6):
+        held.release(f"job-{n}", f"lease-{n}")
+    assert [item["id"] for item in held.snapshot()][-1] == f"job-{MAX_LISTED + 5}"

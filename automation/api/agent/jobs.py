@@ -12,8 +12,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from automation.api.agent import serializers as s
-from automation.api.agent.views import ERRORS, AgentView
+from automation.api.agent.views import BAD_CREDENTIAL, ERRORS, AgentView
+from automation.api.exceptions import BadCredentials
 from automation.api.parsers import StreamJSONParser
+from automation.models import HybridWorker
 from automation.services import jobs as job_services
 
 # When a push was missed (Redis hiccup), a waiting agent still finds its work this soon.
@@ -93,7 +95,15 @@ class NextJobsView(AgentView, AsyncAPIView):
 
     @staticmethod
     def _take(worker, known_stops: set[str]):
-        worker.refresh_from_db(fields=["capacity"])
+        credential = worker.credential_id
+        try:
+            worker.refresh_from_db(fields=["capacity", "credential_id"])
+        except HybridWorker.DoesNotExist:
+            worker.credential_id = None
+        if worker.credential_id != credential:
+            # Removed (or registered again, with a new credential) while this poll waited: the answer its
+            # credential now gets from every endpoint.
+            raise BadCredentials(BAD_CREDENTIAL)
         jobs = job_services.claim_jobs(worker=worker, limit=worker.capacity)
         stops = [job_id for job_id in job_services.stop_requests(worker=worker) if job_id not in known_stops]
         return jobs, stops, job_services.held_by(worker)

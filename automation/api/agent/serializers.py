@@ -1,7 +1,15 @@
+import math
+
+from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from automation.models.runbooks import RunbookType
+from automation.services.workers import MAX_CAPACITY
 from automation.validators import NAME_RULE, validate_name
+
+# Byte counts are stored as reported and shown on pages: whatever a signed 64-bit integer holds.
+MAX_BYTES = 2**63 - 1
 
 
 class NameField(serializers.CharField):
@@ -29,12 +37,15 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class StrictFloatField(serializers.FloatField):
-    """Numbers only: "0.5" and true are refused rather than coerced."""
+    """Finite numbers only: "0.5" and true are refused rather than coerced, and so are NaN and Infinity."""
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, (int, float)):
             raise serializers.ValidationError("Must be a number.")
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            raise serializers.ValidationError("Must be a finite number.")
+        return value
 
 
 class StrictUUIDField(serializers.UUIDField):
@@ -61,6 +72,21 @@ class StrictStringField(serializers.CharField):
         return value
 
 
+class ReportedTextField(serializers.CharField):
+    """Text a run produced (an end report's reason): any string. It is shown, so what the database cannot
+    hold (NUL, a lone surrogate) is stored as U+FFFD by the service rather than refused here."""
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+        unstorable = (ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator)
+        self.validators = [v for v in self.validators if not isinstance(v, unstorable)]
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be a string.")
+        return data
+
+
 class FactsSerializer(serializers.Serializer):
     """What an agent reports about its host. Every field is optional; unknown ones are ignored."""
 
@@ -68,13 +94,13 @@ class FactsSerializer(serializers.Serializer):
     os = StrictStringField(max_length=200, required=False)
     ip_addresses = serializers.ListField(child=StrictStringField(max_length=64), max_length=32, required=False)
     cpu_count = StrictIntegerField(min_value=1, max_value=4096, required=False)
-    memory_bytes = StrictIntegerField(min_value=0, required=False)
-    memory_available_bytes = StrictIntegerField(min_value=0, required=False)
-    disk_free_bytes = StrictIntegerField(min_value=0, required=False)
+    memory_bytes = StrictIntegerField(min_value=0, max_value=MAX_BYTES, required=False)
+    memory_available_bytes = StrictIntegerField(min_value=0, max_value=MAX_BYTES, required=False)
+    disk_free_bytes = StrictIntegerField(min_value=0, max_value=MAX_BYTES, required=False)
     load = serializers.ListField(child=StrictFloatField(min_value=0), max_length=3, required=False)
     agent_version = StrictStringField(max_length=32, required=False)
     python_version = StrictStringField(max_length=32, required=False)
-    capacity = StrictIntegerField(min_value=1, max_value=1024, required=False)
+    capacity = StrictIntegerField(min_value=1, max_value=MAX_CAPACITY, required=False)
     clock = StrictFloatField(required=False, help_text="The agent's clock (Unix time) when it sent this.")
 
 
@@ -104,11 +130,12 @@ class HeldJobSerializer(serializers.Serializer):
 
 
 class HeartbeatRequest(serializers.Serializer):
+    # As many jobs as the largest capacity: the body limit (AGENT_MAX_BODY_BYTES) has room for them.
     facts = FactsSerializer(required=False, default=dict)
     jobs = serializers.ListField(
         child=HeldJobSerializer(),
         required=False,
-        max_length=1000,
+        max_length=MAX_CAPACITY,
         help_text=(
             "The jobs this agent holds, with their leases, until their end is acknowledged: any it no longer "
             "holds makes the answer 409; a job claimed for it a while ago that it does not list (the answer "
@@ -151,14 +178,14 @@ class DeregisterResponse(serializers.Serializer):
 
 
 class NextJobsRequest(serializers.Serializer):
-    wait = serializers.FloatField(
+    wait = StrictFloatField(
         required=False, min_value=0, max_value=3600, help_text="Seconds to wait for work (capped by the server)."
     )
     stopping = serializers.ListField(
         child=StrictUUIDField(),
         required=False,
         default=list,
-        max_length=1000,
+        max_length=MAX_CAPACITY,
         help_text="Jobs this agent is already stopping: their stop requests need not answer the wait again.",
     )
 
@@ -183,10 +210,10 @@ class NextJobsResponse(serializers.Serializer):
 
 
 class RecordSerializer(serializers.Serializer):
-    seq = serializers.IntegerField(min_value=0)
+    seq = StrictIntegerField(min_value=0, max_value=2**31 - 1, help_text="Numbered from 0 in each attempt.")
     stream = serializers.ChoiceField(choices=["output", "error", "warning", "verbose", "progress"])
-    text = serializers.CharField(allow_blank=True, trim_whitespace=False)
-    time = serializers.DateTimeField(required=False)
+    text = ReportedTextField(allow_blank=True, help_text="NUL and lone surrogates are stored as U+FFFD.")
+    time = serializers.DateTimeField(required=False, help_text="With its UTC offset; default: the time received.")
 
 
 class JobRecordsRequest(serializers.Serializer):
@@ -199,12 +226,13 @@ class JobFinishRequest(JobRecordsRequest):
     status = serializers.ChoiceField(choices=["Completed", "Failed", "Stopped"])
     # The bounds of the column (a 32-bit integer): a larger number is a 400, not a database error.
     exit_code = StrictIntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=100000)
-    claim = serializers.IntegerField(
+    # Stored cut to jobs.REASON_CHARS: a longer one is a run's long message, not an error of the agent.
+    reason = ReportedTextField(required=False, allow_blank=True, max_length=100000)
+    claim = StrictIntegerField(
         required=False,
         default=0,
         min_value=0,
-        max_value=1000,
+        max_value=MAX_CAPACITY,
         help_text="Claim up to this many queued jobs in the same exchange (the freed slot's next job).",
     )
 

@@ -202,7 +202,7 @@ BAD_JOBS = [
     pytest.param([{"id": str(uuid.uuid4())}], id="no-lease"),
     pytest.param([{"lease": str(uuid.uuid4())}], id="no-id"),
     pytest.param([{"id": 5, "lease": 6}], id="numbers"),
-    pytest.param([{"id": str(uuid.uuid4()), "lease": str(uuid.uuid4())}] * 1001, id="too-many"),
+    pytest.param([{"id": str(uuid.uuid4()), "lease": str(uuid.uuid4())}] * 1025, id="too-many"),
 ]
 
 
@@ -210,7 +210,7 @@ BAD_JOBS = [
 @pytest.mark.sqlite
 @pytest.mark.parametrize("jobs", BAD_JOBS)
 def test_a_heartbeat_with_a_bad_jobs_list_is_400_and_changes_nothing(agent, world, settings, jobs):
-    settings.AGENT_MAX_BODY_BYTES = 1024 * 1024  # room for 1001 items: refused for their number, not the size
+    settings.AGENT_MAX_BODY_BYTES = 1024 * 1024  # room for 1025 items: refused for their number, not the size
     job = world.held()
     age_claim(job, 3600)  # were the heartbeat applied, this unlisted claim would go back
     HybridWorker.objects.filter(pk=world.ids["web-01"]).update(last_seen_at=timezone.now() - timedelta(seconds=30))
@@ -438,8 +438,10 @@ def test_an_end_report_without_claim_takes_nothing(agent, world, claim):
     [
         ({"lease": str(uuid.uuid4())}, 409, "stale_lease"),
         ({"claim": -1}, 400, "invalid"),
-        ({"claim": 1001}, 400, "invalid"),
+        ({"claim": 1025}, 400, "invalid"),
         ({"claim": "many"}, 400, "invalid"),
+        ({"claim": "1"}, 400, "invalid"),
+        ({"claim": True}, 400, "invalid"),
         ({"claim": 1.5}, 400, "invalid"),
     ],
 )

@@ -416,7 +416,7 @@ def test_a_body_over_the_limit_is_413_and_nothing_is_written(agent, world, setti
 
 @pytest.mark.django_db
 def test_a_record_of_a_whole_mebibyte_fits_under_the_stream_limit(agent, world):
-    """The agent API's 64 KiB limit is for registration and heartbeats; records may be 1 MiB each."""
+    """AGENT_MAX_BODY_BYTES is for registration and heartbeats; records may be 1 MiB each."""
     job = world.held()
     text = "é" * (1024 * 1024)
     response = records_of(agent, world, job, {"lease": str(job.lease_id), "records": [record(text=text)]})
