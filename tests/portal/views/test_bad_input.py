@@ -288,3 +288,20 @@ def test_a_job_streams_position_that_is_not_a_sequence_number_is_a_400(people, c
     response = client_for(people.reader).get(url(people, "job_streams", job.pk) + "?after=" + quote(after))
 
     assert response.status_code == 400
+
+
+# ---- the other lists' name filters ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["%00", "lab%00", "%1B", "a%E2%80%A8b"])
+@pytest.mark.parametrize("route", ["groups", "home"])
+def test_a_name_filter_with_a_control_character_finds_nothing(people, client_for, runbook, route, query):
+    """No name holds one, so nothing matches; and PostgreSQL refuses a NUL in a query rather than finding
+    nothing, which was an error page."""
+    target = reverse("portal:home") if route == "home" else url(people, "groups")
+
+    response = client_for(people.owner).get(f"{target}?q={query}")
+
+    assert response.status_code == 200
+    rows = response.context["accounts"] if route == "home" else response.context["page"].object_list
+    assert len(rows) == 0
