@@ -63,7 +63,7 @@ def assert_every_override_isolated(page, root: str = "main", *, at_least: int = 
     assert all(h["alone"] and h["isolated"] for h in holders), holders
 
 
-def test_a_right_to_left_override_stays_inside_its_own_string(page, people, shot, artifacts_dir):
+def test_a_right_to_left_override_stays_inside_its_own_string(page, people, shot):
     off_loop(create_group, account=people.account, name="lab", actor=SYSTEM)
     sign_in(page, "oscar", "correct horse battery")
     page.goto(f"/accounts/{people.account.pk}/runbooks/")
