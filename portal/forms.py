@@ -95,6 +95,8 @@ class RunbookEditForm(ServiceForm):
             return json.loads(raw)
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}") from None
+        except RecursionError:
+            raise forms.ValidationError("Not valid JSON: it is nested too deep.") from None
 
     def clean_content(self):
         # Browsers send a textarea's line ends as CRLF; a Bash runbook would see a '\r' on every line.

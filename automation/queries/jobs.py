@@ -1,15 +1,41 @@
 import math
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from automation.models import AutomationAccount, Job, JobStatus, JobStream
+from automation.validators import LINE, MAX_INT, text_problem
 
 
 class BadFilter(ValueError):
-    pass
+    """A filter that cannot be answered; `key` names it."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+def _moment(key: str, value: str) -> datetime:
+    """An ISO 8601 time with its offset, as UTC. Without an offset it would be read in the server's time
+    zone, which the person asking may not know; and an offset that carries it past year 1 or 9999
+    cannot be compared at all (Python and the databases stop there)."""
+    if problem := text_problem(value, LINE):
+        raise BadFilter(key, f"{key} {problem}.")
+    try:
+        moment = parse_datetime(value)
+    except ValueError:  # well formed but not a date, e.g. month 13
+        moment = None
+    if moment is None:
+        raise BadFilter(key, f"{key} is an ISO 8601 date and time, e.g. 2026-11-25T10:00:00Z.")
+    if moment.utcoffset() is None:
+        raise BadFilter(key, f"{key} needs a UTC offset, e.g. 2026-11-25T10:00:00Z or 2026-11-25T11:00:00+01:00.")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise BadFilter(key, f"{key} is out of range: in UTC it is before year 1 or after year 9999.") from None
 
 
 def jobs_of(account: AutomationAccount, filters: dict | None = None, *, tests: bool = False) -> QuerySet[Job]:
@@ -21,22 +47,27 @@ def jobs_of(account: AutomationAccount, filters: dict | None = None, *, tests: b
     filters = filters or {}
     if status := filters.get("status"):
         if status not in JobStatus.values:
-            raise BadFilter(f"status is one of {', '.join(JobStatus.values)}.")
+            raise BadFilter("status", f"status is one of {', '.join(JobStatus.values)}.")
         jobs = jobs.filter(status=status)
-    if runbook := filters.get("runbook"):
-        jobs = jobs.filter(runbook_name=runbook)
-    if group := filters.get("run_on") or filters.get("group"):
-        jobs = jobs.filter(group_name=group)
+    for key, field in (("runbook", "runbook_name"), ("run_on", "group_name"), ("group", "group_name")):
+        if value := filters.get(key):
+            # A name with a NUL is no name, and PostgreSQL refuses it in a query rather than finding nothing.
+            if problem := text_problem(value, LINE):
+                raise BadFilter(key, f"{key} {problem}.")
+            jobs = jobs.filter(**{field: value})
     for key, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
         if value := filters.get(key):
-            try:
-                moment = parse_datetime(value)
-            except ValueError:  # well formed but not a date, e.g. month 13
-                moment = None
-            if moment is None:
-                raise BadFilter(f"{key} is an ISO 8601 date and time, e.g. 2026-11-25T10:00:00Z.")
-            jobs = jobs.filter(**{lookup: moment})
+            jobs = jobs.filter(**{lookup: _moment(key, value)})
     return jobs
+
+
+def stream_position(value: str | None) -> int | None:
+    """The `after` of a streams request: a record's seq (-1: from the first), or None when not given."""
+    if value is None:
+        return None
+    if not re.fullmatch(r"-1|[0-9]{1,19}", value) or int(value) > MAX_INT:
+        raise BadFilter("after", f"after is a record's seq: a whole number from -1 to {MAX_INT}.")
+    return int(value)
 
 
 def streams_of(job: Job, *, after: int | None = None, stream: str | None = None) -> QuerySet[JobStream]:

@@ -2,6 +2,7 @@ from django.db.models import BooleanField, Case, Count, F, Max, QuerySet, Value,
 
 from automation.models import AutomationAccount, HybridWorker, HybridWorkerGroup
 from automation.services.workers import online_q
+from automation.validators import LINE, text_problem
 
 
 def groups_of(account: AutomationAccount) -> QuerySet[HybridWorkerGroup]:
@@ -48,6 +49,7 @@ def sorted_groups(account: AutomationAccount, *, query: str = "", sort: str = "n
     column = GROUP_SORTS.get(sort.lstrip("-"), "name")
     groups = groups_of(account)
     if query:
-        groups = groups.filter(name__icontains=query)
+        # No name holds a control character; PostgreSQL would refuse a NUL in the query instead of finding none.
+        groups = groups.none() if text_problem(query, LINE) else groups.filter(name__icontains=query)
     order = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_first=True)
     return groups.order_by(order, "name")

@@ -9,7 +9,7 @@ from automation.services.actor import Actor
 from automation.services.audit import record_event
 from automation.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from automation.services.keys import ensure_keys
-from automation.validators import validate_name
+from automation.validators import LINE, text_problem, validate_name
 
 User = get_user_model()
 
@@ -59,6 +59,9 @@ def _default_region() -> str:
 def add_member(*, account: AutomationAccount, username: str, role: str, actor: Actor) -> Membership:
     require_role(account=account, actor=actor, role=Role.OWNER)
     new_role = _checked_role(role)
+    # Not looked up unless it could be a username: a NUL in a query is an error on PostgreSQL, not a miss.
+    if not isinstance(username, str) or (problem := text_problem(username, LINE)):
+        raise InvalidInput(f"The username {problem or 'is text'}.", field="username")
     user = User.objects.filter(**{User.USERNAME_FIELD: username}, is_active=True).first()
     if user is None:
         raise InvalidInput(f"There is no active user named {username!r}.", field="username")

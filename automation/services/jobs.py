@@ -42,6 +42,7 @@ from automation.services.runbooks import (
     checked_timeout,
     latest_version,
 )
+from automation.validators import NAME_RULE, is_name
 
 MAX_RECORD_CHARS = 1024 * 1024
 REASON_CHARS = 2000
@@ -103,9 +104,10 @@ def start_job(
 ) -> Job:
     """Queue a run of the runbook's latest published version on a group; its members decide who runs it."""
     require_role(account=account, actor=actor, role=Role.OPERATOR)
-    runbook = (
-        Runbook.objects.filter(account=account, name=runbook_name).first() if isinstance(runbook_name, str) else None
-    )
+    # Not looked up unless it could be a name: a NUL in a query is an error on PostgreSQL, not a miss.
+    if not is_name(runbook_name):
+        raise InvalidInput(f"runbook is not a runbook's name. {NAME_RULE}", field="runbook")
+    runbook = Runbook.objects.filter(account=account, name=runbook_name).first()
     if runbook is None:
         raise InvalidInput(f"There is no runbook named {runbook_name!r} in {account.name}.", field="runbook")
     version = latest_version(runbook)
@@ -161,11 +163,9 @@ def start_test(
 
 
 def _group_to_run_on(account: AutomationAccount, group_name: Any) -> HybridWorkerGroup:
-    group = (
-        HybridWorkerGroup.objects.filter(account=account, name=group_name).first()
-        if isinstance(group_name, str)
-        else None
-    )
+    if not is_name(group_name):
+        raise InvalidInput(f"run_on is not a hybrid worker group's name. {NAME_RULE}", field="run_on")
+    group = HybridWorkerGroup.objects.filter(account=account, name=group_name).first()
     if group is None:
         raise InvalidInput(f"There is no hybrid worker group named {group_name!r}.", field="run_on")
     if group.deleting_since is not None:

@@ -14,7 +14,7 @@ from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
 from automation.services.errors import Conflict, InvalidInput
-from automation.validators import validate_name
+from automation.validators import CODE, TEXT, int_problem, json_problem, text_problem, validate_name
 
 # A secret is a string that is shown masked everywhere but in the runbook (see jobs.split_secrets).
 PARAMETER_TYPES = ("string", "int", "bool", "json", "secret")
@@ -24,6 +24,7 @@ UNSET = object()
 MAX_PARAMETERS = 50
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_CONTENT_BYTES = 1024 * 1024
+MAX_DESCRIPTION_CHARS = 2000
 _PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
@@ -44,11 +45,22 @@ def _checked_type(runbook_type: Any) -> str:
 def _checked_content(content: Any, field: str = "content") -> str:
     if not isinstance(content, str):
         raise InvalidInput("The runbook content is text.", field=field)
+    # Checked before its size: a lone surrogate has no UTF-8 to count.
+    if problem := text_problem(content, CODE):
+        raise InvalidInput(f"The runbook content {problem}.", field=field)
     if len(content.encode()) > MAX_CONTENT_BYTES:
         raise InvalidInput(f"A runbook is at most {MAX_CONTENT_BYTES // 1024} KiB.", field=field)
-    if "\x00" in content:
-        raise InvalidInput("The runbook content contains a NUL character.", field=field)
     return content
+
+
+def _checked_description(description: Any) -> str:
+    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION_CHARS:
+        raise InvalidInput(
+            f"The description is text of at most {MAX_DESCRIPTION_CHARS} characters.", field="description"
+        )
+    if problem := text_problem(description, TEXT):
+        raise InvalidInput(f"The description {problem}.", field="description")
+    return description
 
 
 def coerce_parameter(value: Any, kind: str, *, from_text: bool) -> Any:
@@ -56,12 +68,15 @@ def coerce_parameter(value: Any, kind: str, *, from_text: bool) -> Any:
     if kind in ("string", "secret"):
         if not isinstance(value, str):
             raise ValueError("must be a string")
+        # The message names the character and where it is, never the value (it may be a secret).
+        if problem := text_problem(value, TEXT):
+            raise ValueError(problem)
         return value
     if kind == "int":
-        if from_text and isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be a whole number")
+        if from_text and isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value.strip()):
+            value = int(value)
+        if problem := int_problem(value):
+            raise ValueError(problem)
         return value
     if kind == "bool":
         if from_text and isinstance(value, str) and value.lower() in ("true", "false"):
@@ -72,9 +87,11 @@ def coerce_parameter(value: Any, kind: str, *, from_text: bool) -> Any:
     if kind == "json":
         if from_text and isinstance(value, str):
             try:
-                return json.loads(value)
-            except ValueError:
+                value = json.loads(value)
+            except (ValueError, RecursionError):
                 raise ValueError("must be valid JSON") from None
+        if problem := json_problem(value):
+            raise ValueError(problem)
         return value
     raise ValueError(f"has an unknown type {kind!r}")
 
@@ -150,9 +167,16 @@ def checked_job_parameters(
     return result
 
 
+def _whole_number_text(value: Any) -> Any:
+    """A form's digits as a number; anything else as it came (str.isdigit() would take '²' too)."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,20}", value.strip()):
+        return int(value)
+    return value
+
+
 def checked_retries(value: Any, *, from_text: bool = False) -> int:
-    if from_text and isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if from_text:
+        value = _whole_number_text(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
         raise InvalidInput(f"retries is a whole number from 0 to {MAX_RETRIES}.", field="retries")
     return value
@@ -162,8 +186,8 @@ def checked_timeout(value: Any, *, from_text: bool = False) -> int | None:
     """A timeout in seconds, or None for none; 1 second to 7 days."""
     if value in ("", None):
         return None
-    if from_text and isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if from_text:
+        value = _whole_number_text(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput("timeout_seconds is a whole number of seconds.", field="timeout_seconds")
     if not 1 <= value <= MAX_TIMEOUT_SECONDS:
@@ -190,8 +214,7 @@ def create_runbook(
     declaration = checked_declaration(parameters)
     retries = checked_retries(retries)
     timeout_seconds = checked_timeout(timeout_seconds)
-    if not isinstance(description, str) or len(description) > 2000:
-        raise InvalidInput("The description is text of at most 2000 characters.", field="description")
+    _checked_description(description)
     try:
         with transaction.atomic():
             runbook = Runbook.objects.create(
@@ -231,9 +254,7 @@ def update_draft(
     if content is not None:
         changes["draft"] = _checked_content(content)
     if description is not None:
-        if not isinstance(description, str) or len(description) > 2000:
-            raise InvalidInput("The description is text of at most 2000 characters.", field="description")
-        changes["description"] = description
+        changes["description"] = _checked_description(description)
     if parameters is not None:
         changes["parameters"] = checked_declaration(parameters)
     if not changes:

@@ -11,6 +11,7 @@ from automation.services.actor import Actor
 from automation.services.audit import record_event
 from automation.services.crypto import hash_secret, issue_credential, same, split_credential
 from automation.services.errors import InvalidInput, NotFound
+from automation.validators import LINE, text_problem
 
 TOKEN_PREFIX = "hrwpat"
 MAX_EXPIRY_DAYS = 3650
@@ -25,10 +26,16 @@ class NewToken:
 
 
 def create_token(*, user, name: str, expires_days: int | None, actor: Actor) -> NewToken:
-    name = (name or "").strip()
-    if not name or len(name) > 100 or any(ord(c) < 32 for c in name):
+    name = name.strip() if isinstance(name, str) else name
+    if not isinstance(name, str) or not name or len(name) > 100:
         raise InvalidInput("Give the token a name of 1 to 100 printable characters.", field="name")
-    if expires_days is not None and not (1 <= expires_days <= MAX_EXPIRY_DAYS):
+    if problem := text_problem(name, LINE):
+        raise InvalidInput(f"The token's name {problem}: give it one line of printable characters.", field="name")
+    if expires_days is not None and (
+        isinstance(expires_days, bool)
+        or not isinstance(expires_days, int)
+        or not (1 <= expires_days <= MAX_EXPIRY_DAYS)
+    ):
         raise InvalidInput(f"Expiry is 1 to {MAX_EXPIRY_DAYS} days, or none.", field="expires_days")
     issued = issue_credential(TOKEN_PREFIX)
     expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None

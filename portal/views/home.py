@@ -9,6 +9,7 @@ from automation.queries.accounts import accounts_of
 from automation.services.accounts import create_account
 from automation.services.actor import Actor
 from automation.services.errors import ServiceError
+from automation.validators import LINE, text_problem
 from portal.forms import CreateAccountForm
 from portal.views.base import finish
 
@@ -18,7 +19,8 @@ def home(request):
     query = request.GET.get("q", "").strip()
     accounts = accounts_of(request.user)
     if query:
-        accounts = accounts.filter(name__icontains=query)
+        # No name holds a control character; PostgreSQL would refuse a NUL in the query instead of finding none.
+        accounts = accounts.none() if text_problem(query, LINE) else accounts.filter(name__icontains=query)
     return render(request, "home/index.html", {"accounts": list(accounts), "query": query})
 
 

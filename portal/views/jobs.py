@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods
 
 from automation.models import JobStatus
-from automation.queries.jobs import BadFilter, jobs_of, streams_of
+from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of
 from automation.queries.waiting import explain_waiting
 from automation.services import jobs as job_services
 from automation.services.errors import ServiceError
@@ -55,11 +55,12 @@ def job(request, account, job_id):
 def streams(request, account, job_id):
     """Records after `after` (the page appends them while the job runs)."""
     item = _job(account, job_id)
-    after = request.GET.get("after", "-1")
-    if not after.lstrip("-").isdigit():
-        return HttpResponseBadRequest("after is a record's sequence number.")
+    try:
+        after = stream_position(request.GET.get("after", "-1"))
+    except BadFilter as exc:
+        return HttpResponseBadRequest(str(exc))
     tab = request.GET.get("tab", "all")
-    records = list(streams_of(item, after=int(after), stream=TABS.get(tab))[:2000])
+    records = list(streams_of(item, after=after, stream=TABS.get(tab))[:2000])
     return render(request, "jobs/partials/records.html", {"records": records})
 
 

@@ -1,8 +1,34 @@
 from rest_framework import serializers
 
+from automation.api.agent.serializers import StrictIntegerField
 from automation.models import Job, JobStream, Runbook, RunbookVersion
 from automation.queries.runbooks import STATES
 from automation.queries.waiting import status_reason
+from automation.services.runbooks import MAX_RETRIES, MAX_TIMEOUT_SECONDS
+
+
+class JSONValue(serializers.JSONField):
+    """Any JSON value, handed on as it came: the service checks it (automation/validators.py) and says
+    which parameter holds what it cannot take, where DRF would only say the whole field is not JSON."""
+
+    def to_internal_value(self, data):
+        return data
+
+
+def retries_field(**kwargs) -> StrictIntegerField:
+    return StrictIntegerField(
+        min_value=0,
+        max_value=MAX_RETRIES,
+        required=False,
+        help_text=f"0 to {MAX_RETRIES}: runs again when its worker is lost while running it.",
+        **kwargs,
+    )
+
+
+def timeout_field(help_text: str, **kwargs) -> StrictIntegerField:
+    return StrictIntegerField(
+        min_value=1, max_value=MAX_TIMEOUT_SECONDS, required=False, allow_null=True, help_text=help_text, **kwargs
+    )
 
 
 class RunbookSerializer(serializers.ModelSerializer):
@@ -40,25 +66,21 @@ class RunbookCreateSerializer(serializers.Serializer):
     runbook_type = serializers.JSONField(help_text="python3, bash or powershell")
     description = serializers.JSONField(required=False, default="")
     content = serializers.JSONField(required=False, default="", help_text="The draft.")
-    parameters = serializers.JSONField(
+    parameters = JSONValue(
         required=False,
         default=list,
         help_text='[{"name", "type": string|int|bool|json|secret, "required", "default"}]',
     )
-    retries = serializers.JSONField(
-        required=False, default=0, help_text="0 to 3: runs again when its worker is lost while running it."
-    )
-    timeout_seconds = serializers.JSONField(
-        required=False, default=None, allow_null=True, help_text="Default timeout of its jobs in seconds (null: none)."
-    )
+    retries = retries_field(default=0)
+    timeout_seconds = timeout_field("Default timeout of its jobs in seconds (null: none).", default=None)
 
 
 class RunbookUpdateSerializer(serializers.Serializer):
     description = serializers.JSONField(required=False)
     content = serializers.JSONField(required=False, help_text="The draft.")
-    parameters = serializers.JSONField(required=False)
-    retries = serializers.JSONField(required=False)
-    timeout_seconds = serializers.JSONField(required=False, allow_null=True, help_text="null: no timeout")
+    parameters = JSONValue(required=False)
+    retries = retries_field()
+    timeout_seconds = timeout_field("Default timeout of its jobs in seconds (null: no timeout).")
 
 
 class VersionSerializer(serializers.ModelSerializer):
@@ -123,8 +145,8 @@ class JobSerializer(serializers.ModelSerializer):
 class JobStartSerializer(serializers.Serializer):
     runbook = serializers.JSONField()
     run_on = serializers.JSONField(help_text="The hybrid worker group to run on.")
-    parameters = serializers.JSONField(required=False, default=dict)
-    timeout_seconds = serializers.JSONField(required=False, default=None)
+    parameters = JSONValue(required=False, default=dict)
+    timeout_seconds = timeout_field("This job's timeout in seconds (null: the runbook's default).", default=None)
 
 
 class StreamRecordSerializer(serializers.ModelSerializer):

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from automation.api.management import runbook_serializers as s
 from automation.api.management.views import ERRORS, AccountScoped
 from automation.models import JobStream
-from automation.queries.jobs import BadFilter, jobs_of, streams_of
+from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of
 from automation.queries.runbooks import runbooks_of
 from automation.queries.waiting import explain_waiting
 from automation.services import jobs as job_services
@@ -92,7 +92,7 @@ class JobList(AccountScoped, generics.ListAPIView):
         try:
             return jobs_of(self.get_account(), self.request.query_params)
         except BadFilter as exc:
-            raise ValidationError({"filter": [str(exc)]}) from None
+            raise ValidationError({exc.key: [str(exc)]}) from None
 
     @extend_schema(parameters=JOB_FILTERS)
     def get(self, request, *args, **kwargs):
@@ -153,10 +153,11 @@ class JobStreams(JobScoped, generics.ListAPIView):
     serializer_class = s.StreamRecordSerializer
 
     def get_queryset(self):
-        after = self.request.query_params.get("after")
         stream = self.request.query_params.get("stream")
-        if after is not None and not after.lstrip("-").isdigit():
-            raise ValidationError({"after": ["A whole number (a record's seq)."]})
+        try:
+            after = stream_position(self.request.query_params.get("after"))
+        except BadFilter as exc:
+            raise ValidationError({exc.key: [str(exc)]}) from None
         if stream and stream not in JobStream.Stream.values:
             raise ValidationError({"stream": [f"One of {', '.join(JobStream.Stream.values)}."]})
-        return streams_of(self.get_job(), after=int(after) if after is not None else None, stream=stream)
+        return streams_of(self.get_job(), after=after, stream=stream)

@@ -1,7 +1,26 @@
-from django.urls import path, re_path
+from django.urls import path, re_path, register_converter
 
 from automation.api.errors import json_not_found
 from automation.api.management import runbook_views, views
+from automation.validators import NAME_PATTERN, is_name
+
+
+class NameConverter:
+    """A group's or a runbook's name in a path. What no name can be (a NUL, a control character) matches
+    no route and is answered 404 like any unknown path, before a query that PostgreSQL would refuse."""
+
+    regex = NAME_PATTERN
+
+    def to_python(self, value: str) -> str:
+        if not is_name(value):
+            raise ValueError(value)
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(NameConverter, "name")
 
 app_name = "api"
 
@@ -11,17 +30,19 @@ urlpatterns = [
     path("accounts/", views.AccountList.as_view(), name="account-list"),
     path(account, views.AccountDetail.as_view(), name="account-detail"),
     path(account + "groups/", views.GroupList.as_view(), name="group-list"),
-    path(account + "groups/<str:group_name>/", views.GroupDetail.as_view(), name="group-detail"),
-    path(account + "groups/<str:group_name>/workers/", views.GroupWorkerList.as_view(), name="group-workers"),
+    path(account + "groups/<name:group_name>/", views.GroupDetail.as_view(), name="group-detail"),
+    path(account + "groups/<name:group_name>/workers/", views.GroupWorkerList.as_view(), name="group-workers"),
     path(account + "workers/<uuid:worker_id>/", views.WorkerDetail.as_view(), name="worker-detail"),
     path(account + "keys/<str:slot>/regenerate/", views.RegenerateKey.as_view(), name="key-regenerate"),
     path(account + "runbooks/", runbook_views.RunbookList.as_view(), name="runbook-list"),
-    path(account + "runbooks/<str:runbook_name>/", runbook_views.RunbookDetail.as_view(), name="runbook-detail"),
+    path(account + "runbooks/<name:runbook_name>/", runbook_views.RunbookDetail.as_view(), name="runbook-detail"),
     path(
-        account + "runbooks/<str:runbook_name>/publish/", runbook_views.RunbookPublish.as_view(), name="runbook-publish"
+        account + "runbooks/<name:runbook_name>/publish/",
+        runbook_views.RunbookPublish.as_view(),
+        name="runbook-publish",
     ),
     path(
-        account + "runbooks/<str:runbook_name>/versions/",
+        account + "runbooks/<name:runbook_name>/versions/",
         runbook_views.RunbookVersions.as_view(),
         name="runbook-versions",
     ),

@@ -138,7 +138,7 @@ def test_a_secret_never_comes_back_from_the_api_the_activity_log_or_the_portal(w
         browser.get(reverse("portal:activity", args=[world.account.pk])).content.decode(),
     ):
         assert SECRET not in page and escape(SECRET) not in page
-    assert f"token={MASK}" in world.page(browser, job)
+    assert f"token=<bdi>{MASK}</bdi>" in world.page(browser, job)
 
 
 @pytest.mark.sqlite

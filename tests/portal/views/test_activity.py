@@ -75,7 +75,7 @@ def test_the_log_shows_who_did_what_to_which_target_from_where(people, client_fo
     assert "<td>rita in contoso-automation (Operator)</td>" in content
     assert "<td>olivia</td>" in content
     # The details' order is the database's (PostgreSQL's jsonb sorts the keys), so each is checked alone.
-    for detail in ("user: rita", "from: Reader", "to: Operator"):
+    for detail in ("user: <bdi>rita</bdi>", "from: <bdi>Reader</bdi>", "to: <bdi>Operator</bdi>"):
         assert detail in content
     assert '<td class="mono">127.0.0.1</td>' in content
 
@@ -132,7 +132,7 @@ def test_what_was_recorded_is_shown_escaped(people, client_for):
 
     assert "<script>alert(1)</script>" not in content
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content
-    assert "&lt;b&gt;: &lt;i&gt;" in content
+    assert "&lt;b&gt;: <bdi>&lt;i&gt;</bdi>" in content
 
 
 def test_an_empty_log_says_so(people, client_for):

@@ -271,7 +271,7 @@ def test_a_filter_that_matches_nothing_says_so(people, client_for):
     response = client_for(people.reader).get(groups_url(people, q="zzz"))
 
     assert listed(response) == []
-    assert "No hybrid worker group matches “zzz”." in response.content.decode()
+    assert "No hybrid worker group matches “<bdi>zzz</bdi>”." in response.content.decode()
 
 
 @pytest.fixture

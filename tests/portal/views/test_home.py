@@ -87,7 +87,7 @@ def test_a_filter_never_finds_other_peoples_accounts(people, client_for):
     response = client_for(people.reader).get(HOME, {"q": "fabrikam"})
 
     assert response.context["accounts"] == []
-    assert "No Automation account matches “fabrikam”." in response.content.decode()
+    assert "No Automation account matches “<bdi>fabrikam</bdi>”." in response.content.decode()
 
 
 def test_a_user_without_accounts_is_told_to_ask_an_owner(make_user, client_for):

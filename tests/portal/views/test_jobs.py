@@ -383,7 +383,7 @@ def test_the_blade_shows_status_times_worker_version_who_and_parameters(world, c
     assert re.search(r">hello</a>, version 1", html)
     assert "<dt>Started by</dt><dd>oscar</dd>" in html
     assert "<dt>Exit code</dt><dd>2</dd>" in html
-    assert "service=web" in html and "count=3" in html
+    assert "service=<bdi>web</bdi>" in html and "count=<bdi>3</bdi>" in html
     assert str(job.pk) in html
     assert seqs(response) == [0, 1, 2, 3, 4, 5, 6]
     for _, text in RECORDS:
@@ -510,7 +510,7 @@ def test_parameters_are_text_too(world, client_for):
     html = client_for(world.people.reader).get(url(world, "job", job)).content.decode()
 
     assert "<script>alert" not in html
-    assert "service=&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "service=<bdi>&lt;script&gt;alert(1)&lt;/script&gt;</bdi>" in html
 
 
 # ---- stop -------------------------------------------------------------------------------------------------------

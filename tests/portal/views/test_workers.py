@@ -314,13 +314,13 @@ def test_every_member_sees_a_workers_host_facts(people, client_for, lab, role):
     assert facts["Status"] == '<span class="status online">Online</span>'
     assert facts["Host name"] == "web-01.contoso.test"
     assert facts["Operating system"] == "Debian GNU/Linux 12 (bookworm)"
-    assert facts["IP addresses"] == "10.0.0.5, fd00::5"
+    assert facts["IP addresses"] == "<bdi>10.0.0.5</bdi>, <bdi>fd00::5</bdi>"
     assert facts["CPUs"] == "8"
     assert facts["Load (1, 5, 15 min)"] == "0.50, 0.25, 1.50"
     assert facts["Memory"] == "6.0\xa0GB free of 16.0\xa0GB"
     assert facts["Free disk (state folder)"] == "20.0\xa0GB"
     assert facts["Concurrent jobs"] == "4"
-    assert facts["Agent version"] == '1.2.3 <span class="muted">(Python 3.11.2)</span>'
+    assert facts["Agent version"] == '<bdi>1.2.3</bdi> <span class="muted">(Python <bdi>3.11.2</bdi>)</span>'
     assert "recommended" not in content
     assert "below 500 MB" not in content
     assert str(lab.online.machine_id) in content

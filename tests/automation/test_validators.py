@@ -1,0 +1,158 @@
+"""The one rule for names, text and numbers (automation/validators.py) that every entry point applies
+through the services: what each kind of text refuses and keeps, and how a JSON value is walked."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from automation.validators import (
+    CODE,
+    LINE,
+    MAX_INT,
+    MAX_JSON_DEPTH,
+    MIN_INT,
+    TEXT,
+    int_problem,
+    is_name,
+    json_problem,
+    text_problem,
+    validate_text,
+)
+
+pytestmark = pytest.mark.sqlite
+
+C0_BUT_TAB_LF_CR = [chr(c) for c in range(0x20) if chr(c) not in "\t\n\r"]
+C1 = [chr(c) for c in range(0x80, 0xA0)]
+SURROGATES = ["\ud800", "\udbff", "\udc00", "\udfff"]
+
+
+def code_point(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+@pytest.mark.parametrize("char", [*C0_BUT_TAB_LF_CR, "\x7f", *C1, *SURROGATES], ids=code_point)
+@pytest.mark.parametrize("kind", [LINE, TEXT])
+def test_line_and_text_refuse_control_characters_and_lone_surrogates(kind, char):
+    problem = text_problem(f"ab{char}cd", kind)
+
+    assert problem is not None
+    assert code_point(char) in problem and "position 2" in problem
+
+
+@pytest.mark.parametrize("char", ["\t", "\n", "\r", "\u2028", "\u2029"], ids=code_point)
+def test_one_line_refuses_tabs_and_every_line_break(char):
+    assert code_point(char) in text_problem(f"a{char}b", LINE)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["one\ntwo", "tab\there", "windows\r\nline ends\r\n", "sep\u2028arated", "para\u2029graph", "\n\n\t\n", ""],
+)
+def test_text_keeps_tabs_and_line_ends(value):
+    assert text_problem(value, TEXT) is None
+
+
+@pytest.mark.parametrize("value", ["cr alone\r", "\rat the start", "old mac\rline"])
+def test_text_refuses_a_carriage_return_that_does_not_end_a_line(value):
+    assert "U+000D" in text_problem(value, TEXT)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ünïcödé, 日本語, עברית, العربية, emoji 🚀",
+        "bidi controls are shown isolated, not refused: \u202etxt.exe \u2066x\u2069 \u200f",
+        "zero width \u200b\u200c\u200d and BOM \ufeff",
+        "\xa0no-break space and \xad soft hyphen",
+    ],
+)
+@pytest.mark.parametrize("kind", [LINE, TEXT, CODE])
+def test_ordinary_unicode_is_text_of_every_kind(kind, value):
+    assert text_problem(value, kind) is None
+
+
+@pytest.mark.parametrize("char", ["\x00", *SURROGATES], ids=code_point)
+def test_code_refuses_only_nul_and_lone_surrogates(char):
+    assert code_point(char) in text_problem(f"echo {char}", CODE)
+
+
+def test_code_keeps_every_other_control_character():
+    script = "".join(chr(c) for c in range(1, 0x20)) + "\x7f" + "".join(C1) + "\u2028"
+
+    assert text_problem(script, CODE) is None
+
+
+def test_the_message_names_the_kind_of_character():
+    assert "NUL" in text_problem("a\x00", TEXT)
+    assert "surrogate" in text_problem("\ud800", TEXT)
+    assert "line break" in text_problem("a\nb", LINE)
+    assert "control character" in text_problem("\x1b[0m", TEXT)
+
+
+def test_validate_text_names_the_field():
+    with pytest.raises(ValidationError) as error:
+        validate_text("a\x00b", TEXT, label="The description")
+
+    assert error.value.messages == ["The description contains a NUL character (U+0000) at position 1."]
+    validate_text("fine\n", TEXT, label="The description")
+
+
+@pytest.mark.parametrize("value", [0, -1, 1, MIN_INT, MAX_INT])
+def test_every_64_bit_integer_is_a_whole_number(value):
+    assert int_problem(value) is None
+
+
+@pytest.mark.parametrize(
+    "value", [MAX_INT + 1, MIN_INT - 1, 10**400, True, False, 1.0, float("nan"), float("inf"), "1", None, [1]]
+)
+def test_anything_else_is_not(value):
+    assert "whole number" in int_problem(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, True, 0, -(10**30), 2.5, 1e-300, "text\nwith lines", [], {}, {"a": [1, {"b": None}], "c": "d\te"}],
+)
+def test_json_values_that_any_store_and_page_can_take(value):
+    assert json_problem(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("a\x00b", "(U+0000) at position 1 of the text at its top"),
+        ({"k": ["ok", "x\x1b"]}, "(U+001B) at position 1 of the text at ['k'][1]"),
+        ({"bad\x00key": 1}, "(U+0000) at position 3 of the key 'bad\\x00key' at its top"),
+        ([float("nan")], "nan at [0]"),
+        ({"x": float("inf")}, "inf at ['x']"),
+        ({"x": float("-inf")}, "-inf at ['x']"),
+        ({1: "non-text key"}, "key that is not text"),
+        ({"set": {1, 2}}, "holds a set"),
+    ],
+)
+def test_json_values_that_no_store_or_page_can_take(value, words):
+    assert words in json_problem(value)
+
+
+def test_json_nesting_is_bounded_without_recursion():
+    shallow, deep = "x", "x"
+    for _ in range(MAX_JSON_DEPTH - 1):
+        shallow = [shallow]
+    for _ in range(100_000):  # far past Python's recursion limit
+        deep = {"k": [deep]}
+
+    assert json_problem(shallow) is None
+    assert f"more than {MAX_JSON_DEPTH} levels" in json_problem(deep)
+
+
+def test_a_long_key_is_cut_short_in_the_message():
+    problem = json_problem({"k" * 5000: {"x": "\x00"}})
+
+    assert len(problem) < 200
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("web-01", True), ("Restart web.service v2", True), ("a\x00b", False), ("..", False), (5, False), ("", False)],
+)
+def test_is_name_follows_the_name_rule(value, ok):
+    assert is_name(value) is ok
