@@ -577,10 +577,9 @@ def test_a_long_poll_may_name_as_many_stops_as_the_largest_capacity(agent, world
 
 @pytest.mark.django_db
 @pytest.mark.sqlite
-@pytest.mark.parametrize(
-    ("after", "first"), [(2**63, None), (10**30, None), (-(10**30), 0), (2**63 - 1, None), (-1, 0)]
-)
-def test_paging_after_any_whole_number_is_an_answer_not_an_error(agent, world, client_for, after, first):
+# Positions outside -1 … 2**63-1 are refused with 400 (tests/automation/api/test_management_bad_input.py).
+@pytest.mark.parametrize(("after", "first"), [(2**63 - 1, None), (-1, 0), (0, 1)])
+def test_paging_after_any_sequence_number_is_an_answer_not_an_error(agent, world, client_for, after, first):
     job = world.held()
     assert send(agent, world, "finish", job, [line(0), line(1)]).status_code == 200
 
