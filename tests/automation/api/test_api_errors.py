@@ -218,14 +218,17 @@ def test_a_live_server_answers_a_huge_body_with_a_json_413(live, people, keys, s
             assert body["code"] == "payload_too_large" and str(limit) in body["detail"], body
 
 
-def test_a_live_server_answers_json_to_deep_nesting_and_unknown_urls(live, people, keys):
+def test_a_live_server_answers_json_to_deep_nesting_unknown_urls_and_a_body_without_a_type(live, people, keys):
     base = f"{live}/agentsvc/accounts/{people.account.pk}/v1"
-    headers = {"Authorization": f"Bearer {keys['a']['primary']}", "Content-Type": "application/json"}
+    headers_only = {"Authorization": f"Bearer {keys['a']['primary']}"}
+    headers = {**headers_only, "Content-Type": "application/json"}
     with httpx.Client(timeout=30) as http:
         deep = http.post(f"{base}/register", content=DEEP["arrays"], headers=headers)
         unknown = http.post(f"{base}/nothing", content=b"{}", headers=headers)
         management = http.post(f"{live}/api/v1/nothing", content=b"{}", headers=headers)
+        untyped = http.post(f"{base}/register", content=json.dumps(register_body()).encode(), headers=headers_only)
     assert (deep.status_code, deep.json()["code"]) == (400, "parse_error")
+    assert (untyped.status_code, untyped.json()["code"]) == (415, "unsupported_media_type")
     assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
     assert (management.status_code, management.json()["code"]) == (404, "not_found")
 
