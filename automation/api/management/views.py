@@ -26,11 +26,6 @@ ERRORS = {
 class AccountScoped:
     """Resolves {account_id} for a member; anyone else gets 404 so account ids do not leak."""
 
-    def get_group(self):
-        name = self.kwargs["group_name"]
-        detail = f"Hybrid worker group '{name}' was not found in this Automation account."
-        return get_or_not_found(groups_of(self.get_account()), detail, name=name)
-
     def get_account(self):
         if not hasattr(self, "_account"):
             account = account_of(self.request.user, self.kwargs["account_id"])
@@ -39,6 +34,11 @@ class AccountScoped:
                 raise NotFound(f"Automation account {account_id} was not found, or you are not a member of it.")
             self._account = account
         return self._account
+
+    def get_group(self):
+        name = self.kwargs["group_name"]
+        detail = f"Hybrid worker group '{name}' was not found in this Automation account."
+        return get_or_not_found(groups_of(self.get_account()), detail, name=name)
 
     def actor(self) -> Actor:
         return Actor.from_request(self.request)
