@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.ServiceErrorMiddleware",
+    "automation.api.middleware.ApiErrorMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -159,7 +160,7 @@ LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-CSRF_FAILURE_VIEW = "portal.views.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "portal.urls.csrf_failure"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -185,7 +186,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["automation.api.parsers.ApiJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "automation.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
@@ -198,6 +199,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"RunbookTypeEnum": "automation.models.runbooks.RunbookType"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "automation.api.pagination.document_page_errors",
+    ],
 }
 
 # Agents. A worker is offline after OFFLINE_AFTER_MISSED_HEARTBEATS intervals without one.
@@ -213,7 +218,8 @@ AGENT_MAX_BODY_BYTES = env_int("AGENT_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 AGENT_STREAM_MAX_BODY_BYTES = env_int("AGENT_STREAM_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
 # A runbook is at most 1 MiB of text; JSON escaping can double it.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
-# The API parsers refuse bodies over their own limits with a JSON 413; Django's general cap must not cut in first.
+# Django's cap on any body it reads into memory. Over it, the API answers the same JSON 413 as its parsers
+# give over their own (smaller) limits; a page answers its 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(AGENT_MAX_BODY_BYTES, AGENT_STREAM_MAX_BODY_BYTES, API_MAX_BODY_BYTES) + 1024
 # Failed authentications from one address within a minute before answers become 429.
 AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 30, minimum=1)
@@ -226,7 +232,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"api_request_id": {"()": "automation.api.logs.RequestIdFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "daphne": {"level": "WARNING"},
+        "django.channels.server": {"level": "WARNING"},
+        "django.request": {"filters": ["api_request_id"]},
+    },
 }

@@ -1,13 +1,16 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from automation.api.errors import no_such_operation
+from automation.api.middleware import api_csrf_failure, api_error_view
 from portal.views import (
     access,
     activity,
     auth,
+    errors,
     groups,
     health,
     home,
@@ -75,17 +78,28 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("agentsvc/", include("automation.api.agent.urls")),
     path("api/v1/", include("automation.api.management.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    # Public, so they take no credentials: an Authorization header meant for the API is ignored,
+    # not refused (nor counted as a failed login).
     path(
-        "api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[AllowAny]), name="api-docs"
+        "api/schema/",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
+        name="schema",
     ),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[AllowAny]),
+        name="api-docs",
+    ),
+    re_path(r"^(agentsvc|api)(/|$)", no_such_operation),
     path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include((portal_patterns, "portal"))),
 ]
 
-handler400 = "portal.views.errors.bad_request"
-handler403 = "portal.views.errors.permission_denied"
-handler404 = "portal.views.errors.page_not_found"
-handler500 = "portal.views.errors.server_error"
+# Django's error views: the portal's pages, or the APIs' JSON error under /agentsvc/ and /api/.
+handler400 = api_error_view(errors.bad_request)
+handler403 = api_error_view(errors.permission_denied)
+handler404 = api_error_view(errors.page_not_found)
+handler500 = api_error_view(errors.server_error)
+csrf_failure = api_csrf_failure(errors.csrf_failure)  # settings.CSRF_FAILURE_VIEW

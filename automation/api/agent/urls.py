@@ -1,7 +1,6 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from automation.api.agent import jobs, views
-from automation.api.errors import json_not_found
 
 app_name = "agent"
 
@@ -13,5 +12,4 @@ urlpatterns = [
     path("accounts/<uuid:account_id>/v1/jobs/next", jobs.NextJobsView.as_view(), name="jobs-next"),
     path("accounts/<uuid:account_id>/v1/jobs/<uuid:job_id>/records", jobs.JobRecordsView.as_view(), name="job-records"),
     path("accounts/<uuid:account_id>/v1/jobs/<uuid:job_id>/finish", jobs.JobFinishView.as_view(), name="job-finish"),
-    re_path(r"^.*$", json_not_found),
 ]

@@ -1,12 +1,12 @@
 """Management API v1: runbooks, versions and jobs."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from automation.api.errors import get_or_not_found
 from automation.api.management import runbook_serializers as s
 from automation.api.management.views import ERRORS, AccountScoped
 from automation.models import JobStream
@@ -19,7 +19,9 @@ from automation.services import runbooks as runbook_services
 
 class RunbookScoped(AccountScoped):
     def get_runbook(self):
-        return get_object_or_404(runbooks_of(self.get_account()), name=self.kwargs["runbook_name"])
+        name = self.kwargs["runbook_name"]
+        detail = f"Runbook '{name}' was not found in this Automation account."
+        return get_or_not_found(runbooks_of(self.get_account()), detail, name=name)
 
 
 @extend_schema(tags=["runbooks"])
@@ -122,7 +124,9 @@ class JobList(AccountScoped, generics.ListAPIView):
 
 class JobScoped(AccountScoped):
     def get_job(self):
-        return get_object_or_404(jobs_of(self.get_account(), tests=True), pk=self.kwargs["job_id"])
+        job_id = self.kwargs["job_id"]
+        detail = f"Job {job_id} was not found in this Automation account."
+        return get_or_not_found(jobs_of(self.get_account(), tests=True), detail, pk=job_id)
 
 
 @extend_schema(tags=["jobs"])

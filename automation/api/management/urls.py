@@ -1,6 +1,5 @@
-from django.urls import path, re_path, register_converter
+from django.urls import path, register_converter
 
-from automation.api.errors import json_not_found
 from automation.api.management import runbook_views, views
 from automation.validators import NAME_PATTERN, is_name
 
@@ -52,5 +51,4 @@ urlpatterns = [
     path(account + "jobs/<uuid:job_id>/streams/", runbook_views.JobStreams.as_view(), name="job-streams"),
     path("notifications/", views.NotificationList.as_view(), name="notification-list"),
     path("notifications/<uuid:notification_id>/", views.NotificationDetail.as_view(), name="notification-detail"),
-    re_path(r"^.*$", json_not_found),
 ]

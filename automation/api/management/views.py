@@ -1,13 +1,12 @@
 """Management API v1: the portal's operations, through the same services and role rules."""
 
-from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from automation.api.errors import get_or_not_found
 from automation.api.management import serializers as s
 from automation.queries.accounts import account_of, accounts_of
 from automation.queries.notifications import visible_to
@@ -15,6 +14,7 @@ from automation.queries.workers import groups_of, workers_of
 from automation.services import keys as key_services
 from automation.services import workers as worker_services
 from automation.services.actor import Actor
+from automation.services.errors import NotFound
 
 ERRORS = {
     401: OpenApiResponse(description="Not signed in / bad token"),
@@ -30,9 +30,15 @@ class AccountScoped:
         if not hasattr(self, "_account"):
             account = account_of(self.request.user, self.kwargs["account_id"])
             if account is None:
-                raise Http404("No such Automation account.")
+                account_id = self.kwargs["account_id"]
+                raise NotFound(f"Automation account {account_id} was not found, or you are not a member of it.")
             self._account = account
         return self._account
+
+    def get_group(self):
+        name = self.kwargs["group_name"]
+        detail = f"Hybrid worker group '{name}' was not found in this Automation account."
+        return get_or_not_found(groups_of(self.get_account()), detail, name=name)
 
     def actor(self) -> Actor:
         return Actor.from_request(self.request)
@@ -77,13 +83,14 @@ class GroupDetail(AccountScoped, generics.RetrieveAPIView):
     serializer_class = s.GroupSerializer
 
     def get_object(self):
-        return get_object_or_404(groups_of(self.get_account()), name=self.kwargs["group_name"])
+        return self.get_group()
 
     @extend_schema(
         responses={202: s.DeletionAcceptedSerializer, 409: OpenApiResponse(description="The group has workers")},
         description="Deletes the group in the background; watch the returned notification for the outcome.",
     )
     def delete(self, request, account_id, group_name):
+        self.get_group()  # the same 404 as a GET
         notification = worker_services.request_group_deletion(
             account=self.get_account(), group_name=group_name, actor=self.actor()
         )
@@ -100,8 +107,7 @@ class GroupWorkerList(AccountScoped, generics.ListAPIView):
     serializer_class = s.WorkerSerializer
 
     def get_queryset(self):
-        group = get_object_or_404(groups_of(self.get_account()), name=self.kwargs["group_name"])
-        return workers_of(self.get_account()).filter(group=group)
+        return workers_of(self.get_account()).filter(group=self.get_group())
 
 
 @extend_schema(tags=["workers"])
@@ -109,10 +115,13 @@ class WorkerDetail(AccountScoped, generics.RetrieveAPIView):
     serializer_class = s.WorkerSerializer
 
     def get_object(self):
-        return get_object_or_404(workers_of(self.get_account()), pk=self.kwargs["worker_id"])
+        worker_id = self.kwargs["worker_id"]
+        detail = f"Hybrid worker {worker_id} was not found in this Automation account."
+        return get_or_not_found(workers_of(self.get_account()), detail, pk=worker_id)
 
     @extend_schema(responses={204: None, **ERRORS}, description="Remove the worker; its credential stops working.")
     def delete(self, request, account_id, worker_id):
+        self.get_object()  # the same 404 as a GET
         worker_services.remove_worker(account=self.get_account(), worker_id=worker_id, actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -142,4 +151,6 @@ class NotificationDetail(generics.RetrieveAPIView):
     serializer_class = s.NotificationSerializer
 
     def get_object(self):
-        return get_object_or_404(visible_to(self.request.user), pk=self.kwargs["notification_id"])
+        notification_id = self.kwargs["notification_id"]
+        detail = f"Notification {notification_id} was not found."
+        return get_or_not_found(visible_to(self.request.user), detail, pk=notification_id)
