@@ -36,6 +36,10 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+MAX_LOAD = 1_000_000.0
+MAX_CLOCK = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+
+
 class StrictFloatField(serializers.FloatField):
     """Finite numbers only: "0.5" and true are refused rather than coerced, and so are NaN and Infinity."""
 
@@ -97,11 +101,14 @@ class FactsSerializer(serializers.Serializer):
     memory_bytes = StrictIntegerField(min_value=0, max_value=MAX_BYTES, required=False)
     memory_available_bytes = StrictIntegerField(min_value=0, max_value=MAX_BYTES, required=False)
     disk_free_bytes = StrictIntegerField(min_value=0, max_value=MAX_BYTES, required=False)
-    load = serializers.ListField(child=StrictFloatField(min_value=0), max_length=3, required=False)
+    # Bounds a page can show: a load average per CPU of at most a million, a clock within years 1970–9999.
+    load = serializers.ListField(child=StrictFloatField(min_value=0, max_value=MAX_LOAD), max_length=3, required=False)
     agent_version = StrictStringField(max_length=32, required=False)
     python_version = StrictStringField(max_length=32, required=False)
     capacity = StrictIntegerField(min_value=1, max_value=MAX_CAPACITY, required=False)
-    clock = StrictFloatField(required=False, help_text="The agent's clock (Unix time) when it sent this.")
+    clock = StrictFloatField(
+        min_value=0, max_value=MAX_CLOCK, required=False, help_text="The agent's clock (Unix time) when it sent this."
+    )
 
 
 class RegisterRequest(serializers.Serializer):

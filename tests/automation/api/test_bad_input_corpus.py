@@ -171,76 +171,8 @@ QUERY_ACCEPTABLE: dict[tuple[str, str], set[str]] = {
     ("api:job-streams", "after"): {"-1", "0", "2**63", "10**400"},  # a seq past the last: no records
 }
 
-# Cases that fail today in areas fixed on other branches: un-xfail them when those are merged.
-AGENT, VALIDATION = "i17-agent", "i17-validation"
-_AGENT_API = "POST /agentsvc/accounts/{account_id}/v1/"
-_ACCOUNT = "/api/v1/accounts/{account_id}/"
-XFAIL: dict[str, tuple[str, str]] = {  # case id -> (branch, on which database it fails: both, postgres, sqlite)
-    # Host facts: numbers past what a column or a page can hold are accepted (issue 17: 10**400).
-    **{
-        f"{_AGENT_API}{op}|facts.{fact}={n}": (AGENT, "both")
-        for op in ("register", "heartbeat")
-        for fact in ("memory_bytes", "memory_available_bytes", "disk_free_bytes")
-        for n in ("2**63", "10**400")
-    },
-    **{
-        f"{_AGENT_API}{op}|facts.{f}=2**63": (AGENT, "both")
-        for op in ("register", "heartbeat")
-        for f in ("load.0", "clock")
-    },
-    # jobs/next takes true and "0.5" for wait; finish takes "5" for claim and 5 for reason.
-    f"{_AGENT_API}jobs/next|wait=a numeric string": (AGENT, "both"),
-    f"{_AGENT_API}jobs/next|wait=true": (AGENT, "both"),
-    f"{_AGENT_API}jobs/{{job_id}}/finish|claim=a numeric string": (AGENT, "both"),
-    f"{_AGENT_API}jobs/{{job_id}}/finish|reason=5": (AGENT, "both"),
-    # Record text with a NUL (PostgreSQL refuses it), record times out of range, and naive times.
-    **{
-        f"{_AGENT_API}jobs/{{job_id}}/{op}|records.0.{case}": (AGENT, where)
-        for op in ("records", "finish")
-        for case, where in (
-            ("text=a NUL", "postgres"),
-            ("time=past the end of time", "both"),
-            ("time=before the start of time", "both"),
-            ("time=naive", "both"),
-        )
-    },
-    # NUL and control characters in descriptions and parameters; numbers out of bounds in parameters.
-    **{
-        f"{method} {_ACCOUNT}{path}|{case}": (VALIDATION, "both")
-        for method, path in (("POST", "runbooks/"), ("PATCH", "runbooks/{runbook_name}/"))
-        for case in (
-            "description=a NUL",
-            "description=a control character",
-            "parameters.0.default=a NUL",
-            "parameters.0.default=a control character",
-            "parameters.1.default=2**63",
-            "parameters.1.default=10**400",
-        )
-    },
-    **{
-        # Refused on SQLite too (no runbook or group has that name); a 500 on PostgreSQL.
-        f"POST {_ACCOUNT}jobs/|{case}": (
-            VALIDATION,
-            "postgres" if case in ("runbook=a NUL", "run_on=a NUL") else "both",
-        )
-        for case in (
-            "runbook=a NUL",
-            "run_on=a NUL",
-            "parameters.who=a NUL",
-            "parameters.who=a control character",
-            "parameters.count=2**63",
-            "parameters.count=10**400",
-        )
-    },
-    # Extreme dates in the job filters; a streams cursor that is not a whole number.
-    **{
-        f"GET {_ACCOUNT}jobs/|?{name}={when}": (VALIDATION, "both")
-        for name in ("created_after", "created_before")
-        for when in ("past the end of time", "before the start of time")
-    },
-    f"GET {_ACCOUNT}jobs/{{job_id}}/streams/|?after=--5": (VALIDATION, "both"),
-    f"GET {_ACCOUNT}jobs/{{job_id}}/streams/|?after=a superscript two": (VALIDATION, "both"),
-}
+# Cases that fail for a known reason, with the reason; empty while every case passes.
+XFAIL: dict[str, tuple[str, str]] = {}  # case id -> (reason, on which database it fails: both, postgres, sqlite)
 
 
 @dataclass(frozen=True)
@@ -566,7 +498,7 @@ def _marks(case: Case):
     branch, where = XFAIL[case.id]
     if where != ("sqlite" if USE_SQLITE else "postgres") and where != "both":
         return ()
-    return (pytest.mark.xfail(strict=True, reason=f"fixed on branch {branch}"),)
+    return (pytest.mark.xfail(strict=True, reason=branch),)
 
 
 # ---- sending and checking -------------------------------------------------------------------------------------
