@@ -114,10 +114,13 @@
   }
 
   // A list that something changed in is fetched again (once, however many events arrive together).
+  // The part is the request's source, so its fetches queue behind one another and behind its own hx-get
+  // (the Test pane's after Stop): an older answer never lands after a newer one.
   function refreshSoon(el) {
     clearTimeout(el._refreshTimer);
     el._refreshTimer = setTimeout(() => {
-      htmx.ajax("GET", el.dataset.liveSrc || location.pathname + location.search, { target: el, swap: "innerHTML" });
+      const src = el.dataset.liveSrc || location.pathname + location.search;
+      htmx.ajax("GET", src, { source: el, target: el, swap: "innerHTML" });
     }, 300);
   }
 
@@ -166,6 +169,17 @@
     const log = $("#job-log[data-job-id]");
     if (log) appendRecords(log.dataset.jobId);
   }
+  // A live part that a swap brings in (the Test pane with a new test) was rendered before it could hear
+  // anything: what was pushed between that render and the swap (the test already Running) would be
+  // missed for good, so it is fetched once more. (Before the socket opens, catchUp() does it.)
+  document.addEventListener("htmx:load", (e) => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    const root = e.detail.elt;
+    if (!(root instanceof Element)) return;
+    const parts = [...root.querySelectorAll("[data-live-refresh]")];
+    if (root.matches("[data-live-refresh]")) parts.push(root);
+    parts.forEach(refreshSoon);
+  });
   function connect() {
     const path = document.body.dataset.liveUrl;
     if (!path || !$("#bell")) return; // signed-out pages have no live updates

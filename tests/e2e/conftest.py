@@ -3,12 +3,18 @@
 import os
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.processes import start_daphne
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still
 # plain synchronous code, so Django's async-safety guard would misfire.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# Playwright's assertions give up after 5 s by default: enough for an idle machine, not for a page that
+# waits on daphne while two cores also run other suites. A passing assertion returns as soon as it holds.
+EXPECT_TIMEOUT_MS = 15_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -73,5 +79,13 @@ def off_loop(fn, /, *args, **kwargs):
     service's after-commit push (async_to_sync) refuses to run inside a loop."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from django.db import connections
+
+    def call():
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()  # the thread's own connection: left open, it keeps the test database busy
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(fn, *args, **kwargs).result()
+        return pool.submit(call).result()

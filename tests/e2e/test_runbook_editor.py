@@ -5,10 +5,12 @@ Stop, and a Reader who sees the draft read-only.
 The stack (daphne, a Celery worker and beat) and the agents are the worker blades' fixtures.
 """
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
-from automation.models import AuditEvent, Job
+from automation.models import AuditEvent, Job, JobStatus, JobStream
 from automation.services.actor import Actor
 from automation.services.runbooks import create_runbook
 from tests.e2e import test_worker_blades as blades
@@ -20,6 +22,9 @@ pytestmark = pytest.mark.e2e
 stack = blades.stack
 context = blades.context
 agents = blades.agents
+# Nothing here watches a worker go offline: heartbeats every 5 s make the lease 15 s, so that a busy
+# machine delaying a live agent's heartbeats does not take its running job away.
+SERVER_SETTINGS = {**blades.SERVER_SETTINGS, "HEARTBEAT_INTERVAL_SECONDS": "5"}
 
 GROUP = "lab"
 DECLARED = [
@@ -209,6 +214,78 @@ def test_an_operator_edits_the_draft_in_the_editor_and_runs_it_in_the_test_pane(
     page.locator(".blade-menu").get_by_role("link", name="Jobs", exact=True).click()
     expect(page.locator("#jobs tbody tr")).to_have_count(1)
     expect(page.locator("#jobs")).to_contain_text("No jobs")
+
+
+# One record, then a wait for the test's file: after its first batch the job pushes nothing more.
+ONE_LINE = """\
+import os
+import time
+
+print("up", flush=True)
+while not os.path.exists("go"):
+    time.sleep(0.2)
+"""
+# What the page heard over its socket, in order.
+LISTEN = """() => {
+  window.__heard = [];
+  for (const type of ["job-status", "job-streams"]) {
+    document.body.addEventListener("live:" + type, (e) => window.__heard.push(type + " " + (e.detail.status || "")));
+  }
+}"""
+HEARD = "window.__heard.includes('job-status Running') && window.__heard.includes('job-streams ')"
+TEST_PANE_URL = re.compile(r"/runbooks/[^/]+/test/$")
+
+
+def test_the_test_pane_shows_what_was_pushed_before_it_arrived(context, stack, people, agents):
+    """A busy browser or network may bring the pane with a new test after the test already ran and its
+    changes were pushed: the pane catches up, it does not wait for a push that already came."""
+    off_loop(
+        create_runbook,
+        account=people.account,
+        name="check-web",
+        runbook_type="python3",
+        content=ONE_LINE,
+        actor=Actor.for_system(),
+    )
+    lab = agents("lab-01")
+    lab.register(stack.endpoint(people.account), primary_key(people), GROUP)
+    agent = lab.start()
+    page = context.new_page()
+    open_runbook(page, people, people.operator.username)
+    expect(page.locator("#live-state")).to_have_class(re.compile("connected"))
+    page.locator(".commandbar").get_by_role("link", name="Test pane").click()
+    pane = page.locator("#test-pane")
+    expect(pane).to_contain_text("No test has run yet.")
+    page.evaluate(LISTEN)
+    mark(page)
+
+    # The answer to Start reaches the page only once the test is Running, its record stored, and both
+    # pushed to this page (which then had no part listening for that test).
+    answered = []
+
+    def answer_after_the_pushes(route, request):
+        if request.method != "POST":
+            route.continue_()
+            return
+        answer = route.fetch()
+        page.wait_for_function(HEARD, timeout=LIVE)
+        job = Job.objects.get(runbook__name="check-web")
+        answered.append((job.status, list(JobStream.objects.filter(job=job).values_list("text", flat=True))))
+        route.fulfill(response=answer)
+
+    page.route(TEST_PANE_URL, answer_after_the_pushes)
+    pane.get_by_role("button", name="Start", exact=True).click()
+
+    status = pane.locator("#test-job-status")
+    expect(status).to_have_text("Running", timeout=2 * LIVE)
+    expect(pane.locator("#test-log .rec-output .text")).to_have_text(["up"], timeout=LIVE)
+    assert answered == [(JobStatus.RUNNING, ["up"])]
+    assert_not_reloaded(page)
+    page.unroute(TEST_PANE_URL)
+    job = Job.objects.get(runbook__name="check-web")
+    (lab.state_dir / "sandboxes" / str(job.pk) / "go").touch()
+    expect(status).to_have_text("Completed", timeout=LIVE)
+    assert agent.alive(), agent.output()
 
 
 def test_a_reader_sees_the_draft_read_only_without_a_test_pane(page, people, shot):

@@ -23,6 +23,9 @@ pytestmark = pytest.mark.e2e
 stack = blades.stack
 context = blades.context
 agents = blades.agents
+# Nothing here watches a worker go offline: heartbeats every 5 s make the lease 15 s, so that a busy
+# machine delaying a live agent's heartbeats does not take its running job away.
+SERVER_SETTINGS = {**blades.SERVER_SETTINGS, "HEARTBEAT_INTERVAL_SECONDS": "5"}
 
 GROUP = "datacenter-east"
 PARAMETERS = '[{"name": "service", "type": "string", "required": true}]'

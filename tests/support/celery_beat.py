@@ -4,9 +4,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support.processes import Process
-
-STARTUP_SECONDS = 60
+from tests.support.processes import STARTUP_SECONDS, Process
 
 
 def start_celery_beat(env: dict[str, str], log_dir: Path, schedule_dir: Path) -> Process:

@@ -7,9 +7,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.postgres import free_port
-from tests.support.processes import BIN, Process
-
-STARTUP_SECONDS = 30
+from tests.support.processes import BIN, PROBE_SECONDS, STARTUP_SECONDS, Process
 
 
 def start_daphne_at(
@@ -44,7 +42,7 @@ def start_daphne_at(
         if not process.alive():
             raise RuntimeError(f"daphne exited early:\n{process.output()}")
         try:
-            httpx.get(url + "/login/", timeout=1, verify=trust or True)
+            httpx.get(url + "/login/", timeout=PROBE_SECONDS, verify=trust or True)
             return process, url
         except httpx.HTTPError:
             time.sleep(0.1)

@@ -14,6 +14,11 @@ from tests.support.postgres import free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# How long a server process may take to come up. On a busy machine (two cores, other suites beside this
+# one) importing Django and the first page can take tens of seconds; only a failure waits this long.
+STARTUP_SECONDS = 120
+# One readiness probe: a slow first answer is still an answer (a refused connection fails at once).
+PROBE_SECONDS = 10
 
 
 class Process:
@@ -54,17 +59,17 @@ def start_daphne(env: dict[str, str], log_dir: Path) -> tuple[Process, str]:
         log_dir / f"daphne-{port}.log",
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if not process.alive():
             raise RuntimeError(f"daphne exited early:\n{process.output()}")
         try:
-            httpx.get(url + "/login/", timeout=1)
+            httpx.get(url + "/login/", timeout=PROBE_SECONDS)
             return process, url
         except httpx.HTTPError:
             time.sleep(0.1)
     process.stop()
-    raise RuntimeError(f"daphne did not answer within 30 s:\n{process.output()}")
+    raise RuntimeError(f"daphne did not answer within {STARTUP_SECONDS} s:\n{process.output()}")
 
 
 def start_celery_worker(env: dict[str, str], log_dir: Path) -> Process:
@@ -74,7 +79,7 @@ def start_celery_worker(env: dict[str, str], log_dir: Path) -> Process:
         env,
         log_dir / f"celery-{time.monotonic_ns()}.log",
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if not process.alive():
             raise RuntimeError(f"celery worker exited early:\n{process.output()}")
@@ -82,7 +87,7 @@ def start_celery_worker(env: dict[str, str], log_dir: Path) -> Process:
             return process
         time.sleep(0.2)
     process.stop()
-    raise RuntimeError(f"celery worker not ready within 60 s:\n{process.output()}")
+    raise RuntimeError(f"celery worker not ready within {STARTUP_SECONDS} s:\n{process.output()}")
 
 
 def descendants(pid: int) -> list[psutil.Process]:

@@ -92,8 +92,9 @@ def session_members(sid: int) -> list[psutil.Process]:
 class Server:
     """A daphne that a test can stop and start again on the same port."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = {**env, **SERVER_SETTINGS}
+    def __init__(self, env: dict[str, str], log_dir: Path, settings: dict[str, str] | None = None) -> None:
+        """`settings`: the test's own, over SERVER_SETTINGS."""
+        self.env = {**env, **SERVER_SETTINGS, **(settings or {})}
         self.log_dir = log_dir
         self.process, self.url = start_daphne_at(self.env, log_dir)
         self.port = int(self.url.rsplit(":", 1)[1])

@@ -5,6 +5,10 @@ Jobs are started through the service layer in the test's process; daphne and the
 
 from pathlib import Path
 
+import redis
+from channels.layers import get_channel_layer
+from django.conf import settings
+
 from automation.models import FINAL_STATUSES, Job, JobStatus, JobStream
 from automation.services.actor import Actor
 from automation.services.jobs import start_job
@@ -62,3 +66,14 @@ def texts(job: Job, stream: str = "output") -> list[str]:
 
 def sandbox(agent: Agent, job: Job) -> Path:
     return agent.state_dir / "sandboxes" / str(job.pk)
+
+
+def waiting_polls(group) -> int:
+    """How many long-polls of a worker group's members wait at the server right now: each one joins the
+    group's channel group (`jobs-<group id>`, automation/api/agent/jobs.py) while it waits."""
+    layer = get_channel_layer()
+    client = redis.Redis.from_url(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
+    try:
+        return client.zcard(layer._group_key(f"jobs-{group.pk}"))
+    finally:
+        client.close()

@@ -2,29 +2,44 @@
 
 import time
 
-from automation.models import Job, JobStatus
+from automation.models import HybridWorkerGroup, Job, JobStatus
 from automation.services.jobs import request_stop
-from tests.workers.jobs_support import SYSTEM, ended, publish, running, start
+from tests.workers.conftest import GROUP, start_run, wait_until
+from tests.workers.jobs_support import SYSTEM, ended, publish, running, start, waiting_polls
+
+# The server has a busier member wait 0.1 s per job it holds before it claims (at most 0.5 s): holding
+# five, the busy member gives the other the longest head start there is, which a busy machine needs.
+LONG_JOBS = 5
+MOST_DEFERRAL = 0.5
 
 
 def test_a_job_goes_to_the_waiting_member_that_holds_the_fewest_jobs(people, worker):
-    first = worker("member01", "--capacity", "4")
-    second = worker("member02", "--capacity", "4")
+    busy = worker("member01", "--capacity", str(LONG_JOBS + 1))
+    idle = worker("member02", run=False)
     publish(people.account, "long", "bash", "echo started\nsleep 120\n")
     publish(people.account, "short", "bash", "echo done\n")
+    group = HybridWorkerGroup.objects.get(account=people.account, name=GROUP)
 
-    long_job = running(start(people.account, "long"), first)
-    busy = long_job.worker_name
-    idle = "member02" if busy == "member01" else "member01"
+    # The other member is not running yet: the busy one takes every long job, and still has a free slot.
+    long_jobs = [start(people.account, "long") for _ in range(LONG_JOBS)]
+    for job in long_jobs:
+        assert running(job, busy).worker_name == "member01"
+    start_run(idle, "--capacity", "4")
 
     takers = []
     for _ in range(4):
-        # Let both agents settle back into their long-poll, so both are waiting when the job arrives.
-        time.sleep(1.0)
-        job = ended(start(people.account, "short"), first)
+        # The server defers a busier member's claim by time, counted from the wake-up it answers: the last
+        # job woke the busy member too, and its deferred look at the queue must be over before the next job
+        # comes, or that job meets it half-way through its head start.
+        time.sleep(2 * MOST_DEFERRAL)
+        # Both members wait for work when the job arrives.
+        wait_until(lambda: waiting_polls(group) == 2, "both members to wait for work", agent=idle)
+        job = ended(start(people.account, "short"), idle)
         assert job.status == JobStatus.COMPLETED, job.status_reason
         takers.append(job.worker_name)
 
-    assert takers == [idle] * 4, f"{busy} held a job; the others should have gone to {idle}, went to {takers}"
-    request_stop(job=Job.objects.get(pk=long_job.pk), actor=SYSTEM)
-    assert ended(Job.objects.get(pk=long_job.pk), second).status == JobStatus.STOPPED
+    assert takers == ["member02"] * 4, f"member01 held {LONG_JOBS} jobs; these went to {takers}"
+    for job in long_jobs:
+        request_stop(job=Job.objects.get(pk=job.pk), actor=SYSTEM)
+    for job in long_jobs:
+        assert ended(job, busy).status == JobStatus.STOPPED

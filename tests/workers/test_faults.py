@@ -71,12 +71,13 @@ def finished(fake: FakeAgentApi, job: FakeJob, agent: Agent, timeout: float = 45
 
 
 def test_a_heartbeat_refused_for_a_stale_lease_ends_the_job_at_once_unreported_and_beats_again(fake, fake_agent):
+    # A long interval, so that "right away" is far from "at the next interval" even on a busy machine.
+    fake.heartbeat_interval = 20
     agent = fake_agent("lease01")
     # Quiet after its first line: only the heartbeat can learn that the job was taken back.
     job = fake.queue("bash", "echo started\nsleep 300\n")
     wait_until(lambda: job.records, "the first line", agent=agent)
     held = {"id": job.id, "lease": job.lease}
-    wait_until(lambda: any(b.body.get("jobs") == [held] for b in fake.of("heartbeat")), "a heartbeat listing it")
     assert all(b.body.get("jobs") == [] for b in fake.of("heartbeat")[:1]), "the first heartbeat holds nothing yet"
     assert processes_in(sandbox(agent, job))
 
@@ -87,11 +88,12 @@ def test_a_heartbeat_refused_for_a_stale_lease_ends_the_job_at_once_unreported_a
         agent=agent,
     )[0]
     after = wait_until(lambda: [b for b in fake.of("heartbeat") if b.at > refused.at], "the next heartbeat")[0]
-    assert after.at - refused.at < 1.0, "it beats again right away (the interval is 5 s)"
+    assert after.at - refused.at < fake.heartbeat_interval / 2, "it beats again right away, not an interval later"
     assert after.body["jobs"] == []
-    wait_until(lambda: not processes_in(sandbox(agent, job)), "the runbook to be killed", timeout=3)
+    wait_until(lambda: not processes_in(sandbox(agent, job)), "the runbook to be killed", agent=agent)
 
-    time.sleep(1.0)
+    # Once the run has ended, nothing more can be said about it.
+    wait_until(lambda: f"job {job.id}: ended, unreported" in agent.log, "the run to end", agent=agent)
     assert job.finish is None and not fake.of("jobs/finish", job), "no end report"
     late = [r for r in fake.of("jobs/records", job) if r.at > refused.at + 0.5]
     assert not late, "no records after it was taken back"
@@ -112,12 +114,11 @@ def test_records_refused_for_a_lost_lease_end_the_job_at_once_unreported(fake, f
     job = fake.queue("bash", TICKER)
     wait_until(lambda: len(job.records) >= 3, "the first ticks", agent=agent)
     fake.take_back(job)
-    wait_until(lambda: not processes_in(sandbox(agent, job)), "the runbook to be killed", timeout=5, agent=agent)
-    refused = [r for r in fake.of("jobs/records", job) if r.at > job.taken_back_at]
-    time.sleep(1.0)
-    assert len([r for r in fake.of("jobs/records", job) if r.at > job.taken_back_at]) == len(refused) == 1
+    wait_until(lambda: not processes_in(sandbox(agent, job)), "the runbook to be killed", agent=agent)
+    # Once the run has ended, nothing more can be said about it.
+    wait_until(lambda: f"job {job.id}: ended, unreported" in agent.log, "the run to end", agent=agent)
+    assert len([r for r in fake.of("jobs/records", job) if r.at > job.taken_back_at]) == 1
     assert not fake.of("jobs/finish", job)
-    assert f"job {job.id}: ended, unreported" in agent.log
 
 
 # The first attempt leaves a mark and waits; the next one finds it and ends.
@@ -174,10 +175,9 @@ def test_a_server_that_cannot_be_told_does_not_hold_up_the_stop(fake, fake_agent
     agent = fake_agent("leave02")
     wait_until(lambda: fake.of("next"), "the first poll", agent=agent)
     fake.stop()
-    started = time.monotonic()
     assert agent.runs[-1].terminate() == 0
-    assert time.monotonic() - started < 10
-    assert "could not tell the server this worker is leaving" in agent.log
+    # One attempt, not a retry loop (which would keep the service from stopping).
+    assert agent.log.count("could not tell the server this worker is leaving") == 1
 
 
 # ---- sizes ------------------------------------------------------------------------------------------
@@ -252,12 +252,13 @@ def test_reading_a_huge_line_keeps_the_agent_memory_bounded(fake, fake_agent):
 
 # ---- the output cap --------------------------------------------------------------------------------
 
-# About 4 MiB of numbered lines, a pause (the job still runs), and a last line.
+# About 4 MiB of numbered lines, a wait for the test's file in its sandbox (the job still runs), and a last line.
 FLOOD = """
-import time
+import os, time
 for i in range(4000):
     print(f"{i:05d}" + "f" * 1000)
-time.sleep(2)
+while not os.path.exists("go"):
+    time.sleep(0.1)
 print("last line")
 """
 
@@ -275,6 +276,7 @@ def test_output_past_its_cap_keeps_the_head_and_the_tail_and_says_what_was_left_
         "output passed this job's cap of 1 MiB: from here on only the last 0.5 MiB are kept, and sent when the job ends"
     ]
     assert f"job {job.id}: its output passed the cap of 1 MiB" in agent.log
+    (sandbox(agent, job) / "go").touch()
     assert finished(fake, job, agent)["status"] == "Completed"
 
     records = [record for _, record in sorted(job.records.items())]

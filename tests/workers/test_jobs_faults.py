@@ -51,7 +51,7 @@ def test_a_worker_paused_past_its_lease_kills_the_job_it_lost_without_reporting_
     pause_past_the_lease(agent, job)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.status_reason.startswith("worker lost: paused01")
-    wait_until(lambda: not processes_in(folder), "the lost job's runbook to be killed", timeout=10, agent=agent)
+    wait_until(lambda: not processes_in(folder), "the lost job's runbook to be killed", agent=agent)
     wait_until(lambda: f"job {job.pk}: ended, unreported" in agent.log, "the log to say so", agent=agent)
     assert f"the server took back job {job.pk}: this worker was silent past their lease" in agent.log
     # The heartbeat goes on without it, accepted; the job keeps the end the server gave it.
