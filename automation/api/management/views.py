@@ -3,11 +3,12 @@
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from automation.api import schema as openapi
 from automation.api.management import serializers as s
 from automation.queries.accounts import account_of, accounts_of
 from automation.queries.notifications import visible_to
@@ -15,12 +16,6 @@ from automation.queries.workers import groups_of, workers_of
 from automation.services import keys as key_services
 from automation.services import workers as worker_services
 from automation.services.actor import Actor
-
-ERRORS = {
-    401: OpenApiResponse(description="Not signed in / bad token"),
-    403: OpenApiResponse(description="Your role does not allow this"),
-    404: OpenApiResponse(description="No such object, or not a member of the account"),
-}
 
 
 class AccountScoped:
@@ -38,7 +33,7 @@ class AccountScoped:
         return Actor.from_request(self.request)
 
 
-@extend_schema(tags=["accounts"], responses={200: s.AccountSerializer, **ERRORS})
+@extend_schema(tags=["accounts"], **openapi.listing(s.AccountSerializer))
 class AccountList(generics.ListAPIView):
     serializer_class = s.AccountSerializer
 
@@ -46,7 +41,7 @@ class AccountList(generics.ListAPIView):
         return accounts_of(self.request.user)
 
 
-@extend_schema(tags=["accounts"], responses={200: s.AccountSerializer, **ERRORS})
+@extend_schema(tags=["accounts"], **openapi.reading(s.AccountSerializer))
 class AccountDetail(AccountScoped, generics.RetrieveAPIView):
     serializer_class = s.AccountSerializer
 
@@ -55,13 +50,20 @@ class AccountDetail(AccountScoped, generics.RetrieveAPIView):
 
 
 @extend_schema(tags=["groups"])
+@extend_schema_view(get=extend_schema(**openapi.listing(s.GroupSerializer)))
 class GroupList(AccountScoped, generics.ListAPIView):
     serializer_class = s.GroupSerializer
 
     def get_queryset(self):
         return groups_of(self.get_account()).order_by("name")
 
-    @extend_schema(request=s.GroupCreateSerializer, responses={201: s.GroupSerializer, 400: None, 409: None, **ERRORS})
+    @extend_schema(
+        request=s.GroupCreateSerializer,
+        responses={
+            201: s.GroupSerializer,
+            **openapi.errors(*openapi.MANAGEMENT_WRITE, 409, _409="A group of that name exists in the account."),
+        },
+    )
     def post(self, request, account_id):
         data = s.GroupCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -73,6 +75,7 @@ class GroupList(AccountScoped, generics.ListAPIView):
 
 
 @extend_schema(tags=["groups"])
+@extend_schema_view(get=extend_schema(**openapi.reading(s.GroupSerializer)))
 class GroupDetail(AccountScoped, generics.RetrieveAPIView):
     serializer_class = s.GroupSerializer
 
@@ -80,7 +83,12 @@ class GroupDetail(AccountScoped, generics.RetrieveAPIView):
         return get_object_or_404(groups_of(self.get_account()), name=self.kwargs["group_name"])
 
     @extend_schema(
-        responses={202: s.DeletionAcceptedSerializer, 409: OpenApiResponse(description="The group has workers")},
+        responses={
+            202: s.DeletionAcceptedSerializer,
+            **openapi.errors(
+                *openapi.MANAGEMENT_ACTION, 409, _409="The group still has workers, or is being deleted already."
+            ),
+        },
         description="Deletes the group in the background; watch the returned notification for the outcome.",
     )
     def delete(self, request, account_id, group_name):
@@ -95,7 +103,7 @@ class GroupDetail(AccountScoped, generics.RetrieveAPIView):
         return Response(s.DeletionAcceptedSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(tags=["workers"])
+@extend_schema(tags=["workers"], **openapi.listing(s.WorkerSerializer))
 class GroupWorkerList(AccountScoped, generics.ListAPIView):
     serializer_class = s.WorkerSerializer
 
@@ -105,13 +113,17 @@ class GroupWorkerList(AccountScoped, generics.ListAPIView):
 
 
 @extend_schema(tags=["workers"])
+@extend_schema_view(get=extend_schema(**openapi.reading(s.WorkerSerializer)))
 class WorkerDetail(AccountScoped, generics.RetrieveAPIView):
     serializer_class = s.WorkerSerializer
 
     def get_object(self):
         return get_object_or_404(workers_of(self.get_account()), pk=self.kwargs["worker_id"])
 
-    @extend_schema(responses={204: None, **ERRORS}, description="Remove the worker; its credential stops working.")
+    @extend_schema(
+        responses={204: None, **openapi.errors(*openapi.MANAGEMENT_ACTION)},
+        description="Remove the worker; its credential stops working.",
+    )
     def delete(self, request, account_id, worker_id):
         worker_services.remove_worker(account=self.get_account(), worker_id=worker_id, actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -121,7 +133,8 @@ class RegenerateKey(AccountScoped, APIView):
     @extend_schema(
         tags=["keys"],
         request=None,
-        responses={200: s.RegeneratedKeySerializer, **ERRORS},
+        parameters=[openapi.KEY_SLOT],
+        responses={200: s.RegeneratedKeySerializer, **openapi.errors(*openapi.MANAGEMENT_ACTION, 400)},
         description="Owners only. The other key keeps working; registered workers stay connected.",
     )
     def post(self, request, account_id, slot):
@@ -129,7 +142,7 @@ class RegenerateKey(AccountScoped, APIView):
         return Response(s.RegeneratedKeySerializer({"slot": slot, "key": key}).data)
 
 
-@extend_schema(tags=["notifications"])
+@extend_schema(tags=["notifications"], **openapi.listing(s.NotificationSerializer))
 class NotificationList(generics.ListAPIView):
     serializer_class = s.NotificationSerializer
 
@@ -137,7 +150,7 @@ class NotificationList(generics.ListAPIView):
         return visible_to(self.request.user).order_by("-created_at")
 
 
-@extend_schema(tags=["notifications"])
+@extend_schema(tags=["notifications"], **openapi.reading(s.NotificationSerializer))
 class NotificationDetail(generics.RetrieveAPIView):
     serializer_class = s.NotificationSerializer
 
