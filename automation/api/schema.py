@@ -49,7 +49,7 @@ class ErrorSerializer(serializers.Serializer):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Invalid input: `detail` names the field and the rule.",
+    400: "Invalid input (a parameter, the body, or a control character in the URL): `detail` says which and why.",
     401: "No credentials, or wrong ones (the same answer whether the account exists or not).",
     403: "Your role in the account does not allow this.",
     404: "No such object here (also for an account you are not a member of, so its id does not leak).",
@@ -69,12 +69,14 @@ def errors(*statuses: int, **descriptions: str) -> dict[int, OpenApiResponse]:
     return out
 
 
-# What any request with credentials and a JSON body can be answered, besides its own outcomes.
-AGENT_BODY = (400, 401, 413, 415, 429)
-MANAGEMENT_READ = (401, 404, 429)
-MANAGEMENT_LIST = (400, 401, 404, 429)
-MANAGEMENT_WRITE = (400, 401, 403, 404, 413, 415, 429)
-MANAGEMENT_ACTION = (401, 403, 404, 429)
+# Any request may be answered these: a bad parameter, body or URL (a control character in it), missing or
+# wrong credentials, too many failed ones from its address. Then what each kind of operation adds.
+ANY = (400, 401, 429)
+AGENT_BODY = (*ANY, 413, 415)
+MANAGEMENT_READ = (*ANY, 404)
+MANAGEMENT_LIST = MANAGEMENT_READ
+MANAGEMENT_WRITE = (*ANY, 403, 404, 413, 415)
+MANAGEMENT_ACTION = (*ANY, 403, 404)
 
 
 # ---- the agent API's credentials ------------------------------------------------------------------

@@ -165,7 +165,7 @@ class LeaveView(AgentView):
         description="Authenticate with the worker credential. The next heartbeat makes the worker online again.",
         auth=openapi.CREDENTIAL_AUTH,
         request=None,
-        responses={200: s.LeaveResponse, **openapi.errors(401, 429)},
+        responses={200: s.LeaveResponse, **openapi.errors(*openapi.ANY)},
     )
     def post(self, request, account_id):
         worker = self.worker_from_credential(request, account_id)

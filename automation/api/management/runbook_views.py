@@ -81,7 +81,10 @@ class RunbookPublish(RunbookScoped, APIView):
         request=None,
         responses={
             200: s.VersionSerializer,
-            **openapi.errors(*openapi.MANAGEMENT_ACTION, 400, _400="The draft is empty: there is nothing to publish."),
+            **openapi.errors(
+                *openapi.MANAGEMENT_ACTION,
+                _400="The draft is empty: there is nothing to publish (or the URL holds a control character).",
+            ),
         },
     )
     def post(self, request, account_id, runbook_name):

@@ -134,7 +134,7 @@ class RegenerateKey(AccountScoped, APIView):
         tags=["keys"],
         request=None,
         parameters=[openapi.KEY_SLOT],
-        responses={200: s.RegeneratedKeySerializer, **openapi.errors(*openapi.MANAGEMENT_ACTION, 400)},
+        responses={200: s.RegeneratedKeySerializer, **openapi.errors(*openapi.MANAGEMENT_ACTION)},
         description="Owners only. The other key keeps working; registered workers stay connected.",
     )
     def post(self, request, account_id, slot):

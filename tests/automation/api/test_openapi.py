@@ -126,7 +126,7 @@ def test_every_operation_lists_its_error_answers_with_the_error_body(schema):
     assert set(error["required"]) == {"code", "detail"}
     for (method, path), operation in ops.items():
         statuses = operation["responses"].keys()
-        assert {"401", "429"} <= statuses, (method, path)
+        assert {"400", "401", "429"} <= statuses, (method, path)
         if path.startswith("/api/") and "{" in path:
             assert "404" in statuses, (method, path)
         if operation.get("requestBody"):

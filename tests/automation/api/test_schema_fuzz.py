@@ -157,7 +157,25 @@ class Target:
 
 
 @pytest.fixture
-def target(people, settings):
+def pooled(transactional_db):
+    """On PostgreSQL the application takes its connections from a pool, as in production (portal/settings.py):
+    under ASGI each request runs on a thread of its own, and a new connection for each would be most of the
+    run's time. The suite's own database settings have no pool."""
+    database = connections["default"]
+    if database.vendor != "postgresql":
+        yield
+        return
+    options = database.settings_dict["OPTIONS"]
+    options["pool"] = {"min_size": 1, "max_size": 4}
+    try:
+        yield
+    finally:
+        database.close_pool()
+        del options["pool"]
+
+
+@pytest.fixture
+def target(people, settings, pooled):
     settings.LONG_POLL_SECONDS = 0.01
     settings.AUTH_FAILURES_PER_MINUTE = 10**9
     return Target(people)
