@@ -11,8 +11,9 @@ from django.db import connections
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from automation.api import schema as openapi
 from automation.api.agent import serializers as s
-from automation.api.agent.views import BAD_CREDENTIAL, ERRORS, AgentView
+from automation.api.agent.views import BAD_CREDENTIAL, AgentView
 from automation.api.exceptions import BadCredentials
 from automation.api.parsers import StreamJSONParser
 from automation.models import HybridWorker
@@ -22,6 +23,10 @@ from automation.services import jobs as job_services
 FALLBACK_POLL_SECONDS = 5.0
 # A busier worker claims a little later, so the least busy waiting member gets the job.
 DELAY_PER_HELD_JOB = 0.1
+JOB_REPORT_ERRORS = {
+    "_404": "This worker holds no such job.",
+    "_409": "The job's lease moved on (the worker lost it), or the job already ended: nothing was applied.",
+}
 
 
 def _closing(fn):
@@ -63,8 +68,9 @@ class NextJobsView(AgentView, AsyncAPIView):
             "Long-poll with the worker credential. Answers at once when a job is queued or a stop is requested "
             "for a job this worker runs, else after `wait` seconds (at most the long-poll timeout) with empty lists."
         ),
+        auth=openapi.CREDENTIAL_AUTH,
         request=s.NextJobsRequest,
-        responses={200: s.NextJobsResponse, **ERRORS},
+        responses={200: s.NextJobsResponse, **openapi.errors(*openapi.AGENT_BODY)},
     )
     async def post(self, request, account_id):
         worker = await _closing(lambda: self.worker_from_credential(request, account_id))()
@@ -116,8 +122,9 @@ class JobRecordsView(AgentView):
         operation_id="agent_job_records",
         tags=["agent"],
         summary="Send a batch of stream records (ordered, idempotent by seq); the first marks the job Running",
-        request=s.JobRecordsRequest,
-        responses={200: s.JobAckResponse, **ERRORS},
+        auth=openapi.CREDENTIAL_AUTH,
+        request=openapi.JobRecordsRequestSchema,
+        responses={200: s.JobAckResponse, **openapi.errors(*openapi.AGENT_BODY, 404, 409, **JOB_REPORT_ERRORS)},
     )
     def post(self, request, account_id, job_id):
         worker = self.worker_from_credential(request, account_id)
@@ -134,8 +141,9 @@ class JobFinishView(AgentView):
         operation_id="agent_job_finish",
         tags=["agent"],
         summary="Report the end state of a job (with its last stream records)",
-        request=s.JobFinishRequest,
-        responses={200: s.JobFinishResponse, **ERRORS},
+        auth=openapi.CREDENTIAL_AUTH,
+        request=openapi.JobFinishRequestSchema,
+        responses={200: s.JobFinishResponse, **openapi.errors(*openapi.AGENT_BODY, 404, 409, **JOB_REPORT_ERRORS)},
     )
     def post(self, request, account_id, job_id):
         worker = self.worker_from_credential(request, account_id)

@@ -101,7 +101,7 @@ class FactsSerializer(serializers.Serializer):
     memory_bytes = StrictIntegerField(min_value=0, max_value=MAX_BYTES, required=False)
     memory_available_bytes = StrictIntegerField(min_value=0, max_value=MAX_BYTES, required=False)
     disk_free_bytes = StrictIntegerField(min_value=0, max_value=MAX_BYTES, required=False)
-    # Bounds a page can show: a load average per CPU of at most a million, a clock within years 1970–9999.
+    # Bounds a page can show: a load average per CPU of at most a million, a clock within years 1970 to 9999.
     load = serializers.ListField(child=StrictFloatField(min_value=0, max_value=MAX_LOAD), max_length=3, required=False)
     agent_version = StrictStringField(max_length=32, required=False)
     python_version = StrictStringField(max_length=32, required=False)

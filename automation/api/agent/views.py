@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from automation.api import schema as openapi
 from automation.api.agent import serializers as s
 from automation.api.exceptions import BadCredentials
 from automation.api.parsers import LimitedJSONParser
@@ -28,13 +29,6 @@ BAD_CREDENTIAL = (
     "This worker's credential is not valid: the worker was removed, or registered again from another state "
     "folder. Run 'hybridworker register' to add it again."
 )
-ERRORS = {
-    400: OpenApiResponse(description="Invalid input: {code, detail}"),
-    401: OpenApiResponse(description="Missing or wrong key or credential: {code, detail}"),
-    409: OpenApiResponse(description="Conflict (name taken, registered elsewhere): {code, detail}"),
-    413: OpenApiResponse(description="Body too large"),
-    429: OpenApiResponse(description="Too many failed attempts; see Retry-After"),
-}
 
 
 def _bearer(request: Request) -> str:
@@ -48,6 +42,7 @@ def _client_ip(request: Request) -> str | None:
 
 
 class AgentView(APIView):
+    schema = openapi.AgentSchema()
     authentication_classes: list = []
     permission_classes: list = []
     parser_classes = [LimitedJSONParser]
@@ -86,8 +81,17 @@ class RegisterView(AgentView):
         tags=["agent"],
         summary="Register this machine into a hybrid worker group (Add-HybridRunbookWorker)",
         description="Authenticate with `Authorization: Bearer <primary or secondary access key>`.",
+        auth=openapi.KEY_AUTH,
         request=s.RegisterRequest,
-        responses={200: s.RegisterResponse, 201: s.RegisterResponse, **ERRORS},
+        responses={
+            200: s.RegisterResponse,
+            201: s.RegisterResponse,
+            **openapi.errors(
+                *openapi.AGENT_BODY,
+                409,
+                _409="This machine is registered in another group or account, or the name is taken in the group.",
+            ),
+        },
     )
     def post(self, request, account_id):
         if not isinstance(request.data, dict):
@@ -122,8 +126,13 @@ class HeartbeatView(AgentView):
         tags=["agent"],
         summary="Report that this worker is alive, with its host facts",
         description="Authenticate with `Authorization: Bearer <worker credential>`.",
+        auth=openapi.CREDENTIAL_AUTH,
         request=s.HeartbeatRequest,
-        responses={200: s.HeartbeatResponse, **ERRORS, 409: s.StaleLeaseResponse},
+        responses={
+            200: s.HeartbeatResponse,
+            **openapi.errors(*openapi.AGENT_BODY),
+            409: OpenApiResponse(s.StaleLeaseResponse, description="Jobs listed that this worker no longer holds."),
+        },
     )
     def post(self, request, account_id):
         worker = self.worker_from_credential(request, account_id)
@@ -154,8 +163,9 @@ class LeaveView(AgentView):
         tags=["agent"],
         summary="This worker's service is stopping: offline at once, and what it still holds is taken back",
         description="Authenticate with the worker credential. The next heartbeat makes the worker online again.",
+        auth=openapi.CREDENTIAL_AUTH,
         request=None,
-        responses={200: s.LeaveResponse, **ERRORS},
+        responses={200: s.LeaveResponse, **openapi.errors(*openapi.ANY)},
     )
     def post(self, request, account_id):
         worker = self.worker_from_credential(request, account_id)
@@ -172,8 +182,12 @@ class DeregisterView(AgentView):
             "Authenticate with the worker's own credential, or with an account access key plus the "
             "`machine_id` of the worker to remove."
         ),
-        request=s.DeregisterRequest,
-        responses={200: s.DeregisterResponse, **ERRORS},
+        auth=[*openapi.KEY_AUTH, *openapi.CREDENTIAL_AUTH],
+        request=openapi.DeregisterRequestSchema,
+        responses={
+            200: s.DeregisterResponse,
+            **openapi.errors(*openapi.AGENT_BODY, 404, _404="This machine is not registered in this account."),
+        },
     )
     def post(self, request, account_id):
         token = _bearer(request)

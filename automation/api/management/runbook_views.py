@@ -1,14 +1,15 @@
 """Management API v1: runbooks, versions and jobs."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from automation.api import schema as openapi
 from automation.api.errors import get_or_not_found
 from automation.api.management import runbook_serializers as s
-from automation.api.management.views import ERRORS, AccountScoped
+from automation.api.management.views import AccountScoped
 from automation.models import JobStream
 from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of
 from automation.queries.runbooks import runbooks_of
@@ -25,13 +26,20 @@ class RunbookScoped(AccountScoped):
 
 
 @extend_schema(tags=["runbooks"])
+@extend_schema_view(get=extend_schema(**openapi.listing(s.RunbookSerializer)))
 class RunbookList(AccountScoped, generics.ListAPIView):
     serializer_class = s.RunbookSerializer
 
     def get_queryset(self):
         return runbooks_of(self.get_account())
 
-    @extend_schema(request=s.RunbookCreateSerializer, responses={201: s.RunbookSerializer, **ERRORS})
+    @extend_schema(
+        request=openapi.RunbookCreateRequestSchema,
+        responses={
+            201: s.RunbookSerializer,
+            **openapi.errors(*openapi.MANAGEMENT_WRITE, 409, _409="A runbook of that name exists in the account."),
+        },
+    )
     def post(self, request, account_id):
         data = s.RunbookCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -41,49 +49,57 @@ class RunbookList(AccountScoped, generics.ListAPIView):
 
 
 @extend_schema(tags=["runbooks"])
+@extend_schema_view(get=extend_schema(**openapi.reading(s.RunbookSerializer)))
 class RunbookDetail(RunbookScoped, generics.RetrieveAPIView):
     serializer_class = s.RunbookSerializer
 
     def get_object(self):
         return self.get_runbook()
 
-    @extend_schema(request=s.RunbookUpdateSerializer, responses={200: s.RunbookSerializer, **ERRORS})
+    @extend_schema(
+        request=openapi.RunbookUpdateRequestSchema,
+        responses={200: s.RunbookSerializer, **openapi.errors(*openapi.MANAGEMENT_WRITE)},
+    )
     def patch(self, request, account_id, runbook_name):
         data = s.RunbookUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         runbook = runbook_services.update_draft(runbook=self.get_runbook(), actor=self.actor(), **data.validated_data)
         return Response(s.RunbookSerializer(runbooks_of(self.get_account()).get(pk=runbook.pk)).data)
 
-    @extend_schema(responses={204: None, 409: None, **ERRORS})
+    @extend_schema(
+        responses={
+            204: None,
+            **openapi.errors(*openapi.MANAGEMENT_ACTION, 409, _409="The runbook has jobs queued or running."),
+        }
+    )
     def delete(self, request, account_id, runbook_name):
         runbook_services.delete_runbook(runbook=self.get_runbook(), actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RunbookPublish(RunbookScoped, APIView):
-    @extend_schema(tags=["runbooks"], request=None, responses={200: s.VersionSerializer, **ERRORS})
+    @extend_schema(
+        tags=["runbooks"],
+        request=None,
+        responses={
+            200: s.VersionSerializer,
+            **openapi.errors(
+                *openapi.MANAGEMENT_ACTION,
+                _400="The draft is empty: there is nothing to publish (or the URL holds a control character).",
+            ),
+        },
+    )
     def post(self, request, account_id, runbook_name):
         version = runbook_services.publish_runbook(runbook=self.get_runbook(), actor=self.actor())
         return Response(s.VersionSerializer(version).data)
 
 
-@extend_schema(tags=["runbooks"])
+@extend_schema(tags=["runbooks"], **openapi.listing(s.VersionSerializer))
 class RunbookVersions(RunbookScoped, generics.ListAPIView):
     serializer_class = s.VersionSerializer
 
     def get_queryset(self):
         return self.get_runbook().versions.order_by("-number")
-
-
-JOB_FILTERS = [
-    OpenApiParameter(
-        "status", str, enum=["New", "Queued", "Activating", "Running", "Stopping", "Completed", "Failed", "Stopped"]
-    ),
-    OpenApiParameter("runbook", str),
-    OpenApiParameter("run_on", str, description="Hybrid worker group name"),
-    OpenApiParameter("created_after", str, description="ISO 8601"),
-    OpenApiParameter("created_before", str, description="ISO 8601"),
-]
 
 
 @extend_schema(tags=["jobs"])
@@ -96,7 +112,7 @@ class JobList(AccountScoped, generics.ListAPIView):
         except BadFilter as exc:
             raise ValidationError({exc.key: [str(exc)]}) from None
 
-    @extend_schema(parameters=JOB_FILTERS)
+    @extend_schema(**openapi.listing(s.JobSerializer, filters=openapi.JOB_FILTERS))
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -105,7 +121,14 @@ class JobList(AccountScoped, generics.ListAPIView):
         explain_waiting(page if page is not None else queryset)
         return page
 
-    @extend_schema(request=s.JobStartSerializer, responses={201: s.JobSerializer, **ERRORS})
+    @extend_schema(
+        request=openapi.JobStartRequestSchema,
+        responses={201: s.JobSerializer, **openapi.errors(*openapi.MANAGEMENT_WRITE)},
+        description=(
+            "The runbook must have a published version and the group must exist; the parameters must be the ones "
+            "the published version declares (400 names the one at fault)."
+        ),
+    )
     def post(self, request, account_id):
         data = s.JobStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -129,7 +152,7 @@ class JobScoped(AccountScoped):
         return get_or_not_found(jobs_of(self.get_account(), tests=True), detail, pk=job_id)
 
 
-@extend_schema(tags=["jobs"])
+@extend_schema(tags=["jobs"], **openapi.reading(s.JobSerializer))
 class JobDetail(JobScoped, generics.RetrieveAPIView):
     serializer_class = s.JobSerializer
 
@@ -140,19 +163,20 @@ class JobDetail(JobScoped, generics.RetrieveAPIView):
 
 
 class JobStop(JobScoped, APIView):
-    @extend_schema(tags=["jobs"], request=None, responses={200: s.JobSerializer, 409: None, **ERRORS})
+    @extend_schema(
+        tags=["jobs"],
+        request=None,
+        responses={
+            200: s.JobSerializer,
+            **openapi.errors(*openapi.MANAGEMENT_ACTION, 409, _409="The job already ended."),
+        },
+    )
     def post(self, request, account_id, job_id):
         job = job_services.request_stop(job=self.get_job(), actor=self.actor())
         return Response(s.JobSerializer(job).data)
 
 
-@extend_schema(
-    tags=["jobs"],
-    parameters=[
-        OpenApiParameter("after", int, description="Only records after this sequence number"),
-        OpenApiParameter("stream", str, enum=JobStream.Stream.values),
-    ],
-)
+@extend_schema(tags=["jobs"], **openapi.listing(s.StreamRecordSerializer, filters=openapi.STREAM_FILTERS))
 class JobStreams(JobScoped, generics.ListAPIView):
     serializer_class = s.StreamRecordSerializer
 

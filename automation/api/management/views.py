@@ -1,11 +1,12 @@
 """Management API v1: the portal's operations, through the same services and role rules."""
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from automation.api import schema as openapi
 from automation.api.errors import get_or_not_found
 from automation.api.management import serializers as s
 from automation.queries.accounts import account_of, accounts_of
@@ -15,12 +16,6 @@ from automation.services import keys as key_services
 from automation.services import workers as worker_services
 from automation.services.actor import Actor
 from automation.services.errors import NotFound
-
-ERRORS = {
-    401: OpenApiResponse(description="Not signed in / bad token"),
-    403: OpenApiResponse(description="Your role does not allow this"),
-    404: OpenApiResponse(description="No such object, or not a member of the account"),
-}
 
 
 class AccountScoped:
@@ -44,7 +39,7 @@ class AccountScoped:
         return Actor.from_request(self.request)
 
 
-@extend_schema(tags=["accounts"], responses={200: s.AccountSerializer, **ERRORS})
+@extend_schema(tags=["accounts"], **openapi.listing(s.AccountSerializer))
 class AccountList(generics.ListAPIView):
     serializer_class = s.AccountSerializer
 
@@ -52,7 +47,7 @@ class AccountList(generics.ListAPIView):
         return accounts_of(self.request.user)
 
 
-@extend_schema(tags=["accounts"], responses={200: s.AccountSerializer, **ERRORS})
+@extend_schema(tags=["accounts"], **openapi.reading(s.AccountSerializer))
 class AccountDetail(AccountScoped, generics.RetrieveAPIView):
     serializer_class = s.AccountSerializer
 
@@ -61,13 +56,20 @@ class AccountDetail(AccountScoped, generics.RetrieveAPIView):
 
 
 @extend_schema(tags=["groups"])
+@extend_schema_view(get=extend_schema(**openapi.listing(s.GroupSerializer)))
 class GroupList(AccountScoped, generics.ListAPIView):
     serializer_class = s.GroupSerializer
 
     def get_queryset(self):
         return groups_of(self.get_account()).order_by("name")
 
-    @extend_schema(request=s.GroupCreateSerializer, responses={201: s.GroupSerializer, 400: None, 409: None, **ERRORS})
+    @extend_schema(
+        request=s.GroupCreateSerializer,
+        responses={
+            201: s.GroupSerializer,
+            **openapi.errors(*openapi.MANAGEMENT_WRITE, 409, _409="A group of that name exists in the account."),
+        },
+    )
     def post(self, request, account_id):
         data = s.GroupCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -79,6 +81,7 @@ class GroupList(AccountScoped, generics.ListAPIView):
 
 
 @extend_schema(tags=["groups"])
+@extend_schema_view(get=extend_schema(**openapi.reading(s.GroupSerializer)))
 class GroupDetail(AccountScoped, generics.RetrieveAPIView):
     serializer_class = s.GroupSerializer
 
@@ -86,7 +89,12 @@ class GroupDetail(AccountScoped, generics.RetrieveAPIView):
         return self.get_group()
 
     @extend_schema(
-        responses={202: s.DeletionAcceptedSerializer, 409: OpenApiResponse(description="The group has workers")},
+        responses={
+            202: s.DeletionAcceptedSerializer,
+            **openapi.errors(
+                *openapi.MANAGEMENT_ACTION, 409, _409="The group still has workers, or is being deleted already."
+            ),
+        },
         description="Deletes the group in the background; watch the returned notification for the outcome.",
     )
     def delete(self, request, account_id, group_name):
@@ -102,7 +110,7 @@ class GroupDetail(AccountScoped, generics.RetrieveAPIView):
         return Response(s.DeletionAcceptedSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(tags=["workers"])
+@extend_schema(tags=["workers"], **openapi.listing(s.WorkerSerializer))
 class GroupWorkerList(AccountScoped, generics.ListAPIView):
     serializer_class = s.WorkerSerializer
 
@@ -111,6 +119,7 @@ class GroupWorkerList(AccountScoped, generics.ListAPIView):
 
 
 @extend_schema(tags=["workers"])
+@extend_schema_view(get=extend_schema(**openapi.reading(s.WorkerSerializer)))
 class WorkerDetail(AccountScoped, generics.RetrieveAPIView):
     serializer_class = s.WorkerSerializer
 
@@ -119,7 +128,10 @@ class WorkerDetail(AccountScoped, generics.RetrieveAPIView):
         detail = f"Hybrid worker {worker_id} was not found in this Automation account."
         return get_or_not_found(workers_of(self.get_account()), detail, pk=worker_id)
 
-    @extend_schema(responses={204: None, **ERRORS}, description="Remove the worker; its credential stops working.")
+    @extend_schema(
+        responses={204: None, **openapi.errors(*openapi.MANAGEMENT_ACTION)},
+        description="Remove the worker; its credential stops working.",
+    )
     def delete(self, request, account_id, worker_id):
         self.get_object()  # the same 404 as a GET
         worker_services.remove_worker(account=self.get_account(), worker_id=worker_id, actor=self.actor())
@@ -130,7 +142,8 @@ class RegenerateKey(AccountScoped, APIView):
     @extend_schema(
         tags=["keys"],
         request=None,
-        responses={200: s.RegeneratedKeySerializer, **ERRORS},
+        parameters=[openapi.KEY_SLOT],
+        responses={200: s.RegeneratedKeySerializer, **openapi.errors(*openapi.MANAGEMENT_ACTION)},
         description="Owners only. The other key keeps working; registered workers stay connected.",
     )
     def post(self, request, account_id, slot):
@@ -138,7 +151,7 @@ class RegenerateKey(AccountScoped, APIView):
         return Response(s.RegeneratedKeySerializer({"slot": slot, "key": key}).data)
 
 
-@extend_schema(tags=["notifications"])
+@extend_schema(tags=["notifications"], **openapi.listing(s.NotificationSerializer))
 class NotificationList(generics.ListAPIView):
     serializer_class = s.NotificationSerializer
 
@@ -146,7 +159,7 @@ class NotificationList(generics.ListAPIView):
         return visible_to(self.request.user).order_by("-created_at")
 
 
-@extend_schema(tags=["notifications"])
+@extend_schema(tags=["notifications"], **openapi.reading(s.NotificationSerializer))
 class NotificationDetail(generics.RetrieveAPIView):
     serializer_class = s.NotificationSerializer
 

@@ -5,16 +5,24 @@ import re
 
 import pytest
 import yaml
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
+
+from automation.api.schema import NAME_PATTERN
+from automation.validators import validate_name
 
 pytestmark = pytest.mark.django_db
 
 AGENT_OPERATIONS = {
     ("post", "/agentsvc/accounts/{account_id}/v1/register"): "agent_register",
     ("post", "/agentsvc/accounts/{account_id}/v1/heartbeat"): "agent_heartbeat",
+    ("post", "/agentsvc/accounts/{account_id}/v1/leave"): "agent_leave",
     ("post", "/agentsvc/accounts/{account_id}/v1/deregister"): "agent_deregister",
+    ("post", "/agentsvc/accounts/{account_id}/v1/jobs/next"): "agent_next_jobs",
+    ("post", "/agentsvc/accounts/{account_id}/v1/jobs/{job_id}/records"): "agent_job_records",
+    ("post", "/agentsvc/accounts/{account_id}/v1/jobs/{job_id}/finish"): "agent_job_finish",
 }
 MANAGEMENT_OPERATIONS = {
     ("get", "/api/v1/accounts/"),
@@ -29,6 +37,18 @@ MANAGEMENT_OPERATIONS = {
     ("post", "/api/v1/accounts/{account_id}/keys/{slot}/regenerate/"),
     ("get", "/api/v1/notifications/"),
     ("get", "/api/v1/notifications/{notification_id}/"),
+    ("get", "/api/v1/accounts/{account_id}/runbooks/"),
+    ("post", "/api/v1/accounts/{account_id}/runbooks/"),
+    ("get", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/"),
+    ("patch", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/"),
+    ("delete", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/"),
+    ("post", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/publish/"),
+    ("get", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/versions/"),
+    ("get", "/api/v1/accounts/{account_id}/jobs/"),
+    ("post", "/api/v1/accounts/{account_id}/jobs/"),
+    ("get", "/api/v1/accounts/{account_id}/jobs/{job_id}/"),
+    ("post", "/api/v1/accounts/{account_id}/jobs/{job_id}/stop/"),
+    ("get", "/api/v1/accounts/{account_id}/jobs/{job_id}/streams/"),
 }
 
 
@@ -97,6 +117,99 @@ def test_the_schema_documents_requests_answers_and_errors(schema):
         "version",
         "facts",
     }
+
+
+def test_every_operation_lists_its_error_answers_with_the_error_body(schema):
+    ops = operations(schema)
+    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 31
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"code", "detail"}
+    for (method, path), operation in ops.items():
+        statuses = operation["responses"].keys()
+        assert {"400", "401", "429"} <= statuses, (method, path)
+        if path.startswith("/api/") and "{" in path:
+            assert "404" in statuses, (method, path)
+        if operation.get("requestBody"):
+            assert {"400", "413", "415"} <= statuses, (method, path)
+        if method != "get" and path.startswith("/api/"):
+            assert "403" in statuses, (method, path)
+        for status, answer in operation["responses"].items():
+            if status.startswith("2") or (status, path) == ("409", "/agentsvc/accounts/{account_id}/v1/heartbeat"):
+                continue
+            assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, (
+                method,
+                path,
+                status,
+            )
+    for operation in ("records", "finish"):
+        assert {"404", "409"} <= ops[("post", f"/agentsvc/accounts/{{account_id}}/v1/jobs/{{job_id}}/{operation}")][
+            "responses"
+        ].keys()
+    assert "404" in ops[("post", "/agentsvc/accounts/{account_id}/v1/deregister")]["responses"]
+
+
+def test_each_agent_operation_names_the_secret_it_takes(schema):
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["agentKey"]["scheme"] == schemes["workerCredential"]["scheme"] == "bearer"
+    ops = operations(schema)
+    for (method, path), operation_id in AGENT_OPERATIONS.items():
+        security = ops[(method, path)]["security"]
+        if operation_id == "agent_register":
+            assert security == [{"agentKey": []}]
+        elif operation_id == "agent_deregister":
+            assert security == [{"agentKey": []}, {"workerCredential": []}]
+        else:
+            assert security == [{"workerCredential": []}], operation_id
+
+
+def test_the_schema_states_the_checks_the_server_makes(schema):
+    ops = operations(schema)
+    parameters = {
+        (method, path, p["name"]): p["schema"] for (method, path), op in ops.items() for p in op.get("parameters", [])
+    }
+    assert parameters[("post", "/api/v1/accounts/{account_id}/keys/{slot}/regenerate/", "slot")]["enum"] == [
+        "primary",
+        "secondary",
+    ]
+    created_after = parameters[("get", "/api/v1/accounts/{account_id}/jobs/", "created_after")]
+    assert {"type": "string", "format": "date-time"} in created_after["anyOf"]
+    assert parameters[("get", "/api/v1/accounts/", "page")] == {"type": "integer", "minimum": 1}
+    components = schema["components"]["schemas"]
+    for name in ("RegisterRequestRequest", "GroupCreateRequest", "RunbookCreateRequest", "JobStartRequest"):
+        for field in ("group", "name", "runbook", "run_on"):
+            if field in components[name]["properties"]:
+                prop = components[name]["properties"][field]
+                assert (prop["pattern"], prop["maxLength"]) == (NAME_PATTERN, 128), (name, field)
+    record = components["JobRecordsRequestRequest"]["properties"]["records"]["items"]
+    assert record == {"$ref": "#/components/schemas/RecordRequest"}
+    assert components["RecordRequest"]["properties"]["seq"]["maximum"] == 2**31 - 1
+    assert components["RecordRequest"]["properties"]["time"]["format"] == "date-time"
+    create = components["RunbookCreateRequest"]["properties"]
+    assert create["retries"]["maximum"] == 3 and create["timeout_seconds"]["maximum"] == 7 * 24 * 3600
+    assert {item["properties"]["type"]["enum"][0] for item in create["parameters"]["items"]["oneOf"]} == {
+        "string",
+        "int",
+        "bool",
+        "json",
+        "secret",
+    }
+    assert components["DeregisterRequestRequest"]["required"] == ["machine_id"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a", "web-01", "A.b_c-d", "x y", ". .", "..a", "a..", "-", "_", "9" * 128, "a" + " " * 126 + "b"],
+)
+def test_the_name_pattern_takes_every_name_the_server_takes(name):
+    validate_name(name)
+    assert re.fullmatch(NAME_PATTERN.removeprefix("^").removesuffix("$"), name)
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", " a", "a ", "a/b", "a\nb", "é", "a\x00", "9" * 129, "a\tb"])
+def test_the_name_pattern_refuses_every_name_the_server_refuses(name):
+    with pytest.raises(ValidationError):
+        validate_name(name)
+    assert not re.fullmatch(NAME_PATTERN.removeprefix("^").removesuffix("$"), name) or len(name) > 128
 
 
 def test_the_docs_page_is_served_and_uses_only_local_files():

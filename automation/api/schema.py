@@ -1,0 +1,333 @@
+"""What the OpenAPI document says beyond what drf-spectacular reads from the code.
+
+Every operation lists every status it can answer, each error with the one error body; and the checks
+the server makes in its services (name rules, enums, bounds, the shape of JSON fields the serializers
+take as "any JSON") are stated here, so a client generated from the document sends what the server
+takes. The schema-driven fuzz test (tests/automation/api/test_schema_fuzz.py) holds the two together.
+"""
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field, extend_schema_serializer
+from rest_framework import serializers
+
+from automation.api.agent import serializers as agent
+from automation.models import AccountKey, JobStatus, JobStream, RunbookType
+from automation.services import jobs as job_services
+from automation.services import runbooks as runbook_services
+
+# automation.validators.NAME_RULE as a regular expression: 1 to 128 of letters, digits, space, '-', '_'
+# and '.', no space first or last, not only dots. Without lookahead, so every generator can use it.
+NAME_PATTERN = (
+    r"^(?:[A-Za-z0-9_-]"
+    r"|[A-Za-z0-9_-][A-Za-z0-9 ._-]*[A-Za-z0-9._-]"
+    r"|\.+(?:[A-Za-z0-9_-]|[A-Za-z0-9 _-][A-Za-z0-9 ._-]*[A-Za-z0-9._-]))$"
+)
+NAME_MAX = 128
+# StrictStringField: no control characters but the tab.
+NO_CONTROL_PATTERN = r"^[^\u0000-\u0008\u000a-\u001f]*$"
+# The kinds of text of automation.validators: a line (filters) has no control character at all; text
+# (descriptions, parameter values) may hold tabs and line ends (LF, CR LF); code (a runbook) anything but NUL.
+LINE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
+TEXT_PATTERN = r"^(?:[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]|\r\n)*$"
+CODE_PATTERN = r"^[^\u0000]*$"
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
+MACHINE_ID_PATTERN = r"^[A-Za-z0-9._-]*$"
+PARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+# ---- errors -------------------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="Error")
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable and machine-readable, e.g. invalid, not_found, stale_lease.")
+    detail = serializers.CharField(help_text="What went wrong, in words a person can act on.")
+    field = serializers.CharField(required=False, help_text="The input field at fault, when there is one.")
+    fields = serializers.DictField(required=False, help_text="Every field at fault with its messages (400).")
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input (a parameter, the body, or a control character in the URL): `detail` says which and why.",
+    401: "No credentials, or wrong ones (the same answer whether the account exists or not).",
+    403: "Your role in the account does not allow this.",
+    404: "No such object here (also for an account you are not a member of, so its id does not leak).",
+    409: "The current state does not allow this; `detail` says why.",
+    413: "The body is over this endpoint's size limit.",
+    415: "The body is not `application/json`.",
+    429: "Too many failed authentications from this address; try again after `Retry-After` seconds.",
+}
+
+
+def errors(*statuses: int, **descriptions: str) -> dict[int, OpenApiResponse]:
+    """{status: the error body} for each status; `descriptions` (`_409="..."`) say more than the default."""
+    out = {}
+    for status in statuses:
+        text = descriptions.get(f"_{status}", ERROR_DESCRIPTIONS[status])
+        out[status] = OpenApiResponse(ErrorSerializer, description=text)
+    return out
+
+
+# Any request may be answered these: a bad parameter, body or URL (a control character in it), missing or
+# wrong credentials, too many failed ones from its address. Then what each kind of operation adds.
+ANY = (400, 401, 429)
+AGENT_BODY = (*ANY, 413, 415)
+MANAGEMENT_READ = (*ANY, 404)
+MANAGEMENT_LIST = MANAGEMENT_READ
+MANAGEMENT_WRITE = (*ANY, 403, 404, 413, 415)
+MANAGEMENT_ACTION = (*ANY, 403, 404)
+
+
+# ---- the agent API's credentials ------------------------------------------------------------------
+
+AGENT_KEY = "agentKey"
+WORKER_CREDENTIAL = "workerCredential"
+AGENT_SECURITY_SCHEMES = {
+    AGENT_KEY: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The account's primary or secondary access key (the Keys blade).",
+    },
+    WORKER_CREDENTIAL: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The worker's own credential (hrw_…), from its registration.",
+    },
+}
+KEY_AUTH = [{AGENT_KEY: []}]
+CREDENTIAL_AUTH = [{WORKER_CREDENTIAL: []}]
+
+
+class AgentSchema(AutoSchema):
+    """The agent views read `Authorization: Bearer` themselves (an account key or a worker credential,
+    by operation); each operation names its scheme with `extend_schema(auth=...)`, defined here."""
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        for name, definition in AGENT_SECURITY_SCHEMES.items():
+            self.registry.register_on_missing(
+                ResolvedComponent(name=name, type=ResolvedComponent.SECURITY_SCHEMA, object=name, schema=definition)
+            )
+        return operation
+
+
+# ---- fields whose checks live in code drf-spectacular cannot read --------------------------------
+
+
+class NameFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = "automation.api.agent.serializers.NameField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": NAME_PATTERN}
+
+
+class StrictStringSchema(OpenApiSerializerFieldExtension):
+    target_class = "automation.api.agent.serializers.StrictStringField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        schema = {"type": "string", "pattern": NO_CONTROL_PATTERN}
+        if agent.validate_machine_id in field.validators:
+            schema["pattern"] = MACHINE_ID_PATTERN
+        shortest = max(field.min_length or 0, 0 if field.allow_blank else 1)
+        if shortest:
+            schema["minLength"] = shortest
+        if field.max_length is not None:
+            schema["maxLength"] = field.max_length
+        return schema
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": NAME_PATTERN})
+class NameSchemaField(serializers.JSONField):
+    """A name by automation.validators.NAME_RULE."""
+
+
+# ---- agent API request bodies ---------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="Record")
+class RecordSchema(serializers.Serializer):
+    seq = serializers.IntegerField(
+        min_value=0, max_value=job_services.MAX_SEQ, help_text="Per attempt; records are idempotent by seq."
+    )
+    stream = serializers.ChoiceField(choices=JobStream.Stream.choices)
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    time = serializers.DateTimeField(required=False, help_text="When the runbook wrote it, with its UTC offset.")
+
+
+# The serializers take records as any objects and the service checks each one (so a bad one is named
+# by its index); the document states those checks.
+@extend_schema_serializer(component_name="JobRecordsRequest")
+class JobRecordsRequestSchema(agent.JobRecordsRequest):
+    records = serializers.ListField(child=RecordSchema(), max_length=10000)
+
+
+@extend_schema_serializer(component_name="JobFinishRequest")
+class JobFinishRequestSchema(agent.JobFinishRequest):
+    records = serializers.ListField(child=RecordSchema(), max_length=10000, required=False)
+
+
+# Required: JSON Schema cannot make a body field depend on the credential sent; agents send an account key.
+@extend_schema_serializer(component_name="DeregisterRequest")
+class DeregisterRequestSchema(agent.DeregisterRequest):
+    machine_id = agent.StrictStringField(
+        min_length=8,
+        max_length=64,
+        validators=[agent.validate_machine_id],
+        help_text=(
+            "The machine to remove. Needed with an account key; with the worker's own credential it may be left "
+            "out (that worker is removed)."
+        ),
+    )
+
+
+# ---- management API request bodies (the serializers take any JSON; the services check it) -------
+
+
+def _declaration(kind: str, default: dict, *, type_required: bool = True) -> dict:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "type"] if type_required else ["name"],
+        "properties": {
+            "name": {"type": "string", "maxLength": 64, "pattern": PARAMETER_NAME_PATTERN},
+            "type": {"type": "string", "enum": [kind]},
+            "required": {"type": "boolean", "default": False},
+            "default": default,
+        },
+    }
+
+
+# A parameter's default is of its type; a secret has none (anyone reading the runbook would see it).
+PARAMETER_DECLARATION = {
+    "oneOf": [
+        _declaration("string", {"type": "string", "pattern": TEXT_PATTERN, "nullable": True}, type_required=False),
+        _declaration("int", {"type": "integer", "minimum": MIN_INT, "maximum": MAX_INT, "nullable": True}),
+        _declaration("bool", {"type": "boolean", "nullable": True}),
+        _declaration("json", {"nullable": True, "description": "Its strings are text; at most 64 levels deep."}),
+        _declaration("secret", {"type": "string", "nullable": True, "enum": [None]}),
+    ],
+    "description": "type is one of string (the default), int, bool, json and secret.",
+}
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": runbook_services.MAX_PARAMETERS,
+        "items": PARAMETER_DECLARATION,
+        "description": "The declared parameters; their names are unique, ignoring case.",
+    }
+)
+class DeclarationSchemaField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"type": "string", "maxLength": 2000, "pattern": TEXT_PATTERN})
+class DescriptionSchemaField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": CODE_PATTERN,
+        "description": "The draft: at most 1 MiB of UTF-8, without NUL characters.",
+    }
+)
+class ContentSchemaField(serializers.JSONField):
+    pass
+
+
+def _retries(**kwargs):
+    return serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=runbook_services.MAX_RETRIES,
+        help_text="Runs again when its worker is lost while running it.",
+        **kwargs,
+    )
+
+
+def _timeout(**kwargs):
+    kwargs.setdefault("help_text", "Seconds (null: no timeout).")
+    return serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=runbook_services.MAX_TIMEOUT_SECONDS, **kwargs
+    )
+
+
+@extend_schema_serializer(component_name="RunbookCreate")
+class RunbookCreateRequestSchema(serializers.Serializer):
+    name = NameSchemaField()
+    runbook_type = serializers.ChoiceField(choices=RunbookType.choices)
+    description = DescriptionSchemaField(required=False, default="")
+    content = ContentSchemaField(required=False, default="")
+    parameters = DeclarationSchemaField(required=False, default=list)
+    retries = _retries(default=0)
+    timeout_seconds = _timeout(default=None)
+
+
+@extend_schema_serializer(component_name="RunbookUpdate")
+class RunbookUpdateRequestSchema(serializers.Serializer):
+    description = DescriptionSchemaField(required=False)
+    content = ContentSchemaField(required=False)
+    parameters = DeclarationSchemaField(required=False)
+    retries = _retries()
+    timeout_seconds = _timeout()
+
+
+@extend_schema_serializer(component_name="JobStart")
+class JobStartRequestSchema(serializers.Serializer):
+    runbook = NameSchemaField(help_text="A runbook of the account with a published version.")
+    run_on = NameSchemaField(help_text="The hybrid worker group to run on.")
+    parameters = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="name: value, of the types the published version declares; strings are text.",
+    )
+    timeout_seconds = _timeout(help_text="Seconds (null or left out: the runbook's default timeout).")
+
+
+# ---- query parameters -----------------------------------------------------------------------------
+
+PAGE = OpenApiParameter("page", {"type": "integer", "minimum": 1}, description="A page number of the results.")
+
+EMPTY = {"type": "string", "maxLength": 0}
+
+
+def _or_empty(schema: dict) -> dict:
+    """An empty filter (`?status=`, as a form sends it) filters nothing."""
+    return {"anyOf": [schema, EMPTY]}
+
+
+MOMENT = {"type": "string", "format": "date-time"}
+JOB_FILTERS = [
+    OpenApiParameter("status", _or_empty({"type": "string", "enum": JobStatus.values})),
+    OpenApiParameter("runbook", {"type": "string", "pattern": LINE_PATTERN}, description="Runbook name"),
+    OpenApiParameter("run_on", {"type": "string", "pattern": LINE_PATTERN}, description="Hybrid worker group name"),
+    OpenApiParameter("created_after", _or_empty(MOMENT), description="ISO 8601 date and time, with its offset"),
+    OpenApiParameter("created_before", _or_empty(MOMENT), description="ISO 8601 date and time, with its offset"),
+]
+
+STREAM_FILTERS = [
+    OpenApiParameter(
+        "after",
+        {"type": "integer", "minimum": -1, "maximum": MAX_INT},
+        description="Only records after this sequence number (-1: from the first)",
+    ),
+    OpenApiParameter("stream", _or_empty({"type": "string", "enum": JobStream.Stream.values})),
+]
+
+
+def listing(serializer, *, filters=()) -> dict:
+    """extend_schema arguments of a management API list: its query parameters (and `page`), every answer."""
+    return {"parameters": [*filters, PAGE], "responses": {200: serializer, **errors(*MANAGEMENT_LIST)}}
+
+
+def reading(serializer) -> dict:
+    """extend_schema arguments of a management API read of one object."""
+    return {"responses": {200: serializer, **errors(*MANAGEMENT_READ)}}
+
+
+KEY_SLOT = OpenApiParameter("slot", str, location=OpenApiParameter.PATH, enum=AccountKey.Slot.values)

@@ -1,0 +1,514 @@
+"""Schema-driven fuzzing: schemathesis against the OpenAPI document the server serves, every operation of
+both APIs, every check (no 5xx; statuses, content types and bodies as documented; schema-valid requests
+taken, schema-invalid ones refused; deleted things gone; authentication enforced).
+
+The whole application (portal.asgi, as daphne serves it) runs in this process, so settings apply: the
+long-poll answers at once, and failed authentications never turn into 429s. schemathesis runs its
+coverage phase (the boundaries of every parameter and body, positive and negative), a bounded fuzzing
+phase, and its stateful phase (chains of operations linked through their answers), from a fixed seed
+and with nothing carried over between runs: every run generates the same inputs (only the ids the server
+hands out differ). Half of the names and ids sent are of things that exist. Requests carry the
+credentials each operation takes; schemathesis also sends them without (and with generated ones), and
+at the end every operation is called once more without credentials and must answer 401.
+
+A disagreement the run lets pass is listed below, with why: checks JSON Schema cannot state, and
+disagreements that other branches of issue 17 remove (delete those entries when they are merged).
+"""
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import pytest
+import schemathesis
+from django.db import connections
+from schemathesis.core.failures import FailureGroup
+from schemathesis.engine import events
+from schemathesis.engine import from_schema as engine_for
+
+from automation.models import HybridWorker
+from automation.services.actor import Actor
+from automation.services.jobs import claim_jobs, start_job
+from automation.services.keys import reveal_keys
+from automation.services.runbooks import create_runbook, publish_runbook
+from automation.services.tokens import create_token
+from automation.services.workers import register_worker
+
+pytestmark = [pytest.mark.sqlite, pytest.mark.django_db(transaction=True)]
+
+SEED = 17
+CLIENT = ("198.51.100.77", 50000)
+
+
+def config_for(target: "Target") -> dict:
+    # Half of the names and ids the fuzzer sends are of things that exist, so requests get past "no such
+    # runbook / job" to the checks behind it, and the answers of success are checked too.
+    def bound(name):
+        return {"dictionary": name, "probability": 0.5}
+
+    return {
+        "seed": SEED,
+        # Timing must not decide the outcome on a busy machine.
+        "suppress-health-check": ["too_slow"],
+        # Nothing carried over from an earlier run (schemathesis' cache, Hypothesis' example database).
+        "cache": {"enabled": False},
+        "generation": {"deterministic": True, "database": "none", "max-examples": 5},
+        "phases": {
+            "examples": {"enabled": True},
+            "coverage": {"enabled": True},
+            "fuzzing": {"enabled": True},
+            "stateful": {"enabled": True, "max-steps": 20},
+        },
+        "checks": {"enabled": True},
+        "continue-on-failure": True,
+        "dictionaries": {
+            "groups": {"values": [target.GROUP]},
+            "runbooks": {"values": [target.RUNBOOK]},
+            "jobs": {"values": target.job_ids},
+            "leases": {"values": [target.lease]},
+            "workers": {"values": [target.worker_id]},
+            "machines": {"values": [target.MACHINE]},
+        },
+        "parameters": {
+            "path.account_id": str(target.account.pk),
+            "path.group_name": bound("groups"),
+            "path.runbook_name": bound("runbooks"),
+            "path.job_id": bound("jobs"),
+            "path.worker_id": bound("workers"),
+            "body.run_on": bound("groups"),
+            "body.runbook": bound("runbooks"),
+            "body.lease": bound("leases"),
+            "body.machine_id": bound("machines"),
+        },
+    }
+
+
+class Target:
+    """Who the fuzzer speaks as: the account's primary key (register, deregister), a registered worker's
+    credential (the other agent operations) and an Owner's API token (the management API).
+
+    The fuzzer itself regenerates keys, re-registers machines and removes workers; `follow` keeps up from
+    the answers, so the credentials stay valid without a database query per request.
+    """
+
+    MACHINE = "fuzz-machine-0001"
+    GROUP = "fuzz"
+    WORKER = "fuzz-01"
+    RUNBOOK = "hello"
+
+    def __init__(self, people):
+        self.account = people.account
+        system = Actor.for_system()
+        self.owner_token = create_token(user=people.owner, name="fuzz", expires_days=None, actor=system).plain
+        self.key = reveal_keys(account=self.account, actor=system)["primary"]
+        self.credential = None
+        self.worker_id = None
+        self.register()
+        runbook = create_runbook(
+            account=self.account, name=self.RUNBOOK, runbook_type="bash", content="echo hello", actor=system
+        )
+        publish_runbook(runbook=runbook, actor=system)
+        # One job this worker holds (its lease known), one queued for its long-poll to claim.
+        start = {"account": self.account, "runbook_name": self.RUNBOOK, "group_name": self.GROUP, "actor": system}
+        start_job(**start)
+        (held,) = claim_jobs(worker=HybridWorker.objects.get(pk=self.worker_id), limit=1)
+        self.lease = str(held.lease_id)
+        self.job_ids = [str(held.pk), str(start_job(**start).pk)]
+
+    def register(self) -> None:
+        registration = register_worker(
+            account=self.account,
+            group_name=self.GROUP,
+            machine_id=self.MACHINE,
+            name=self.WORKER,
+            facts={"capacity": 4},
+        )
+        self.credential, self.worker_id = registration.credential, str(registration.worker.pk)
+
+    def token_for(self, path: str) -> str:
+        if not path.startswith("/agentsvc/"):
+            return self.owner_token
+        if path.endswith(("/register", "/deregister")):
+            return self.key
+        if self.credential is None:
+            try:
+                self.register()
+            finally:
+                connections.close_all()  # a fuzzer thread: the test database must not outlive it
+        return self.credential
+
+    def follow(self, context, case, response) -> None:
+        if response.status_code >= 300:
+            return
+        body = response.json() if response.content else {}
+        path = case.operation.path
+        if path.endswith("/keys/{slot}/regenerate/") and body.get("slot") == "primary":
+            self.key = body["key"]
+        elif path.endswith("/register") and body.get("worker_id") == self.worker_id:
+            self.credential = body["credential"]
+        elif self.removed_by(case, body):
+            self.credential = None
+
+    def removed_by(self, case, body) -> bool:
+        if case.operation.path.endswith("/deregister"):
+            return (body.get("removed"), body.get("group")) == (self.WORKER, self.GROUP)
+        return case.method == "DELETE" and str((case.path_parameters or {}).get("worker_id")) == self.worker_id
+
+
+@pytest.fixture
+def pooled(transactional_db):
+    """On PostgreSQL the application takes its connections from a pool, as in production (portal/settings.py):
+    under ASGI each request runs on a thread of its own, and a new connection for each would be most of the
+    run's time. The suite's own database settings have no pool."""
+    database = connections["default"]
+    if database.vendor != "postgresql":
+        yield
+        return
+    options = database.settings_dict["OPTIONS"]
+    options["pool"] = {"min_size": 1, "max_size": 4}
+    try:
+        yield
+    finally:
+        database.close_pool()
+        del options["pool"]
+
+
+@pytest.fixture
+def target(people, settings, pooled):
+    settings.LONG_POLL_SECONDS = 0.01
+    settings.AUTH_FAILURES_PER_MINUTE = 10**9
+    return Target(people)
+
+
+def served_from_an_address(app):
+    """The test client names its peer 'testclient'; daphne gives the peer's IP address, as here."""
+
+    async def wrapper(scope, receive, send):
+        if scope["type"] == "http":
+            scope = {**scope, "client": CLIENT}
+        await app(scope, receive, send)
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """A disagreement the run lets pass: which operations, checks and statuses, matched by what was sent
+    (`sent`: a regex searched in the method, URL and body), answered (`answer`: searched in the body) and
+    found (`failure`: searched in the check's message)."""
+
+    why: str
+    operations: str = ".*"
+    checks: frozenset = frozenset()
+    statuses: frozenset = frozenset()
+    sent: str = ""
+    answer: str = ""
+    failure: str = ""
+
+    def matches(self, finding: "Finding") -> bool:
+        return (
+            re.fullmatch(self.operations, finding.operation) is not None
+            and (not self.checks or finding.check in self.checks)
+            and (not self.statuses or finding.status in self.statuses)
+            and re.search(self.sent, finding.sent, re.DOTALL) is not None
+            and re.search(self.answer, finding.answer, re.DOTALL) is not None
+            and re.search(self.failure, finding.message, re.DOTALL) is not None
+        )
+
+
+POSITIVE = frozenset({"positive_data_acceptance"})
+NEGATIVE = frozenset({"negative_data_rejection"})
+ANSWER = frozenset(
+    {"not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance"}
+)
+RUNBOOK_WRITES = r"(POST|PATCH) /api/v1/accounts/\{account_id\}/runbooks/(\{runbook_name\}/)?"
+JOB_START = r"POST /api/v1/accounts/\{account_id\}/jobs/"
+JOB_LIST = r"GET /api/v1/accounts/\{account_id\}/jobs/"
+JOB_REPORTS = r"POST /agentsvc/accounts/\{account_id\}/v1/jobs/\{job_id\}/(records|finish)"
+STREAMS = r"GET /api/v1/accounts/\{account_id\}/jobs/\{job_id\}/streams/"
+PAGED = r"GET .*/"
+# A control character as JSON escapes it, or as a URL encodes it.
+CONTROL = r"\\u00[01][0-9a-f]|\\u007f|\\u00[89][0-9a-f]|\\r(?!\\n)|%[01][0-9A-F]|%7F|%C2%[89][0-9A-F]|%E2%80%A[89]"
+
+# Checks the server makes that JSON Schema cannot state: what exists, what a runbook declares, uniqueness,
+# and the state of things. The schema says them in words; refusing a schema-valid request for them is no
+# disagreement.
+INEXPRESSIBLE = [
+    Allowed(
+        "A job needs an existing runbook with a published version, an existing group, and the parameters that "
+        "version declares",
+        operations=JOB_START,
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer=r"There is no runbook named|has no published version|no hybrid worker group named|is being deleted"
+        r"|Unknown parameter|Parameter '\w+' ",
+    ),
+    Allowed(
+        "Publishing needs a draft that is not empty",
+        operations=r"POST /api/v1/accounts/\{account_id\}/runbooks/\{runbook_name\}/publish/",
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer="The draft is empty",
+    ),
+    Allowed(
+        "Parameter names are unique, ignoring case",
+        operations=RUNBOOK_WRITES,
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer="is declared twice",
+    ),
+    Allowed(
+        "A json parameter value's strings are text and it nests at most 64 levels (i17-validation's rule)",
+        operations=f"{RUNBOOK_WRITES}|{JOB_START}",
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer=r"of the (text|key) at|nested more than",
+    ),
+    Allowed(
+        "Deleting a group is asynchronous (202 Accepted): until the task has run, the group reads deleting: true",
+        operations=r"DELETE /api/v1/accounts/\{account_id\}/groups/\{group_name\}/",
+        checks=frozenset({"use_after_free"}),
+        statuses=frozenset({200}),
+        answer='"deleting":true',
+    ),
+    Allowed(
+        "A page past the last one is a 400 (i17-errors' pagination)",
+        operations=PAGED,
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer="is past the last",
+    ),
+    Allowed(
+        "Each record of a batch has its own seq (i17-agent)",
+        operations=JOB_REPORTS,
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer=r"as records\[\d+\] does",
+    ),
+    Allowed(
+        "Times are within what a page can show in any time zone: 0001-01-02 to 9999-12-30 UTC "
+        "(i17-agent for record times, i17-validation for filters)",
+        operations=f"{JOB_REPORTS}|{JOB_LIST}",
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer=r"from 0001-01-02 to 9999-12-30|is out of range",
+    ),
+]
+
+# Disagreements another branch of issue 17 removes: delete each entry once that branch is merged.
+PENDING = [
+    Allowed(
+        "i17-errors: a URL no route matches (a path parameter that is not a UUID) is the HTML CSRF page (403), "
+        "not a JSON 404",
+        checks=ANSWER,
+        statuses=frozenset({403}),
+        answer="Form expired",
+    ),
+    Allowed(
+        "i17-errors: an empty `page` is page 1, not a 400",
+        operations=PAGED,
+        checks=NEGATIVE,
+        sent=r"[?&]page=(&| |$)",
+    ),
+    Allowed(
+        "i17-agent: a heartbeat listing the documented 1,000 held jobs is over the 64 KiB body limit",
+        operations=r"POST /agentsvc/accounts/\{account_id\}/v1/heartbeat",
+        checks=POSITIVE,
+        statuses=frozenset({413}),
+    ),
+    Allowed(
+        "i17-agent: jobs/next takes `wait`, and finish takes `claim`, as true, false or a string",
+        operations=r"POST /agentsvc/accounts/\{account_id\}/v1/jobs/(next|\{job_id\}/finish)",
+        checks=NEGATIVE,
+        sent=r'"(wait|claim)": (true|false|")',
+    ),
+    Allowed(
+        "i17-agent: a record time that is no date and time with its offset is taken (as the time received)",
+        operations=JOB_REPORTS,
+        checks=NEGATIVE,
+        failure="/time",
+    ),
+    Allowed(
+        "i17-agent: a record time whose offset carries it past year 1 or 9999 is a 500",
+        operations=JOB_REPORTS,
+        checks=ANSWER,
+        statuses=frozenset({500}),
+        sent=r'"time": "(0001|9999)-',
+    ),
+    Allowed(
+        "i17-agent: NUL in a record's text is a 500 on PostgreSQL; NUL in an end report's reason is a 400",
+        operations=JOB_REPORTS,
+        checks=POSITIVE | ANSWER,
+        sent=r"\\u0000",
+    ),
+    Allowed(
+        "i17-validation: control characters in descriptions, parameter values and filters are stored (a NUL: "
+        "a 500 on PostgreSQL)",
+        operations=f"{RUNBOOK_WRITES}|{JOB_START}|{JOB_LIST}",
+        checks=NEGATIVE | ANSWER,
+        sent=CONTROL,
+    ),
+    Allowed(
+        "i17-validation: a job's timeout_seconds may not be null (the runbook's default)",
+        operations=JOB_START,
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer="timeout_seconds: This field may not be null",
+    ),
+    Allowed(
+        "i17-validation: numbers past 64 bits in parameter values, and `after` below -1 or past 64 bits, are "
+        "taken (or a 500)",
+        operations=f"{RUNBOOK_WRITES}|{JOB_START}|{STREAMS}",
+        checks=NEGATIVE | ANSWER,
+        sent=r"\d{19,}|after=-([2-9]|\d\d)",
+    ),
+    Allowed(
+        "i17-validation: a creation-time filter without an offset is read in the server's zone; one past year "
+        "1 or 9999 is a 500",
+        operations=JOB_LIST,
+        checks=NEGATIVE | ANSWER,
+        sent="created_(after|before)=",
+    ),
+]
+
+
+@dataclass
+class Finding:
+    phase: str
+    check: str
+    operation: str
+    title: str
+    message: str
+    status: int | None
+    sent: str
+    answer: str
+    curl: str
+
+    def __str__(self) -> str:
+        return (
+            f"[{self.phase}] {self.check}: {self.operation}: {self.title} -> {self.status} "
+            f"{self.answer[:200]}\n    {self.curl[:500]}"
+        )
+
+
+def findings_of(event) -> list[Finding]:
+    out = []
+    recorder = event.recorder
+    for case_id, checks in recorder.checks.items():
+        for check in checks:
+            if check.failure_info is None:
+                continue
+            interaction = recorder.interactions.get(case_id)
+            request = interaction.request if interaction else None
+            response = interaction.response if interaction else None
+            failure = check.failure_info.failure
+            out.append(
+                Finding(
+                    phase=event.phase.value,
+                    check=check.name,
+                    operation=failure.operation or recorder.label,
+                    title=failure.title,
+                    message=failure.message,
+                    status=response.status_code if response is not None else None,
+                    sent=f"{request.method} {request.uri} {(request.body or b'').decode(errors='replace')}"
+                    if request
+                    else "",
+                    answer=response.content.decode(errors="replace") if response is not None else "",
+                    curl=check.failure_info.code_sample,
+                )
+            )
+    return out
+
+
+def answers_of(recorder) -> list[tuple[object, bool, int]]:
+    """(case, whether it carried credentials, status) of every request the scenario made."""
+    out = []
+    for case_id, interaction in recorder.interactions.items():
+        node = recorder.cases.get(case_id)
+        if node is None or interaction.response is None:
+            continue
+        sent = any(name.lower() == "authorization" for name in interaction.request.headers)
+        out.append((node.value, sent, interaction.response.status_code))
+    return out
+
+
+def without_credentials(case):
+    """The same request with no Authorization header, checked by every check."""
+    headers = {name: value for name, value in (case.headers or {}).items() if name.lower() != "authorization"}
+    anonymous = case.operation.Case(
+        method=case.method,
+        path_parameters=dict(case.path_parameters or {}),
+        query=dict(case.query or {}),
+        headers=headers,
+        body=case.body,
+        media_type=case.media_type,
+    )
+    try:
+        response = anonymous.call_and_validate()
+    except FailureGroup as failures:
+        return [
+            f"[anonymous] {case.operation.label}: {failure.title}: {failure.message}" for failure in failures.exceptions
+        ]
+    if response.status_code != 401:
+        return [f"[anonymous] {case.operation.label}: {response.status_code} without credentials"]
+    return []
+
+
+def run(schema):
+    findings, errors, answers = [], [], []
+    requests = Counter()
+    for event in engine_for(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            requests[event.phase.value] += len(event.recorder.interactions)
+            findings += findings_of(event)
+            answers += answers_of(event.recorder)
+        elif isinstance(event, events.NonFatalError):
+            errors.append(f"{event.label}: {event.info.format()}")
+        elif isinstance(event, events.FatalError):
+            errors.append(f"fatal: {event.exception!r}")
+    return findings, errors, answers, requests
+
+
+def test_every_operation_of_both_apis_agrees_with_the_schema(target):
+    from portal.asgi import application
+
+    app = served_from_an_address(application)
+    config = schemathesis.Config.from_dict(config_for(target))
+    schema = schemathesis.openapi.from_asgi("/api/schema/", app, config=config)
+
+    @schema.auth(refresh_interval=None)
+    class Credentials:
+        def get(self, case, ctx):
+            return target.token_for(case.operation.path)
+
+        def set(self, case, data, ctx):
+            case.headers = case.headers or {}
+            case.headers["Authorization"] = f"Bearer {data}"
+
+    schema.hooks.register_hook_with_name(target.follow, "after_call")
+    started, cpu = time.monotonic(), time.process_time()
+    findings, errors, answers, requests = run(schema)
+    print(f"{time.monotonic() - started:.1f} s ({time.process_time() - cpu:.1f} s CPU); requests: {dict(requests)}")
+    assert not errors, "\n".join(errors)
+    allowed, unexplained = Counter(), {}
+    for finding in findings:
+        reason = next((entry.why for entry in INEXPRESSIBLE + PENDING if entry.matches(finding)), None)
+        if reason is not None:
+            allowed[reason] += 1
+        else:
+            unexplained.setdefault((finding.check, finding.operation, finding.status), finding)
+    print("\n".join(f"allowed {count}x: {why}" for why, count in allowed.items()))
+    assert not unexplained, "\n".join(map(str, unexplained.values()))
+
+    # Every operation was reached with credentials (past authentication), and is refused without them.
+    let_in = {}
+    for case, sent, status in sorted(answers, key=lambda answer: answer[2] >= 300):
+        positive = case.meta is not None and case.meta.generation.mode.is_positive
+        same_method = case.method.upper() == case.operation.method.upper()
+        if sent and positive and same_method and (status < 300 or status in (404, 409)):
+            let_in.setdefault(case.operation.label, case)
+    labels = {result.ok().label for result in schema.get_all_operations()}
+    assert set(let_in) == labels, labels - set(let_in)
+    refusals = [line for case in let_in.values() for line in without_credentials(case)]
+    assert not refusals, "\n".join(refusals)
