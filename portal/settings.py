@@ -201,7 +201,6 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"RunbookTypeEnum": "automation.models.runbooks.RunbookType"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "automation.api.pagination.document_page_errors",
     ],
 }
 

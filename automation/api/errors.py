@@ -16,7 +16,7 @@ from django.http import Http404, JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.urls import Resolver404
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions
 from rest_framework.views import set_rollback
 
 from automation.api.exceptions import PayloadTooLarge
@@ -27,13 +27,6 @@ logger = logging.getLogger("automation.api")
 
 API_PATH = re.compile(r"/(agentsvc|api)(/|$)")
 REQUEST_ID_HEADER = "X-Request-ID"
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The body of every error answer of both APIs (schemas reference it)."""
-
-    code = serializers.CharField(help_text="Stable, machine-readable: invalid, parse_error, not_found, ...")
-    detail = serializers.CharField(help_text="What is wrong, in words a person can act on.")
 
 
 def is_api_path(path: str) -> bool:
@@ -100,7 +93,9 @@ def _describe(request, exc, view) -> tuple[int, dict, dict] | None:
     if not isinstance(exc, exceptions.APIException):
         return None
     if isinstance(exc, exceptions.ValidationError):
-        body = {"code": "invalid", "detail": "; ".join(_flatten(exc.detail)), "fields": exc.detail}
+        body = {"code": "invalid", "detail": "; ".join(_flatten(exc.detail))}
+        if isinstance(exc.detail, dict):  # the Error schema's `fields`: each field at fault with its messages
+            body["fields"] = exc.detail
     elif isinstance(exc, exceptions.ParseError):
         body = {"code": "parse_error", "detail": f"The body is not valid JSON: {exc.detail}"}
     else:

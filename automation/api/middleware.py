@@ -26,7 +26,8 @@ def _url_refusal(request):
     found = _CONTROL.search(request.path)
     if found:
         return error_response(
-            request, ValidationError(f"The URL path holds a control character (U+{ord(found.group()):04X}).")
+            request,
+            ValidationError({"path": [f"The URL path holds a control character (U+{ord(found.group()):04X})."]}),
         )
     if request.META.get("QUERY_STRING"):
         for name, values in request.GET.lists():

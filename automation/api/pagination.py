@@ -11,11 +11,6 @@ from rest_framework.exceptions import ValidationError
 
 _WHOLE_NUMBER = re.compile(r"[1-9][0-9]*")  # not \d: that also matches other scripts' digits and "²"
 PAGE_RULE = "A whole number from 1 to the number of pages; anything else is a 400."
-ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
-    "required": ["code", "detail"],
-}
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -54,22 +49,3 @@ class PageNumberPagination(pagination.PageNumberPagination):
                 "schema": {"type": "integer", "minimum": 1},
             }
         ]
-
-
-def document_page_errors(result, generator, request, public):
-    """drf-spectacular hook: an operation that takes `page` lists the 400 its check answers."""
-    schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    for item in result.get("paths", {}).values():
-        for operation in item.values():
-            if not isinstance(operation, dict):
-                continue
-            if any(p.get("name") == "page" for p in operation.get("parameters", [])):
-                schemas.setdefault("Error", ERROR_SCHEMA)
-                operation["responses"].setdefault(
-                    "400",
-                    {
-                        "description": "A bad query parameter (`page`, a filter): {code, detail}",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                    },
-                )
-    return result

@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 
 from automation.api.agent import serializers as agent
+from automation.api.pagination import PAGE_RULE
 from automation.models import AccountKey, JobStatus, JobStream, RunbookType
 from automation.services import jobs as job_services
 from automation.services import runbooks as runbook_services
@@ -291,7 +292,7 @@ class JobStartRequestSchema(serializers.Serializer):
 
 # ---- query parameters -----------------------------------------------------------------------------
 
-PAGE = OpenApiParameter("page", {"type": "integer", "minimum": 1}, description="A page number of the results.")
+PAGE = OpenApiParameter("page", {"type": "integer", "minimum": 1}, description=f"Page number (default 1). {PAGE_RULE}")
 
 EMPTY = {"type": "string", "maxLength": 0}
 
