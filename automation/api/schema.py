@@ -26,8 +26,11 @@ NAME_PATTERN = (
     r"|\.+(?:[A-Za-z0-9_-]|[A-Za-z0-9 _-][A-Za-z0-9 ._-]*[A-Za-z0-9._-]))$"
 )
 NAME_MAX = 128
-# StrictStringField: no control characters but the tab.
-NO_CONTROL_PATTERN = r"^[^\u0000-\u0008\u000a-\u001f]*$"
+# StrictStringField: no control characters but the tab, and (trimmed of white space) not blank.
+_NO_CONTROL = r"[^\u0000-\u0008\u000a-\u001f]"
+_NOT_SPACE = r"[^\u0000-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+NO_CONTROL_PATTERN = f"^{_NO_CONTROL}*$"
+NOT_BLANK_PATTERN = f"^{_NO_CONTROL}*{_NOT_SPACE}{_NO_CONTROL}*$"
 # The kinds of text of automation.validators: a line (filters) has no control character at all; text
 # (descriptions, parameter values) may hold tabs and line ends (LF, CR LF); code (a runbook) anything but NUL.
 LINE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
@@ -46,7 +49,9 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable and machine-readable, e.g. invalid, not_found, stale_lease.")
     detail = serializers.CharField(help_text="What went wrong, in words a person can act on.")
     field = serializers.CharField(required=False, help_text="The input field at fault, when there is one.")
-    fields = serializers.DictField(required=False, help_text="Every field at fault with its messages (400).")
+    fields = serializers.JSONField(
+        required=False, help_text="What is at fault with its messages (400): by field, or a list for the request."
+    )
 
 
 ERROR_DESCRIPTIONS = {
@@ -128,7 +133,8 @@ class StrictStringSchema(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema, direction):
         field = self.target
-        schema = {"type": "string", "pattern": NO_CONTROL_PATTERN}
+        blank_after_trim = field.trim_whitespace and not field.allow_blank
+        schema = {"type": "string", "pattern": NOT_BLANK_PATTERN if blank_after_trim else NO_CONTROL_PATTERN}
         if agent.validate_machine_id in field.validators:
             schema["pattern"] = MACHINE_ID_PATTERN
         shortest = max(field.min_length or 0, 0 if field.allow_blank else 1)

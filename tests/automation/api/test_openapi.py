@@ -212,6 +212,23 @@ def test_the_name_pattern_refuses_every_name_the_server_refuses(name):
     assert not re.fullmatch(NAME_PATTERN.removeprefix("^").removesuffix("$"), name) or len(name) > 128
 
 
+@pytest.mark.parametrize(
+    "value", ["a", " a ", "x\ty", " ", "\t", "\xa0", "\u3000", "\x85", "a\x00", "a\nb", "\u00e9t\u00e9"]
+)
+def test_a_host_fact_matches_its_pattern_exactly_when_the_server_takes_it(value):
+    from rest_framework.exceptions import ValidationError as Invalid
+
+    from automation.api.agent.serializers import FactsSerializer
+    from automation.api.schema import NOT_BLANK_PATTERN
+
+    try:
+        FactsSerializer().fields["os"].run_validation(value)
+        taken = True
+    except Invalid:
+        taken = False
+    assert taken == bool(re.search(NOT_BLANK_PATTERN, value)), value
+
+
 def test_the_docs_page_is_served_and_uses_only_local_files():
     response = APIClient().get("/api/docs/")
     assert response.status_code == 200
