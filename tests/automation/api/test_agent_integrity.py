@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from automation.api.agent import jobs as agent_jobs
+from automation.api.agent.serializers import MAX_CLOCK, MAX_LOAD
 from automation.api.agent.views import BAD_CREDENTIAL
 from automation.models import HybridWorker, Job, JobStatus, JobStream
 from automation.services import jobs as job_services
@@ -339,7 +340,7 @@ def test_a_number_that_is_not_finite_is_refused(agent, world, fact, raw):
 @pytest.mark.django_db
 @pytest.mark.sqlite
 def test_the_largest_numbers_allowed_are_stored_and_the_workers_blade_shows_them(agent, world, client_for):
-    facts = {fact: 2**63 - 1 for fact in BYTE_FACTS} | {"load": [1.7976931348623157e308] * 3, "clock": -1e308}
+    facts = {fact: 2**63 - 1 for fact in BYTE_FACTS} | {"load": [MAX_LOAD] * 3, "clock": MAX_CLOCK}
     assert world.post(agent, "heartbeat", {"facts": facts}).status_code == 200
     assert world.worker().facts["disk_free_bytes"] == 2**63 - 1
 
@@ -536,7 +537,7 @@ def longest_facts() -> dict:
         "agent_version": WIDEST * 32,
         "python_version": WIDEST * 32,
         "capacity": MAX_CAPACITY,
-        "clock": -1.2345678901234567e-300,
+        "clock": 1.2345678901234567e-300,
     }
 
 
