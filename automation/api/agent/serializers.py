@@ -216,13 +216,6 @@ class NextJobsResponse(serializers.Serializer):
     stop = serializers.ListField(child=serializers.UUIDField(), help_text="Jobs of this worker to stop now.")
 
 
-class RecordSerializer(serializers.Serializer):
-    seq = StrictIntegerField(min_value=0, max_value=2**31 - 1, help_text="Numbered from 0 in each attempt.")
-    stream = serializers.ChoiceField(choices=["output", "error", "warning", "verbose", "progress"])
-    text = ReportedTextField(allow_blank=True, help_text="NUL and lone surrogates are stored as U+FFFD.")
-    time = serializers.DateTimeField(required=False, help_text="With its UTC offset; default: the time received.")
-
-
 class JobRecordsRequest(serializers.Serializer):
     lease = serializers.UUIDField()
     records = serializers.ListField(child=serializers.DictField(), max_length=10000)
