@@ -5,26 +5,32 @@ taken, schema-invalid ones refused; deleted things gone; authentication enforced
 The whole application (portal.asgi, as daphne serves it) runs in this process, so settings apply: the
 long-poll answers at once, and failed authentications never turn into 429s. schemathesis runs its
 coverage phase (the boundaries of every parameter and body, positive and negative), a bounded fuzzing
-phase, and (with FUZZ_STATEFUL=1) its stateful phase (chains of operations linked through their
-answers), from a fixed seed and with nothing carried over between runs: every run generates the same
-inputs (only the ids the server hands out differ). Half of the names and ids sent are of things that
-exist. Requests carry the credentials each operation takes; schemathesis also sends them without (and
-with generated ones), and at the end every operation is called once more without credentials and must answer 401.
+phase and its stateful phase (chains of operations linked through their answers), from a fixed seed and
+with nothing carried over between runs. The first two generate the same inputs in every run (only the ids
+the server hands out differ); the stateful chains follow the server's answers and schemathesis picks
+some of their links at random, so they differ from run to run (FUZZ_STATEFUL=0 leaves them out). Half of
+the names and ids sent are of things that exist. Requests carry the credentials each operation takes;
+schemathesis also sends them without (and with generated ones), and at the end every operation is called
+once more without credentials and must answer 401.
 
 A disagreement the run lets pass is listed below, with why: checks JSON Schema cannot state
-(INEXPRESSIBLE), and known disagreements not fixed yet (PENDING, empty while the two agree).
+(INEXPRESSIBLE), known disagreements not fixed yet (PENDING, empty while the two agree), and findings
+that are the fuzzer's own mistakes (MISTAKEN, each proven by a test below).
 """
 
 import os
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from urllib.parse import quote, unquote
 
 import pytest
 import schemathesis
 from django.db import connections
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.engine import events
 from schemathesis.engine import from_schema as engine_for
 
@@ -59,9 +65,7 @@ def config_for(target: "Target") -> dict:
             "examples": {"enabled": True},
             "coverage": {"enabled": True},
             "fuzzing": {"enabled": True},
-            # Off in `make test`: its chains follow the ids and names the server answers with, so two runs
-            # differ, and one CI run (1 of 3, SQLite) met a finding that did not come back. FUZZ_STATEFUL=1 runs it.
-            "stateful": {"enabled": os.environ.get("FUZZ_STATEFUL") == "1", "max-steps": 20},
+            "stateful": {"enabled": os.environ.get("FUZZ_STATEFUL", "1") != "0", "max-steps": 20},
         },
         "checks": {"enabled": True},
         "continue-on-failure": True,
@@ -208,10 +212,14 @@ class Allowed:
     sent: str = ""
     answer: str = ""
     failure: str = ""
+    phases: frozenset = frozenset()
+    holds: Callable[["Finding"], bool] | None = None
 
     def matches(self, finding: "Finding") -> bool:
         return (
-            re.fullmatch(self.operations, finding.operation) is not None
+            (not self.phases or finding.phase in self.phases)
+            and (self.holds is None or self.holds(finding))
+            and re.fullmatch(self.operations, finding.operation) is not None
             and (not self.checks or finding.check in self.checks)
             and (not self.statuses or finding.status in self.statuses)
             and re.search(self.sent, finding.sent, re.DOTALL) is not None
@@ -302,6 +310,25 @@ INEXPRESSIBLE = [
 PENDING: list[Allowed] = []
 
 
+def only_a_valid_path_was_negative(finding: "Finding") -> bool:
+    return finding.negative_at == {"path"} and finding.path_valid_when_decoded
+
+
+# The fuzzer's own mistakes, each shown by what it sent.
+MISTAKEN = [
+    Allowed(
+        "schemathesis 4.32.5, stateful phase: a step generated to have an invalid path takes its names from the "
+        "answer before it (a link), so what it sends is valid; its guard for this case then checks the names "
+        "percent-encoded, as in the URL, against the schema of the names, so a valid name with a space "
+        "('No such API token.' as %20-encoded) is taken for an invalid one. Matched only when every path "
+        "value, decoded, is valid by the schema and nothing else was generated invalid.",
+        phases=frozenset({"stateful"}),
+        checks=NEGATIVE,
+        holds=only_a_valid_path_was_negative,
+    ),
+]
+
+
 @dataclass
 class Finding:
     phase: str
@@ -313,12 +340,35 @@ class Finding:
     sent: str
     answer: str
     curl: str
+    # Where the case was generated invalid, and whether its path values, percent-decoded, are valid.
+    negative_at: frozenset = frozenset()
+    path_valid_when_decoded: bool = False
 
     def __str__(self) -> str:
         return (
             f"[{self.phase}] {self.check}: {self.operation}: {self.title} -> {self.status} "
-            f"{self.answer[:200]}\n    {self.curl[:500]}"
+            f"{self.answer[:200]}\n    {self.message[:500]}\n    {self.curl[:500]}"
         )
+
+
+def negative_locations(case) -> frozenset:
+    meta = case.meta if case is not None else None
+    if meta is None:
+        return frozenset()
+    return frozenset(
+        location.value for location in ParameterLocation if location.value and meta.is_negative_at(location)
+    )
+
+
+def path_valid_when_decoded(case) -> bool:
+    if case is None:
+        return False
+    container = case.operation.get_parameter_set(ParameterLocation.PATH)
+    values = {
+        name: unquote(value) if isinstance(value, str) else value
+        for name, value in (case.path_parameters or {}).items()
+    }
+    return bool(container) and container.get_strict_validator().is_valid(values)
 
 
 def findings_of(event) -> list[Finding]:
@@ -332,6 +382,8 @@ def findings_of(event) -> list[Finding]:
             request = interaction.request if interaction else None
             response = interaction.response if interaction else None
             failure = check.failure_info.failure
+            node = recorder.cases.get(case_id)
+            case = node.value if node is not None else None
             out.append(
                 Finding(
                     phase=event.phase.value,
@@ -345,6 +397,8 @@ def findings_of(event) -> list[Finding]:
                     else "",
                     answer=response.content.decode(errors="replace") if response is not None else "",
                     curl=check.failure_info.code_sample,
+                    negative_at=negative_locations(case),
+                    path_valid_when_decoded=path_valid_when_decoded(case),
                 )
             )
     return out
@@ -422,7 +476,7 @@ def test_every_operation_of_both_apis_agrees_with_the_schema(target):
     assert not errors, "\n".join(errors)
     allowed, unexplained = Counter(), {}
     for finding in findings:
-        reason = next((entry.why for entry in INEXPRESSIBLE + PENDING if entry.matches(finding)), None)
+        reason = next((entry.why for entry in INEXPRESSIBLE + PENDING + MISTAKEN if entry.matches(finding)), None)
         if reason is not None:
             allowed[reason] += 1
         else:
@@ -441,3 +495,72 @@ def test_every_operation_of_both_apis_agrees_with_the_schema(target):
     assert set(let_in) == labels, labels - set(let_in)
     refusals = [line for case in let_in.values() for line in without_credentials(case)]
     assert not refusals, "\n".join(refusals)
+
+
+def test_the_stateful_mistake_is_the_fuzzers_and_only_that_is_let_pass(target):
+    """Why MISTAKEN holds its entry: schemathesis itself reports a schema-valid request for a group named with a
+    space, sent as a step generated to have an invalid path, as 'schema-violating request accepted'; the
+    allowance matches that finding and not one whose path is really invalid. When schemathesis stops making
+    this mistake, the first assertion fails and the entry can go."""
+    from schemathesis.generation import GenerationMode
+    from schemathesis.generation.meta import (
+        CaseMetadata,
+        ComponentInfo,
+        GenerationInfo,
+        PhaseInfo,
+        StatefulPhaseData,
+        TestPhase,
+    )
+    from schemathesis.specs.openapi.checks import negative_data_rejection
+
+    from automation.services.workers import create_group
+    from portal.asgi import application
+
+    named = "No such API token."
+    create_group(account=target.account, name=named, actor=Actor.for_system())
+    schema = schemathesis.openapi.from_asgi("/api/schema/", served_from_an_address(application))
+    operation = schema["/api/v1/accounts/{account_id}/groups/{group_name}/workers/"]["GET"]
+
+    def step(group_name):
+        meta = CaseMetadata(
+            generation=GenerationInfo(time=0.0, mode=GenerationMode.NEGATIVE),
+            components={ParameterLocation.PATH: ComponentInfo(mode=GenerationMode.NEGATIVE)},
+            phase=PhaseInfo(
+                name=TestPhase.STATEFUL,
+                data=StatefulPhaseData(description=None, parameter=None, parameter_location=None, location=None),
+            ),
+        )
+        # Path values are held percent-encoded, as schemathesis holds the ones it generates and links.
+        path = {"account_id": str(target.account.pk), "group_name": quote(group_name, safe="")}
+        case = operation.Case(
+            path_parameters=path, headers={"Authorization": f"Bearer {target.owner_token}"}, _meta=meta
+        )
+        try:
+            case.call_and_validate(checks=[negative_data_rejection])
+        except FailureGroup as failures:
+            return [
+                Finding(
+                    phase="stateful",
+                    check="negative_data_rejection",
+                    operation=operation.label,
+                    title=failure.title,
+                    message=failure.message,
+                    status=200,
+                    sent="",
+                    answer="",
+                    curl="",
+                    negative_at=negative_locations(case),
+                    path_valid_when_decoded=path_valid_when_decoded(case),
+                )
+                for failure in failures.exceptions
+            ]
+        return []
+
+    assert step(Target.GROUP) == []  # the same step for a name without a space passes
+    (mistaken,) = step(named)
+    assert mistaken.title == "Schema-violating request accepted"
+    assert (mistaken.negative_at, mistaken.path_valid_when_decoded) == ({"path"}, True)
+    assert any(entry.matches(mistaken) for entry in MISTAKEN)
+    # Not let pass: a path that is invalid when decoded, or a case generated invalid elsewhere too.
+    for other in (replace(mistaken, path_valid_when_decoded=False), replace(mistaken, negative_at={"path", "query"})):
+        assert not any(entry.matches(other) for entry in MISTAKEN)
