@@ -97,7 +97,8 @@ main() {
     if [ -z "$python" ]; then
         python=$(command -v python3) || die "python3 was not found on PATH. $hint"
     else
-        python=$(command -v "$python") || die "--python $python: no such command."
+        found=$(command -v "$python") || die "--python $python: no such command."
+        python=$found
     fi
     version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' </dev/null) ||
         die "$python does not run. $hint"
