@@ -170,7 +170,9 @@ class Launcher:
             say(f"Login: {demo['username']} / {demo['password']}")
         else:
             say(f"Login: {demo['username']} (its password was changed after it was generated; use the one you set)")
-        say(f"hybridworker register --group {LOCAL_GROUP} --endpoint {demo['endpoint']} --token {demo['key']}")
+        command = bindir / "hybridworker"  # by its full path: `make run` puts no virtual environment on PATH
+        say(f"{command} register --group {LOCAL_GROUP} --endpoint {demo['endpoint']} --token {demo['key']}")
+        say(f"Another machine: curl -fsSL {url}agentsvc/install.sh | sh")
         say(f"Logs: {self.logs}  (Ctrl-C stops everything)")
         while not self.stopping:
             self.check_children()

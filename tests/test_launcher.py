@@ -136,9 +136,18 @@ def run_once(var_dir: Path) -> dict:
     try:
         portal = launcher.wait_for_line(r"Portal: (\S+)")
         login = launcher.wait_for_line(r"Login: (\S+) / (\S+)")
-        register = launcher.wait_for_line(r"hybridworker register --group (\S+) --endpoint (\S+) --token (\S+)")
+        register = launcher.wait_for_line(r"(\S*)hybridworker register --group (\S+) --endpoint (\S+) --token (\S+)")
+        install = launcher.wait_for_line(r"Another machine: curl -fsSL (\S+) \| sh")
         assert portal.group(0) == f"Portal: http://127.0.0.1:{port}/"
-        assert register.group(2).startswith(f"http://127.0.0.1:{port}/agentsvc/accounts/")
+        assert register.group(3).startswith(f"http://127.0.0.1:{port}/agentsvc/accounts/")
+        # Runs as printed from the checkout: the command by its full path (`make run` puts no venv on PATH).
+        command = register.group(1) + "hybridworker"
+        assert Path(command).is_absolute(), register.group(0)
+        version = subprocess.run([command, "--version"], capture_output=True, text=True, timeout=60, env={})
+        assert version.returncode == 0, version.stderr
+        script = httpx.get(install.group(1), timeout=30)
+        assert script.status_code == 200
+        assert script.text.startswith("#!/bin/sh\n")
         for line in launcher.lines:
             assert "\x1b" not in line, f"an escape code in {line!r}"
 

@@ -1,8 +1,11 @@
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods
 
+from automation.agent_package import MIN_PYTHON, install_line, register_line
 from automation.queries.jobs import recent_job_counts
 from automation.queries.workers import GROUP_SORTS, groups_of, sorted_groups
 from automation.services import workers as worker_services
@@ -79,4 +82,24 @@ def delete(request, account, group_id):
         "url": agent_service_url(account),
     }
     template = "groups/partials/delete_dialog.html" if request.htmx else "groups/delete.html"
+    return render(request, template, context)
+
+
+@account_blade
+def add_worker(request, account, group_id):
+    """The two lines that add a machine to this group: install the agent, then register it. They hold no
+    key (register asks for it, and the Keys blade shows it to Owners); offered to those who manage workers."""
+    group = _group(account, group_id)  # first: another account's group is not found, whatever the method
+    require_role(account, "operator")
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    context = {
+        "account": account,
+        "blade": "groups",
+        "group": group,
+        "install_line": install_line(settings.PORTAL_BASE_URL),
+        "register_line": register_line(endpoint=agent_service_url(account), group_name=group.name),
+        "min_python": "{}.{}".format(*MIN_PYTHON),
+    }
+    template = "groups/partials/add_worker_dialog.html" if request.htmx else "groups/add_worker.html"
     return render(request, template, context)

@@ -1,8 +1,10 @@
 """The Hybrid worker groups blades: the list, adding a group, a group's properties and deleting it."""
 
 import re
+import shlex
 import uuid
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.db import connection
@@ -14,7 +16,7 @@ from django.utils.html import escape
 from automation import tasks
 from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup, Notification
 from automation.services.actor import Actor
-from automation.services.keys import agent_service_url
+from automation.services.keys import agent_service_url, reveal_keys
 from automation.services.workers import create_group, delete_group, offline_after, register_worker
 from automation.validators import NAME_RULE
 
@@ -105,6 +107,10 @@ def delete_url(p, group) -> str:
     return reverse("portal:group_delete", args=[p.account.pk, group.pk])
 
 
+def add_worker_url(p, group) -> str:
+    return reverse("portal:group_add_worker", args=[p.account.pk, group.pk])
+
+
 # ---- who may do what -------------------------------------------------------------------
 
 # (route, method): status for owner, operator, reader, stranger
@@ -115,6 +121,8 @@ ANSWERS = {
     ("group", "get"): (200, 200, 200, 404),
     ("group_delete", "get"): (200, 200, 403, 404),
     ("group_delete", "post"): (302, 302, 403, 404),
+    ("group_add_worker", "get"): (200, 200, 403, 404),
+    ("group_add_worker", "post"): (405, 405, 403, 404),
 }
 
 
@@ -168,7 +176,7 @@ def test_a_stranger_gets_404_for_every_group_url_and_nothing_changes(people, cli
     assert queued == []
 
 
-@pytest.mark.parametrize("route", ["group", "group_delete"])
+@pytest.mark.parametrize("route", ["group", "group_delete", "group_add_worker"])
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_a_group_is_not_found_under_another_account(people, client_for, queued, route, method):
     """The stranger owns fabrikam; contoso's group is not found under fabrikam's URL."""
@@ -454,6 +462,70 @@ def test_delete_is_offered_to_operators_and_owners_only(people, client_for, role
 
     assert ("Delete" in commands(response)) is expected
     assert (delete_url(people, group) in response.content.decode()) is expected
+
+
+# ---- add a worker ----------------------------------------------------------------------
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize(("role", "expected"), [("owner", True), ("operator", True), ("reader", False)])
+def test_add_a_worker_is_offered_to_operators_and_owners_on_the_group_blade(people, client_for, role, expected):
+    group = make_group(people)
+
+    response = client_for(people.by_role[role]).get(group_url(people, group))
+
+    assert ("Add a worker" in commands(response)) is expected
+    assert (add_worker_url(people, group) in response.content.decode()) is expected
+
+
+def copy_lines(html: str) -> dict[str, str]:
+    """Each copyable line of the page by its element id, as the Copy button copies it (unescaped)."""
+    found = dict(re.findall(r'<code id="([\w-]+)">([^<]*)</code>', html))
+    for target in found:
+        assert f'data-copy="#{target}"' in html, f"no Copy button for {target}"
+    return {target: unescape(text) for target, text in found.items()}
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize(("headers", "template"), [({}, "groups/add_worker.html"), (HTMX, None)])
+def test_add_a_worker_shows_the_install_line_and_the_register_line_to_copy(
+    people, client_for, settings, headers, template
+):
+    settings.PORTAL_BASE_URL = "https://portal.example"
+    group = make_group(people, "datacenter east")
+
+    response = client_for(people.operator).get(add_worker_url(people, group), headers=headers)
+
+    assert response.status_code == 200
+    assert ("groups/partials/add_worker_dialog.html" in templates(response)) is True
+    assert (template in templates(response)) if template else "base.html" not in templates(response)
+    lines = copy_lines(response.content.decode())
+    assert lines["install-line"] == "curl -fsSL https://portal.example/agentsvc/install.sh | sh"
+    # The group name is quoted for the shell; the key is read from standard input, never on the line.
+    assert shlex.split(lines["register-line"]) == [
+        "hybridworker",
+        "register",
+        "--group",
+        "datacenter east",
+        "--endpoint",
+        f"https://portal.example/agentsvc/accounts/{people.account.pk}",
+        "--token",
+        "-",
+    ]
+    text = response.content.decode()
+    assert "--state-dir DIR" in text
+    assert "/var/lib/hybridworker" in text
+    for key in reveal_keys(account=people.account, actor=Actor(user=people.owner)).values():
+        assert key not in text
+
+
+@pytest.mark.parametrize("name", ["two  spaces", "-lab", "lab.1_a"])
+def test_the_register_line_keeps_any_group_name_one_shell_word(people, client_for, name):
+    group = make_group(people, name)
+
+    lines = copy_lines(client_for(people.owner).get(add_worker_url(people, group)).content.decode())
+
+    assert shlex.split(lines["register-line"])[2:4] == ["--group", name]
 
 
 # ---- add -------------------------------------------------------------------------------

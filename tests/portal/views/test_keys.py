@@ -89,6 +89,15 @@ def test_an_owner_sees_masked_keys_with_show_buttons_and_no_key(people, client_f
     assert_no_key_in(response, keys)
 
 
+@pytest.mark.parametrize(("role", "expected"), [("owner", True), ("operator", True), ("reader", False)])
+def test_the_keys_blade_points_those_who_add_workers_to_add_a_worker(people, client_for, role, expected):
+    response = client_for(people.by_role[role]).get(keys_url(people))
+
+    content = response.content.decode()
+    pointer = f'<a href="{reverse("portal:groups", args=[people.account.pk])}">Hybrid worker groups</a>'
+    assert (pointer in content and "<strong>Add a worker</strong>" in content) is expected
+
+
 @pytest.mark.parametrize("role", ["operator", "reader"])
 def test_operators_and_readers_are_told_only_owners_view_keys(people, client_for, role):
     keys = plain_keys(people.account)
