@@ -34,6 +34,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     """One socket per browser tab: it hears its user's and its accounts' pushes, nothing else."""
 
     groups: list[str]
+    session_key: str | None = None
     ended = False
 
     async def connect(self):
