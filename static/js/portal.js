@@ -224,6 +224,11 @@
       if (f) { e.preventDefault(); f.focus(); }
     }
   });
+  // A select that applies itself (a filter, a role): no inline handler, the Content-Security-Policy allows none.
+  document.addEventListener("change", (e) => {
+    const field = e.target.closest("[data-submit-on-change]");
+    if (field && field.form) field.form.requestSubmit();
+  });
   document.addEventListener("input", (e) => {
     if (!e.target.matches("[data-menu-filter]")) return;
     const q = e.target.value.trim().toLowerCase();

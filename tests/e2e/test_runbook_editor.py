@@ -232,7 +232,8 @@ LISTEN = """() => {
     document.body.addEventListener("live:" + type, (e) => window.__heard.push(type + " " + (e.detail.status || "")));
   }
 }"""
-HEARD = "window.__heard.includes('job-status Running') && window.__heard.includes('job-streams ')"
+# A function, not an expression: Playwright evaluates an expression with eval, which the page's CSP forbids.
+HEARD = "() => window.__heard.includes('job-status Running') && window.__heard.includes('job-streams ')"
 TEST_PANE_URL = re.compile(r"/runbooks/[^/]+/test/$")
 
 

@@ -82,7 +82,7 @@ def test_a_socket_without_a_signed_in_session_is_refused(people):
     assert results["member"][0] is True  # the control: the same handshake with a session is accepted
     assert results["anonymous"] == (False, 4401)
     assert results["bogus cookie"] == (False, 4401)
-    assert results["other site"][0] is False  # AllowedHostsOriginValidator refuses a foreign Origin
+    assert results["other site"][0] is False  # SameOriginValidator refuses a foreign Origin
 
 
 def test_an_announcement_from_a_celery_worker_reaches_members_and_no_one_else(people, celery_worker):
