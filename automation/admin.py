@@ -20,7 +20,11 @@ from automation.services.workers import remove_worker
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Support staff look here; changes go through the portal, whose services check and audit them."""
+    """Support staff look here; changes go through the portal, whose services check and audit them.
+
+    The few actions each declare a permission of their own (the model permission they stand for), so
+    a staff member who may only view is neither offered one nor able to run it by posting its name.
+    """
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -58,7 +62,10 @@ class AutomationAccountAdmin(ReadOnlyAdmin):
     inlines = [MembershipInline]
     actions = ["announce"]
 
-    @admin.action(description="Send a notification to every member")
+    def has_announce_permission(self, request):
+        return request.user.has_perm("automation.add_notification")
+
+    @admin.action(description="Send a notification to every member", permissions=["announce"])
     def announce(self, request, queryset):
         form = AnnouncementForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -149,7 +156,10 @@ class HybridWorkerAdmin(ReadOnlyAdmin):
     ]
     actions = ["remove"]
 
-    @admin.action(description="Remove the selected workers (their credentials stop working)")
+    def has_remove_permission(self, request):
+        return request.user.has_perm("automation.delete_hybridworker")
+
+    @admin.action(description="Remove the selected workers (their credentials stop working)", permissions=["remove"])
     def remove(self, request, queryset):
         # Support staff act across accounts: a system actor, recorded under the staff member's name.
         actor = Actor(user=request.user, ip=request.META.get("REMOTE_ADDR"), system=True)
@@ -167,7 +177,10 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     list_select_related = ["user"]
     actions = ["revoke"]
 
-    @admin.action(description="Revoke the selected tokens")
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("automation.delete_apitoken")
+
+    @admin.action(description="Revoke the selected tokens", permissions=["revoke"])
     def revoke(self, request, queryset):
         actor = Actor(user=request.user, ip=request.META.get("REMOTE_ADDR"), system=True)
         tokens = list(queryset.select_related("user"))
