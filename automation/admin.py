@@ -1,6 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Max
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html
 
 from automation import tasks
 from automation.models import (
@@ -10,9 +13,12 @@ from automation.models import (
     AutomationAccount,
     HybridWorker,
     HybridWorkerGroup,
+    Job,
     Membership,
     Notification,
     NotificationReceipt,
+    Runbook,
+    RunbookVersion,
 )
 from automation.services.actor import Actor
 from automation.services.tokens import revoke_token
@@ -20,7 +26,11 @@ from automation.services.workers import remove_worker
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Support staff look here; changes go through the portal, whose services check and audit them."""
+    """Support staff look here; changes go through the portal, whose services check and audit them.
+
+    The few actions each declare a permission of their own (the model permission they stand for), so
+    a staff member who may only view is neither offered one nor able to run it by posting its name.
+    """
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -58,7 +68,10 @@ class AutomationAccountAdmin(ReadOnlyAdmin):
     inlines = [MembershipInline]
     actions = ["announce"]
 
-    @admin.action(description="Send a notification to every member")
+    def has_announce_permission(self, request):
+        return request.user.has_perm("automation.add_notification")
+
+    @admin.action(description="Send a notification to every member", permissions=["announce"])
     def announce(self, request, queryset):
         form = AnnouncementForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -149,7 +162,10 @@ class HybridWorkerAdmin(ReadOnlyAdmin):
     ]
     actions = ["remove"]
 
-    @admin.action(description="Remove the selected workers (their credentials stop working)")
+    def has_remove_permission(self, request):
+        return request.user.has_perm("automation.delete_hybridworker")
+
+    @admin.action(description="Remove the selected workers (their credentials stop working)", permissions=["remove"])
     def remove(self, request, queryset):
         # Support staff act across accounts: a system actor, recorded under the staff member's name.
         actor = Actor(user=request.user, ip=request.META.get("REMOTE_ADDR"), system=True)
@@ -167,10 +183,138 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     list_select_related = ["user"]
     actions = ["revoke"]
 
-    @admin.action(description="Revoke the selected tokens")
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("automation.delete_apitoken")
+
+    @admin.action(description="Revoke the selected tokens", permissions=["revoke"])
     def revoke(self, request, queryset):
         actor = Actor(user=request.user, ip=request.META.get("REMOTE_ADDR"), system=True)
         tokens = list(queryset.select_related("user"))
         for token in tokens:
             revoke_token(user=token.user, token_id=token.pk, actor=actor)
         self.message_user(request, f"Revoked {len(tokens)} token(s).", messages.SUCCESS)
+
+
+def _jobs_link(text: str, **lookups) -> str:
+    query = "&".join(f"{name}={value}" for name, value in lookups.items())
+    return format_html('<a href="{}?{}">{}</a>', reverse("admin:automation_job_changelist"), query, text)
+
+
+@admin.register(Runbook)
+class RunbookAdmin(ReadOnlyAdmin):
+    list_display = ["name", "account", "runbook_type", "latest_version", "retries", "updated_at", "jobs"]
+    list_filter = ["runbook_type", ("account", admin.RelatedOnlyFieldListFilter), "updated_at"]
+    search_fields = ["name", "description", "account__name", "id"]
+    list_select_related = ["account"]
+    fields = [
+        "id",
+        "name",
+        "account",
+        "runbook_type",
+        "description",
+        "parameters",
+        "retries",
+        "timeout_seconds",
+        "draft",
+        "created_at",
+        "created_by",
+        "updated_at",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(latest_number=Max("versions__number"))
+
+    @admin.display(description="Latest version", ordering="latest_number")
+    def latest_version(self, runbook):
+        return runbook.latest_number
+
+    @admin.display(description="Jobs")
+    def jobs(self, runbook):
+        return _jobs_link("Jobs", runbook__id__exact=runbook.pk)
+
+
+@admin.register(RunbookVersion)
+class RunbookVersionAdmin(ReadOnlyAdmin):
+    list_display = ["runbook_name", "number", "account", "runbook_type", "sha256", "published_at", "published_by"]
+    list_filter = ["runbook_type", ("runbook__account", admin.RelatedOnlyFieldListFilter), "published_at"]
+    search_fields = ["runbook__name", "runbook__account__name", "sha256", "id"]
+    list_select_related = ["runbook__account"]
+    fields = [
+        "id",
+        "runbook",
+        "number",
+        "runbook_type",
+        "sha256",
+        "parameters",
+        "published_at",
+        "published_by",
+        "content",
+    ]
+
+    @admin.display(description="Runbook", ordering="runbook__name")
+    def runbook_name(self, version):
+        return version.runbook.name
+
+    @admin.display(description="Account", ordering="runbook__account__name")
+    def account(self, version):
+        return version.runbook.account
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    # Secret parameters stay out: `parameters` holds them masked, and the encrypted values (until the job
+    # ends) are for the runbook alone. The lease is the holding worker's business.
+    list_display = [
+        "id",
+        "runbook_name",
+        "status",
+        "account",
+        "group_name",
+        "worker_name",
+        "attempt",
+        "is_test",
+        "started_by",
+        "created_at",
+        "ended_at",
+    ]
+    list_filter = [
+        "status",
+        "is_test",
+        ("account", admin.RelatedOnlyFieldListFilter),
+        ("worker", admin.RelatedOnlyFieldListFilter),
+        ("runbook", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    ]
+    # Names are kept as text on the job, so a search also finds jobs of deleted runbooks and workers.
+    search_fields = ["=id", "runbook_name", "group_name", "worker_name", "account__name", "started_by"]
+    list_select_related = ["account"]
+    date_hierarchy = "created_at"
+    fields = [
+        "id",
+        "account",
+        "runbook",
+        "runbook_name",
+        "version",
+        "version_number",
+        "is_test",
+        "group",
+        "group_name",
+        "worker",
+        "worker_name",
+        "status",
+        "status_reason",
+        "parameters",
+        "timeout_seconds",
+        "attempt",
+        "retries_left",
+        "started_by",
+        "created_at",
+        "queued_at",
+        "claimed_at",
+        "pickup_ms",
+        "started_at",
+        "stop_requested_at",
+        "ended_at",
+        "exit_code",
+        "test_snapshot",
+    ]

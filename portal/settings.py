@@ -4,6 +4,7 @@ The defaults give the embedded mode of `make run`: a SQLite file and a private R
 var/. DATABASE_URL and REDIS_URL switch to the scaled-out mode with no code change.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_htmx",
+    "axes",
     "automation",
     "portal",
 ]
@@ -64,6 +66,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.ServiceErrorMiddleware",
     "automation.api.middleware.ApiErrorMiddleware",
+    # Last, as django-axes asks: it turns a sign-in that hit the lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -156,6 +160,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Brute force on the sign-in (the portal's and the admin's, both through django-axes): after
+# LOGIN_FAILURE_LIMIT failures for one username from one address, that pair is refused, right password
+# included, for LOGIN_COOLOFF_SECONDS after the failure that locked it. Other users at that address and the
+# same user elsewhere still sign in; a success before the limit starts the count again.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_COOLOFF_SECONDS = env_int("LOGIN_COOLOFF_SECONDS", 900, minimum=1)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_SECONDS)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Failures while locked out neither extend the lockout nor write a row each: a flood costs one read apiece.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HANDLER = "portal.login_lockout.AuditedAxesHandler"
+AXES_LOCKOUT_CALLABLE = "portal.login_lockout.lockout_response"
+# REMOTE_ADDR, not a client-supplied X-Forwarded-For (see portal.login_lockout.client_ip).
+AXES_CLIENT_IP_CALLABLE = "portal.login_lockout.client_ip"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "login"

@@ -11,6 +11,7 @@ from portal.views import (
     activity,
     auth,
     errors,
+    favicon,
     groups,
     health,
     home,
@@ -77,6 +78,7 @@ portal_patterns = [
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("favicon.ico", favicon.favicon, name="favicon"),
     path("agentsvc/", include("automation.api.agent.urls")),
     path("api/v1/", include("automation.api.management.urls")),
     # Public, so they take no credentials: an Authorization header meant for the API is ignored,
