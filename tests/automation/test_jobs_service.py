@@ -516,6 +516,13 @@ def at(moment, seq, text=None) -> svc.Record:
     return svc.Record(seq=seq, stream="output", text=text or f"line {seq}", time=moment)
 
 
+def claimed_a_second_ago(job) -> Job:
+    """The claim moved a second back, so the records stamped just after it are surely older than their batch."""
+    Job.objects.filter(pk=job.pk).update(claimed_at=job.claimed_at - timedelta(seconds=1))
+    job.refresh_from_db()
+    return job
+
+
 def times(job) -> list:
     return list(JobStream.objects.filter(job=job).order_by("seq").values_list("time", flat=True))
 
@@ -523,6 +530,7 @@ def times(job) -> list:
 @pytest.mark.sqlite
 def test_the_first_batch_starts_the_job_when_its_first_record_was_written_not_when_it_arrived(people, lab, held):
     # The agent sends its first batch a moment after the runbook started: its records are older than the batch.
+    held = claimed_a_second_ago(held)
     first, second = held.claimed_at + timedelta(milliseconds=5), held.claimed_at + timedelta(milliseconds=9)
 
     svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[at(first, 0), at(second, 1)])
@@ -535,6 +543,7 @@ def test_the_first_batch_starts_the_job_when_its_first_record_was_written_not_wh
 @pytest.mark.sqlite
 def test_a_job_ended_by_its_first_report_started_at_its_first_record(people, lab, held):
     # A short job says everything in its end report.
+    held = claimed_a_second_ago(held)
     first = held.claimed_at + timedelta(milliseconds=3)
 
     svc.finish_job(
