@@ -13,6 +13,9 @@ class HybridWorkerGroup(models.Model):
     created_by = models.CharField(max_length=150, blank=True, help_text="A user, or the worker that created it.")
     # Set when a deletion is queued: the group is going away and takes no new members.
     deleting_since = models.DateTimeField(null=True, blank=True)
+    # The latest last_seen_at of the workers removed from it: the group's Last seen is this or a current
+    # worker's, whichever is later, so an emptied group still says when it last saw a worker.
+    removed_workers_last_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

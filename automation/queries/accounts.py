@@ -1,6 +1,6 @@
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 
-from automation.models import AutomationAccount, Membership
+from automation.models import AutomationAccount, Membership, Role
 
 
 def accounts_of(user) -> QuerySet[AutomationAccount]:
@@ -30,3 +30,15 @@ def account_of(user, account_id) -> AutomationAccount | None:
 
 def members_of(account: AutomationAccount) -> QuerySet[Membership]:
     return Membership.objects.filter(account=account).select_related("user").order_by("user__username")
+
+
+def is_last_owner(membership: Membership) -> bool:
+    """Whether removing or demoting this member would leave the account without an Owner (the service refuses
+    it; pages say so before anyone confirms)."""
+    if membership.role != Role.OWNER:
+        return False
+    return (
+        not Membership.objects.filter(account_id=membership.account_id, role=Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )

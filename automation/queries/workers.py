@@ -1,4 +1,5 @@
 from django.db.models import BooleanField, Case, Count, F, Max, QuerySet, Value, When
+from django.db.models.functions import Coalesce, Greatest
 
 from automation.models import AutomationAccount, HybridWorker, HybridWorkerGroup
 from automation.services.workers import online_q
@@ -6,11 +7,15 @@ from automation.validators import LINE, text_problem
 
 
 def groups_of(account: AutomationAccount) -> QuerySet[HybridWorkerGroup]:
-    """Groups with worker_count, online_count and last_seen, in one query."""
+    """Groups with worker_count, online_count and last_seen, in one query. A group's last seen is the latest
+    of its workers', counting those removed from it since."""
+    current = Max("workers__last_seen_at")
+    removed = F("removed_workers_last_seen_at")
     return HybridWorkerGroup.objects.filter(account=account).annotate(
         worker_count=Count("workers"),
         online_count=Count("workers", filter=online_q(prefix="workers__")),
-        last_seen=Max("workers__last_seen_at"),
+        # Greatest is NULL with a NULL argument on SQLite (not on PostgreSQL): each side falls back on the other.
+        last_seen=Greatest(Coalesce(current, removed), Coalesce(removed, current)),
     )
 
 

@@ -4,6 +4,7 @@ Every transition is one conditional UPDATE whose row count says whether it happe
 workers never both hold a job and a late message never moves a finished one.
 """
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -406,14 +407,25 @@ def checked_records(records: Any) -> list[Record]:
     return clean
 
 
+def _on_server_clock(job: Job, records: list[Record]) -> list[Record]:
+    """Each record's time as the agent stamped it, kept within what the server knows: not before the job was
+    claimed (or, once it runs, started), not after the record arrived. The agent's clock may be off; inside
+    those bounds its times are kept, so the lines keep their order and their gaps."""
+    arrived = timezone.now()
+    earliest = job.started_at or job.claimed_at or arrived
+    return [dataclasses.replace(r, time=min(max(r.time, earliest), arrived)) for r in records]
+
+
 def append_records(*, worker: HybridWorker, job_id, lease, records: list[Record]) -> Job:
-    """Store a batch of stream records (idempotent by seq); the first one marks the job Running."""
+    """Store a batch of stream records (idempotent by seq); the first one marks the job Running, from the
+    time its first record was written."""
     with transaction.atomic():
         job = _held_job(worker=worker, job_id=job_id, lease=lease)
         if job.status in FINAL_STATUSES:
             raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
+        records = _on_server_clock(job, records)
         _store(job, records)
-        _mark_running(job)
+        _mark_running(job, since=min((r.time for r in records), default=None))
         if records:
             from portal import notify
 
@@ -432,14 +444,16 @@ def _store(job: Job, records: list[Record]) -> None:
         )
 
 
-def _mark_running(job: Job) -> None:
+def _mark_running(job: Job, *, since: datetime | None = None) -> None:
+    """Running from `since` (its first record, already on the server's clock), else from now: the agent sends
+    its first batch a moment after the runbook started, so the batch's arrival is later than the start."""
     if job.status != JobStatus.ACTIVATING:
         return
-    now = timezone.now()
+    started = since or timezone.now()
     if Job.objects.filter(pk=job.pk, status=JobStatus.ACTIVATING, lease_id=job.lease_id).update(
-        status=JobStatus.RUNNING, started_at=now
+        status=JobStatus.RUNNING, started_at=started
     ):
-        job.status, job.started_at = JobStatus.RUNNING, now
+        job.status, job.started_at = JobStatus.RUNNING, started
         push_job_status(job)
 
 
@@ -467,14 +481,16 @@ def finish_job(
         raise InvalidInput("status is one of Completed, Failed or Stopped.", field="status")
     with transaction.atomic():
         job = _held_job(worker=worker, job_id=job_id, lease=lease)
-        _store(job, records or [])
+        records = _on_server_clock(job, records or [])
+        _store(job, records)
         now = timezone.now()
         changed = Job.objects.filter(pk=job.pk, lease_id=lease, status__in=ACTIVE_STATUSES).update(
             status=status,
             exit_code=exit_code,
             status_reason=storable_text((reason or "")[:REASON_CHARS]),
             ended_at=now,
-            started_at=job.started_at or now,
+            # A job that ends before it sent a batch started when its first record was written.
+            started_at=job.started_at or min((r.time for r in records), default=now),
             secret_parameters="",
         )
         if not changed:

@@ -216,6 +216,17 @@ def record_heartbeat(*, worker: HybridWorker, facts: dict[str, Any]) -> None:
         HybridWorker.objects.filter(pk=worker.pk).update(last_seen_at=now)
 
 
+def _remember_last_seen(worker_pk) -> None:
+    """Before a worker row goes: its group keeps the latest last seen of the workers it had."""
+    seen = HybridWorker.objects.filter(pk=worker_pk).values_list("group_id", "last_seen_at").first()
+    if seen is None or seen[1] is None:
+        return
+    group_id, last_seen = seen
+    HybridWorkerGroup.objects.filter(pk=group_id).filter(
+        Q(removed_workers_last_seen_at__isnull=True) | Q(removed_workers_last_seen_at__lt=last_seen)
+    ).update(removed_workers_last_seen_at=last_seen)
+
+
 def deregister_worker(*, worker: HybridWorker, source_ip: str | None = None) -> None:
     """Remove-HybridRunbookWorker from the machine itself (with its credential or an account key)."""
     with transaction.atomic():
@@ -226,6 +237,7 @@ def deregister_worker(*, worker: HybridWorker, source_ip: str | None = None) -> 
             target=worker,
             details={"group": worker.group.name},
         )
+        _remember_last_seen(worker.pk)
         HybridWorker.objects.filter(pk=worker.pk).delete()
         _wake_long_poll(worker.pk)
         _push(
@@ -245,6 +257,7 @@ def remove_worker(*, account: AutomationAccount, worker_id, actor: Actor) -> Hyb
             actor=actor, action="worker.remove", account=account, target=worker, details={"group": worker.group.name}
         )
         worker_id, group_id = str(worker.pk), str(worker.group_id)
+        _remember_last_seen(worker.pk)
         worker.delete()
         _wake_long_poll(worker_id)
         _push(account.pk, {"type": "worker-removed", "group_id": group_id, "worker_id": worker_id})

@@ -3,7 +3,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from automation.models import Membership, Role
-from automation.queries.accounts import members_of
+from automation.queries.accounts import is_last_owner, members_of
 from automation.services import accounts as account_services
 from automation.services.errors import ServiceError
 from portal.forms import AddMemberForm, ChangeRoleForm
@@ -73,4 +73,5 @@ def remove(request, account, membership_id: int):
                 return finish(request, "portal:home")
         return finish(request, "portal:access", account_id=account.pk)
     template = "access/partials/remove_dialog.html" if request.htmx else "access/remove.html"
-    return render(request, template, {"account": account, "blade": "access", "membership": membership})
+    context = {"account": account, "blade": "access", "membership": membership, "last_owner": is_last_owner(membership)}
+    return render(request, template, context)

@@ -73,7 +73,7 @@ def delete(request, account, group_id):
             return finish(request, "portal:group", account_id=account.pk, group_id=group.pk)
         messages.info(request, f"Deleting hybrid worker group {group.name}: follow it under Notifications.")
         return finish(request, "portal:groups", account_id=account.pk)
-    members = list(group.workers.order_by("name").values_list("name", flat=True))
+    members = list(group.workers.order_by("name").values("pk", "name"))
     context = {
         "account": account,
         "blade": "groups",

@@ -27,7 +27,16 @@
   function copyText(source, button) {
     if (!source) return;
     const text = source.value !== undefined ? source.value : source.textContent;
-    const done = () => { const old = button.textContent; button.textContent = "Copied"; setTimeout(() => (button.textContent = old), 1500); };
+    // Only the label's text changes: the button's icon stays, and a second click within the pause still
+    // goes back to the label it had.
+    const label = [...button.childNodes].reverse().find((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+    const done = () => {
+      if (!label) return;
+      button.dataset.label = button.dataset.label || label.textContent;
+      label.textContent = "Copied";
+      clearTimeout(button._copied);
+      button._copied = setTimeout(() => (label.textContent = button.dataset.label), 1500);
+    };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(done, () => fallbackCopy(source, done));
     } else {
@@ -116,9 +125,12 @@
   // A list that something changed in is fetched again (once, however many events arrive together).
   // The part is the request's source, so its fetches queue behind one another and behind its own hx-get
   // (the Test pane's after Stop): an older answer never lands after a newer one.
+  // The delay starts at the first event and is not pushed back by later ones: on a busy account events come
+  // more often than the delay, and a list that waited for a quiet moment would never be fetched again.
   function refreshSoon(el) {
-    clearTimeout(el._refreshTimer);
+    if (el._refreshTimer) return; // the fetch already due is made after this event, so it shows it too
     el._refreshTimer = setTimeout(() => {
+      el._refreshTimer = null;
       const src = el.dataset.liveSrc || location.pathname + location.search;
       htmx.ajax("GET", src, { source: el, target: el, swap: "innerHTML" });
     }, 300);

@@ -3,6 +3,7 @@ claim within capacity and group, stream records once, end once, and stop."""
 
 import hashlib
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -508,6 +509,74 @@ def test_a_job_finished_before_any_record_gets_a_start_time(people, lab, held):
 
     stored = Job.objects.get(pk=held.pk)
     assert stored.status == JobStatus.COMPLETED and stored.started_at == stored.ended_at
+
+
+def at(moment, seq, text=None) -> svc.Record:
+    """A record as an agent stamps it: with the agent's own clock."""
+    return svc.Record(seq=seq, stream="output", text=text or f"line {seq}", time=moment)
+
+
+def claimed_a_second_ago(job) -> Job:
+    """The claim moved a second back, so the records stamped just after it are surely older than their batch."""
+    Job.objects.filter(pk=job.pk).update(claimed_at=job.claimed_at - timedelta(seconds=1))
+    job.refresh_from_db()
+    return job
+
+
+def times(job) -> list:
+    return list(JobStream.objects.filter(job=job).order_by("seq").values_list("time", flat=True))
+
+
+@pytest.mark.sqlite
+def test_the_first_batch_starts_the_job_when_its_first_record_was_written_not_when_it_arrived(people, lab, held):
+    # The agent sends its first batch a moment after the runbook started: its records are older than the batch.
+    held = claimed_a_second_ago(held)
+    first, second = held.claimed_at + timedelta(milliseconds=5), held.claimed_at + timedelta(milliseconds=9)
+
+    svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[at(first, 0), at(second, 1)])
+
+    stored = Job.objects.get(pk=held.pk)
+    assert times(held) == [first, second]
+    assert stored.started_at == first
+
+
+@pytest.mark.sqlite
+def test_a_job_ended_by_its_first_report_started_at_its_first_record(people, lab, held):
+    # A short job says everything in its end report.
+    held = claimed_a_second_ago(held)
+    first = held.claimed_at + timedelta(milliseconds=3)
+
+    svc.finish_job(
+        worker=lab,
+        job_id=held.pk,
+        lease=held.lease_id,
+        status=JobStatus.COMPLETED,
+        exit_code=0,
+        records=[at(first, 0), at(first + timedelta(milliseconds=1), 1)],
+    )
+
+    stored = Job.objects.get(pk=held.pk)
+    assert stored.started_at == first <= stored.ended_at
+    assert min(times(held)) >= stored.started_at
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("skew", [timedelta(hours=-1), timedelta(hours=1)], ids=["agent-behind", "agent-ahead"])
+def test_record_times_from_a_skewed_agent_clock_stay_between_the_start_and_their_arrival(people, lab, held, skew):
+    """The agent's clock is its own: a record cannot have been written before its job was claimed (or, once
+    the job runs, before it started), nor after it arrived. Inside those bounds the agent's times are kept,
+    so the order of the lines and the gaps between them still show."""
+    now = timezone.now()
+    svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[at(now + skew, 0)])
+    later = timezone.now()
+    svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[at(later + skew, 1)])
+    arrived = timezone.now()
+
+    stored = Job.objects.get(pk=held.pk)
+    first, second = times(held)
+    assert held.claimed_at <= stored.started_at <= first <= second <= arrived
+    job = svc.finish_job(worker=lab, job_id=held.pk, lease=held.lease_id, status=JobStatus.COMPLETED, exit_code=0)
+    assert job.started_at <= first and second <= job.ended_at
 
 
 def test_a_long_reason_is_cut_to_2000_characters(people, lab, held):

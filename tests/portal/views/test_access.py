@@ -1,5 +1,7 @@
 """Access control: the members list, and adding, changing and removing role assignments."""
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -279,6 +281,8 @@ def test_the_removal_dialog_comes_as_an_htmx_partial(people, client_for):
 
 
 def test_an_owner_removing_themselves_is_warned_they_lose_access(people, client_for):
+    add_member(account=people.account, username="sam", role=Role.OWNER, actor=Actor.for_system())
+
     response = client_for(people.owner).get(remove_url(people, "olivia"))
 
     assert b"You will lose access to this account." in response.content
@@ -305,6 +309,30 @@ def test_an_owner_removes_a_member_from_the_htmx_dialog_and_the_page_reloads(peo
     assert response.status_code == 200
     assert response["HX-Redirect"] == access_url(people)
     assert "rita" not in roles_in(people.account)
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_the_dialog_for_removing_the_last_owner_says_it_cannot_be_done_and_offers_no_yes(people, client_for, htmx):
+    response = client_for(people.owner).get(remove_url(people, "olivia"), headers=HTMX if htmx else {})
+
+    content = response.content.decode()
+    dialog = content[content.index('<div class="dialog"') :]
+    text = re.sub(r"<[^>]+>", "", dialog)
+    assert "olivia is the last Owner of contoso-automation and cannot be removed" in text
+    assert "add another Owner first" in text
+    assert "<form" not in dialog
+    assert "Yes" not in dialog
+    assert ">Close</button>" in dialog
+
+
+def test_the_dialog_for_removing_an_owner_who_is_not_the_last_asks_yes_or_no(people, client_for):
+    add_member(account=people.account, username="sam", role=Role.OWNER, actor=Actor.for_system())
+
+    response = client_for(people.owner).get(remove_url(people, "olivia"), headers=HTMX)
+
+    assert b"last Owner" not in response.content
+    assert b'<button class="btn danger" type="submit">Yes</button>' in response.content
 
 
 @pytest.mark.sqlite

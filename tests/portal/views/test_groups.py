@@ -17,7 +17,14 @@ from automation import tasks
 from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup, Notification
 from automation.services.actor import Actor
 from automation.services.keys import agent_service_url, reveal_keys
-from automation.services.workers import create_group, delete_group, offline_after, register_worker
+from automation.services.workers import (
+    create_group,
+    delete_group,
+    deregister_worker,
+    offline_after,
+    register_worker,
+    remove_worker,
+)
 from automation.validators import NAME_RULE
 
 pytestmark = pytest.mark.django_db
@@ -219,6 +226,55 @@ def test_every_member_sees_the_groups_with_their_worker_counts(people, client_fo
     rows = {g.name: (g.worker_count, g.online_count, g.last_seen is not None) for g in response.context["page"]}
     assert rows == {"empty": (0, 0, False), "lab": (2, 1, True)}
     assert pager(response) == "1-2 of 2"
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("how", ["portal", "agent"])
+def test_an_emptied_group_keeps_the_last_seen_of_the_workers_it_had(people, client_for, how):
+    """A group's Last seen is the latest of its workers' last seen, and removing a worker does not make the
+    group forget it: an emptied group says when it last saw one, not "Never"."""
+    make_group(people, "lab")
+    make_group(people, "new")
+    seen = timezone.now() - timedelta(minutes=1)
+    older = register(people, "web-01")
+    newer = register(people, "web-02")
+    HybridWorker.objects.filter(pk=older.pk).update(last_seen_at=seen - timedelta(hours=1))
+    HybridWorker.objects.filter(pk=newer.pk).update(last_seen_at=seen)
+    for worker in (newer, older):  # the newest first: the older one must not overwrite it
+        worker.refresh_from_db()
+        if how == "portal":
+            remove_worker(account=people.account, worker_id=worker.pk, actor=Actor(user=people.operator))
+        else:
+            deregister_worker(worker=worker)
+
+    response = client_for(people.reader).get(groups_url(people))
+
+    rows = {g.name: (g.worker_count, g.last_seen) for g in response.context["page"]}
+    assert rows == {"lab": (0, seen), "new": (0, None)}
+    row = re.search(r'<tr data-group="lab".*?</tr>', response.content.decode(), re.S).group(0)
+    assert "last-seen" in row
+    assert "Never" not in row
+    # A worker registering again later is newer still.
+    again = register(people, "web-03")
+    assert {g.name: g.last_seen for g in client_for(people.reader).get(groups_url(people)).context["page"]}[
+        "lab"
+    ] == HybridWorker.objects.get(pk=again.pk).last_seen_at
+
+
+@pytest.mark.sqlite
+def test_the_groups_sort_by_last_seen_counting_removed_workers(people, client_for):
+    make_group(people, "emptied")
+    make_group(people, "never")
+    make_group(people, "busy")
+    gone = register(people, "web-01", group="emptied")
+    HybridWorker.objects.filter(pk=gone.pk).update(last_seen_at=timezone.now() - timedelta(days=1))
+    remove_worker(account=people.account, worker_id=gone.pk, actor=Actor(user=people.operator))
+    register(people, "web-02", group="busy")
+
+    response = client_for(people.reader).get(groups_url(people, sort="last_seen"))
+
+    # Never seen first, then the oldest.
+    assert listed(response) == ["never", "emptied", "busy"]
 
 
 def test_an_account_without_groups_explains_how_to_get_one(people, client_for):
@@ -673,12 +729,25 @@ def test_the_delete_dialog_of_a_group_with_workers_names_them_and_offers_only_cl
     content = response.content.decode()
     dialog = content[content.index('<div class="dialog"') :]
     assert "cannot be deleted while it has workers" in dialog
-    assert '<ul class="members"><li>web-01</li><li>web-02</li></ul>' in dialog
+    assert re.findall(r'<li><a href="[^"]+">([^<]+)</a></li>', dialog) == ["web-01", "web-02"]
     assert "elsewhere" not in dialog
     assert f"hybridworker remove --url {agent_service_url(people.account)} --key &lt;primary access key&gt;" in dialog
     assert "<form" not in dialog
     assert buttons(dialog) == ["Copy", "Close"]
     assert state() == before
+
+
+@pytest.mark.sqlite
+def test_the_delete_dialog_of_a_group_with_workers_points_at_remove_on_each_workers_blade(people, client_for):
+    group = make_group(people, "lab")
+    worker = register(people, "web-01")
+
+    response = client_for(people.operator).get(delete_url(people, group), headers=HTMX)
+
+    dialog = response.content.decode()
+    worker_url = reverse("portal:worker", args=[people.account.pk, worker.pk])
+    assert f'<li><a href="{worker_url}">web-01</a></li>' in dialog
+    assert "<strong>Remove</strong> on its blade" in dialog
 
 
 @pytest.mark.sqlite
