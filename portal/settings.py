@@ -247,12 +247,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"api_request_id": {"()": "automation.api.logs.RequestIdFilter"}},
+    "filters": {
+        "api_request_id": {"()": "automation.api.logs.RequestIdFilter"},
+        "refusals": {"()": "portal.refusals.RefusalFilter"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
-        "django.request": {"filters": ["api_request_id"]},
+        # A 403 is one line saying who, what and why; faults keep their traceback.
+        "django.request": {"filters": ["api_request_id", "refusals"]},
+        "django.security.csrf": {"filters": ["refusals"]},
     },
 }
