@@ -53,3 +53,10 @@ def finish(request, to: str, **kwargs):
 
     url = resolve_url(to, **kwargs)
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def no_store(response):
+    """For an answer that carries a secret (a key, a credential, a token shown once): no cache, no
+    browser history, no proxy may keep a copy."""
+    response["Cache-Control"] = "no-store"
+    return response
