@@ -58,5 +58,7 @@ def finish(request, to: str, **kwargs):
 def no_store(response):
     """For an answer that carries a secret (a key, a credential, a token shown once): no cache, no
     browser history, no proxy may keep a copy."""
-    response["Cache-Control"] = "no-store"
+    from django.utils.cache import patch_cache_control
+
+    patch_cache_control(response, no_store=True)
     return response

@@ -3,6 +3,7 @@
 import time
 
 from django.conf import settings
+from django.utils.cache import patch_cache_control
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.request import Request
@@ -49,6 +50,12 @@ class AgentView(APIView):
 
     def get_authenticate_header(self, request):
         return 'Bearer realm="agentsvc"'
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Agent answers carry credentials and jobs' secret parameters: no cache or proxy may keep one.
+        patch_cache_control(response, no_store=True)
+        return response
 
     def account_from_key(self, request: Request, account_id):
         account = key_services.account_for_key(account_id=account_id, presented=_bearer(request))
