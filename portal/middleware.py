@@ -2,6 +2,7 @@ from django.shortcuts import render
 from django.utils.http import http_date
 
 from automation.services.errors import ServiceError
+from portal.refusals import note_refusal
 
 
 class ServiceErrorMiddleware:
@@ -15,6 +16,8 @@ class ServiceErrorMiddleware:
 
     def process_exception(self, request, exception):
         if isinstance(exception, ServiceError):
+            if exception.status == 403:
+                note_refusal(request, exception.detail)
             return render(
                 request,
                 "errors/error.html",

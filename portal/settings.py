@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_bool, env_float, env_int, env_list, env_str
 from portal.local_secrets import load_or_create, token
+from portal.proxies import parse_networks
 from portal.redis_url import for_celery, for_redis_py
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -32,6 +33,23 @@ PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", f"http://127.0.0.1:{PORT}").rstrip(
 PORTAL_REGION = env_str("PORTAL_REGION", "On-premises")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Behind a reverse proxy (README, "Behind TLS"). Off by default: `make run` serves plain HTTP on loopback.
+# Only peers in TRUSTED_PROXIES may name the client (X-Forwarded-For) or the scheme (portal.proxies).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+try:
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as error:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from None
+_proto_header = env_str("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proto_header:
+    if not TRUSTED_PROXIES:
+        # Django would believe the header from anyone who can reach the portal.
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER needs TRUSTED_PROXIES: the proxies allowed to send it")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proto_header.upper().replace("-", "_"), "https")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 INSTALLED_APPS = [
     "daphne",
@@ -53,6 +71,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.proxies.TrustedProxyMiddleware",
     "portal.middleware.DateHeaderMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.csp.PortalCSPMiddleware",
@@ -278,12 +297,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"api_request_id": {"()": "automation.api.logs.RequestIdFilter"}},
+    "filters": {
+        "api_request_id": {"()": "automation.api.logs.RequestIdFilter"},
+        "refusals": {"()": "portal.refusals.RefusalFilter"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
-        "django.request": {"filters": ["api_request_id"]},
+        # A 403 is one line saying who, what and why; faults keep their traceback.
+        "django.request": {"filters": ["api_request_id", "refusals"]},
+        "django.security.csrf": {"filters": ["refusals"]},
     },
 }

@@ -22,6 +22,7 @@ from rest_framework.views import set_rollback
 from automation.api.exceptions import PayloadTooLarge
 from automation.api.parsers import body_limit
 from automation.services.errors import NotFound, ServiceError
+from portal.refusals import note_refusal
 
 logger = logging.getLogger("automation.api")
 
@@ -116,6 +117,8 @@ def error_response(request, exc: BaseException, *, view=None) -> JsonResponse:
     if described is None:
         return server_error_response(request, exc)
     status, body, headers = described
+    if status == 403:
+        note_refusal(request, body["detail"])
     response = JsonResponse(body, status=status)
     for name, value in headers.items():
         response[name] = value

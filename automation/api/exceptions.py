@@ -15,7 +15,10 @@ class TooManyFailures(exceptions.APIException):
     default_code = "too_many_failures"
 
     def __init__(self, retry_after: int):
-        super().__init__(f"Too many failed attempts from this address; try again in {retry_after} s.")
+        super().__init__(
+            f"Too many failed authentication attempts from this address or with this credential; try again in "
+            f"{retry_after} s. A valid key, credential or token is always accepted."
+        )
         self.retry_after = retry_after
 
 

@@ -62,7 +62,10 @@ ERROR_DESCRIPTIONS = {
     409: "The current state does not allow this; `detail` says why.",
     413: "The body is over this endpoint's size limit.",
     415: "The body is not `application/json`.",
-    429: "Too many failed authentications from this address; try again after `Retry-After` seconds.",
+    429: (
+        "Too many failed authentications from this address or with this credential; try again after `Retry-After` "
+        "seconds. A valid key, credential or token is always accepted."
+    ),
 }
 
 

@@ -53,3 +53,12 @@ def finish(request, to: str, **kwargs):
 
     url = resolve_url(to, **kwargs)
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def no_store(response):
+    """For an answer that carries a secret (a key, a credential, a token shown once): no cache, no
+    browser history, no proxy may keep a copy."""
+    from django.utils.cache import patch_cache_control
+
+    patch_cache_control(response, no_store=True)
+    return response

@@ -1,34 +1,46 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from automation.models import AccountKey
 from automation.services import keys as key_services
-from portal.views.base import account_blade, finish, is_owner, require_owner
+from portal.views.base import account_blade, finish, is_owner, no_store, require_owner
 
 
 @account_blade
 def keys(request, account):
+    return _blade(request, account)
+
+
+def _blade(request, account, values: dict[str, str] | None = None):
     context = {
         "account": account,
         "blade": "keys",
         "url": key_services.agent_service_url(account),
         "is_owner": is_owner(account),
         "slots": AccountKey.Slot.choices,
+        "values": values,
     }
     return render(request, "keys/index.html", context)
 
 
 @account_blade
+@require_POST
 def reveal(request, account):
-    """The plain keys, for an Owner who clicked Show; the reveal is audited (without the keys)."""
+    """The plain keys, for an Owner who clicked Show; the reveal is audited (without the keys).
+
+    A POST (with CSRF), so that a link or an <img> on another site can neither reveal the keys nor fill
+    the Activity log with false reveals. Show is a form: without JavaScript the whole blade comes back.
+    """
     require_owner(account)
     values = key_services.reveal_keys(account=account, actor=request.actor)
-    context = {"account": account, "url": key_services.agent_service_url(account), "values": values}
-    response = render(request, "keys/partials/values.html", context)
-    response["Cache-Control"] = "no-store"
-    return response
+    if request.htmx:
+        context = {"account": account, "url": key_services.agent_service_url(account), "values": values}
+        response = render(request, "keys/partials/values.html", context)
+    else:
+        response = _blade(request, account, values=values)
+    return no_store(response)
 
 
 @account_blade

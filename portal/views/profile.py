@@ -8,7 +8,7 @@ from automation.services import tokens as token_services
 from automation.services.actor import Actor
 from automation.services.errors import ServiceError
 from portal.forms import ApiTokenForm
-from portal.views.base import finish
+from portal.views.base import finish, no_store
 
 
 @login_required
@@ -33,7 +33,7 @@ def new_token(request):
             form.add_service_error(error)
         else:
             template = "profile/partials/token_created.html" if request.htmx else "profile/token_created.html"
-            return render(request, template, {"new": new})
+            return no_store(render(request, template, {"new": new}))
     template = "profile/partials/new_token_dialog.html" if request.htmx else "profile/new_token.html"
     return render(request, template, {"form": form}, status=400 if form.errors else 200)
 

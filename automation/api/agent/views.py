@@ -3,6 +3,7 @@
 import time
 
 from django.conf import settings
+from django.utils.cache import patch_cache_control
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.request import Request
@@ -10,10 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from automation.api import schema as openapi
+from automation.api import throttling
 from automation.api.agent import serializers as s
 from automation.api.exceptions import BadCredentials
 from automation.api.parsers import LimitedJSONParser
-from automation.api.throttling import note_failure, refuse_if_blocked
 from automation.models import HybridWorker
 from automation.services import jobs as job_services
 from automation.services import keys as key_services
@@ -47,25 +48,29 @@ class AgentView(APIView):
     permission_classes: list = []
     parser_classes = [LimitedJSONParser]
 
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        refuse_if_blocked(request)
-
     def get_authenticate_header(self, request):
         return 'Bearer realm="agentsvc"'
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Agent answers carry credentials and jobs' secret parameters: no cache or proxy may keep one.
+        patch_cache_control(response, no_store=True)
+        return response
 
     def account_from_key(self, request: Request, account_id):
         account = key_services.account_for_key(account_id=account_id, presented=_bearer(request))
         if account is None:
-            note_failure(request)
-            raise BadCredentials(BAD_KEY)
+            throttling.refuse(
+                request, credential=throttling.account_key_id(account_id), refusal=BadCredentials(BAD_KEY)
+            )
         return account
 
     def worker_from_credential(self, request: Request, account_id) -> HybridWorker:
-        worker = worker_services.worker_for_credential(_bearer(request))
+        presented = _bearer(request)
+        worker = worker_services.worker_for_credential(presented)
         if worker is None or worker.account_id != account_id:
-            note_failure(request)
-            raise BadCredentials(BAD_CREDENTIAL)
+            credential = throttling.credential_id(presented, worker_services.CREDENTIAL_PREFIX)
+            throttling.refuse(request, credential=credential, refusal=BadCredentials(BAD_CREDENTIAL))
         return worker
 
     @staticmethod

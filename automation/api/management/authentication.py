@@ -1,9 +1,9 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 
+from automation.api import throttling
 from automation.api.exceptions import BadCredentials
-from automation.api.throttling import note_failure, refuse_if_blocked
-from automation.services.tokens import user_for_token
+from automation.services.tokens import TOKEN_PREFIX, user_for_token
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -14,11 +14,14 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer":
             return None
-        refuse_if_blocked(request)
-        user = user_for_token(token.strip())
+        token = token.strip()
+        user = user_for_token(token)
         if user is None:
-            note_failure(request)
-            raise BadCredentials("The API token is not valid, has expired, or was revoked.")
+            throttling.refuse(
+                request,
+                credential=throttling.credential_id(token, TOKEN_PREFIX),
+                refusal=BadCredentials("The API token is not valid, has expired, or was revoked."),
+            )
         return user, None
 
     def authenticate_header(self, request):

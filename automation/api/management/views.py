@@ -1,6 +1,7 @@
 """Management API v1: the portal's operations, through the same services and role rules."""
 
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.response import Response
@@ -148,7 +149,9 @@ class RegenerateKey(AccountScoped, APIView):
     )
     def post(self, request, account_id, slot):
         key = key_services.regenerate_key(account=self.get_account(), slot=slot, actor=self.actor())
-        return Response(s.RegeneratedKeySerializer({"slot": slot, "key": key}).data)
+        response = Response(s.RegeneratedKeySerializer({"slot": slot, "key": key}).data)
+        patch_cache_control(response, no_store=True)  # it carries the new key
+        return response
 
 
 @extend_schema(tags=["notifications"], **openapi.listing(s.NotificationSerializer))

@@ -83,7 +83,9 @@ def test_an_owner_sees_masked_keys_with_show_buttons_and_no_key(people, client_f
     response = client_for(people.owner).get(keys_url(people))
 
     content = response.content.decode()
-    assert content.count(f'hx-get="{reveal_url(people)}"') == 2
+    assert content.count(f'<form method="post" action="{reveal_url(people)}" hx-post="{reveal_url(people)}"') == 2
+    assert f'hx-get="{reveal_url(people)}"' not in content
+    assert content.count('name="csrfmiddlewaretoken"') >= 2
     assert content.count('class="masked"') == 2
     assert "--token ••••" in content
     assert_no_key_in(response, keys)
@@ -135,7 +137,7 @@ def test_operators_and_readers_see_no_regenerate_command(people, client_for, rol
 def test_an_owner_clicks_show_and_gets_both_keys_in_a_partial_that_is_not_cached(people, client_for):
     keys = plain_keys(people.account)
 
-    response = client_for(people.owner).get(reveal_url(people), headers=HTMX)
+    response = client_for(people.owner).post(reveal_url(people), headers=HTMX)
 
     assert response.status_code == 200
     assert templates(response) == ["keys/partials/values.html"]
@@ -151,8 +153,8 @@ def test_each_show_is_audited_with_who_and_where_but_not_the_keys(people, client
     AuditEvent.objects.all().delete()
     client = client_for(people.owner)
 
-    client.get(reveal_url(people), headers=HTMX)
-    client.get(reveal_url(people), headers=HTMX)
+    client.post(reveal_url(people), headers=HTMX)
+    client.post(reveal_url(people), headers=HTMX)
 
     events = list(AuditEvent.objects.filter(action="keys.reveal"))
     assert len(events) == 2
@@ -171,7 +173,7 @@ def test_each_show_is_audited_with_who_and_where_but_not_the_keys(people, client
 def test_the_activity_log_shows_the_reveal_without_the_keys(people, client_for):
     keys = plain_keys(people.account)
     client = client_for(people.owner)
-    client.get(reveal_url(people), headers=HTMX)
+    client.post(reveal_url(people), headers=HTMX)
 
     response = client.get(reverse("portal:activity", args=[people.account.pk]))
 
@@ -187,12 +189,91 @@ def test_operators_and_readers_cannot_show_the_keys_and_nothing_is_audited(peopl
     keys = plain_keys(people.account)
     before = state(people.account)
 
-    response = client_for(people.by_role[role]).get(reveal_url(people), headers=HTMX if htmx else {})
+    response = client_for(people.by_role[role]).post(reveal_url(people), headers=HTMX if htmx else {})
 
     assert response.status_code == 403
     assert b"Only an Owner of contoso-automation can do this." in response.content
     assert_no_key_in(response, keys)
     assert state(people.account) == before
+
+
+# ---- Show is a POST with CSRF: a link or an <img> elsewhere cannot reveal or fill the Activity log ----
+
+
+def csrf_client(user):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client
+
+
+def csrf_token_of(client, p) -> str:
+    """The form's token, as the browser gets it from the Keys blade."""
+    page = client.get(keys_url(p)).content.decode()
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_a_get_of_the_reveal_url_shows_no_key_and_audits_nothing(people, client_for, htmx):
+    keys = plain_keys(people.account)
+    before = state(people.account)
+
+    response = client_for(people.owner).get(reveal_url(people), headers=HTMX if htmx else {})
+
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert_no_key_in(response, keys)
+    assert state(people.account) == before
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_a_reveal_without_the_csrf_token_is_refused_and_audits_nothing(people, htmx):
+    keys = plain_keys(people.account)
+    client = csrf_client(people.owner)
+    csrf_token_of(client, people)  # the cookie is set; the token is not sent
+    before = state(people.account)
+
+    response = client.post(reveal_url(people), headers=HTMX if htmx else {})
+
+    assert response.status_code == 403
+    assert_no_key_in(response, keys)
+    assert state(people.account) == before
+
+
+@pytest.mark.sqlite
+def test_a_reveal_with_the_csrf_token_shows_the_keys_once_and_audits_once(people):
+    keys = plain_keys(people.account)
+    AuditEvent.objects.all().delete()
+    client = csrf_client(people.owner)
+    token = csrf_token_of(client, people)
+
+    response = client.post(reveal_url(people), {"csrfmiddlewaretoken": token}, headers=HTMX)
+
+    assert response.status_code == 200
+    assert f'<code id="key-primary">{keys["primary"]}</code>' in response.content.decode()
+    assert AuditEvent.objects.filter(action="keys.reveal").count() == 1
+    assert AuditEvent.objects.count() == 1
+
+
+@pytest.mark.sqlite
+def test_without_javascript_show_posts_the_form_and_gets_the_whole_blade_with_the_keys(people):
+    keys = plain_keys(people.account)
+    client = csrf_client(people.owner)
+    token = csrf_token_of(client, people)
+
+    response = client.post(reveal_url(people), {"csrfmiddlewaretoken": token})
+
+    assert response.status_code == 200
+    assert "keys/index.html" in templates(response)
+    content = response.content.decode()
+    assert f'<code id="key-primary">{keys["primary"]}</code>' in content
+    assert f'<code id="key-secondary">{keys["secondary"]}</code>' in content
+    assert 'class="masked"' not in content
+    assert response["Cache-Control"] == "no-store"
+    assert AuditEvent.objects.filter(action="keys.reveal", actor=people.owner).count() == 1
 
 
 # ---- Regenerate ------------------------------------------------------------------------
@@ -303,6 +384,7 @@ def test_regenerate_answers_only_get_and_post(people, client_for):
     [
         ("get", "portal:keys", []),
         ("get", "portal:keys_reveal", []),
+        ("post", "portal:keys_reveal", []),
         ("get", "portal:keys_regenerate", ["primary"]),
         ("post", "portal:keys_regenerate", ["primary"]),
         ("post", "portal:keys_regenerate", ["secondary"]),
@@ -326,7 +408,7 @@ def test_an_owner_of_another_account_sees_only_their_own_keys(people, client_for
     ours = plain_keys(people.account)
     theirs = plain_keys(people.other_account)
 
-    response = client_for(people.stranger).get(reverse("portal:keys_reveal", args=[people.other_account.pk]))
+    response = client_for(people.stranger).post(reverse("portal:keys_reveal", args=[people.other_account.pk]))
 
     assert response.status_code == 200
     assert theirs["primary"] in response.content.decode()

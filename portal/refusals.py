@@ -1,0 +1,60 @@
+"""A refused request (403) is logged as one line: who, what, why. Never a traceback.
+
+Django logs a PermissionDenied raised in a view with its whole traceback at WARNING, and a refusal
+answered by the APIs or the services as "Forbidden: <path>" without saying who or why. So any
+signed-in Reader could fill the log with tracebacks and bury the real errors. This filter, on the
+loggers that report refusals, rewrites each such record in place into one line; faults (5xx) and
+everything else pass through untouched.
+
+Kept free of Django imports at module level: logging is configured before the apps are loaded.
+"""
+
+import logging
+
+REASON_ATTRIBUTE = "refusal_reason"
+
+
+def note_refusal(request, reason: str) -> None:
+    """Where a refusal is answered without an exception Django sees (the APIs' JSON, the services'
+    error page), say why, for the log line."""
+    setattr(getattr(request, "_request", request), REASON_ATTRIBUTE, reason)
+
+
+def _escaped(value) -> str:
+    # As Django's log_response does: a path or name cannot start a forged log line.
+    return str(value).encode("unicode_escape").decode("ascii")
+
+
+def _who(request) -> str:
+    try:
+        user = request.user
+        return user.get_username() if user.is_authenticated else "anonymous"
+    except Exception:  # a log line must never fail; the session may be unreadable
+        return "unknown"
+
+
+def _why(record: logging.LogRecord, request) -> str:
+    if record.exc_info and record.exc_info[1] is not None and str(record.exc_info[1]):
+        return str(record.exc_info[1])
+    if reason := getattr(request, REASON_ATTRIBUTE, None):
+        return reason
+    if record.name == "django.security.csrf" and record.args:
+        return f"CSRF check failed: {record.args[0]}"
+    return "forbidden"
+
+
+class RefusalFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        if getattr(record, "status_code", None) != 403 or request is None:
+            return True
+        why = _why(record, request)
+        record.msg = "Refused %s %s for %s from %s: %s"
+        record.args = tuple(
+            _escaped(part)
+            for part in (request.method, request.path, _who(request), request.META.get("REMOTE_ADDR", "?"), why)
+        )
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
