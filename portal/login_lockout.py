@@ -9,8 +9,9 @@ from automation.services.signin import record_lockout
 
 
 def client_ip(request) -> str | None:
-    # The connection's own address: a proxy's X-Forwarded-For is anyone's to write, so it may only be
-    # believed from proxies the settings trust. Point AXES_CLIENT_IP_CALLABLE elsewhere to change this.
+    # The client's address as portal.proxies.TrustedProxyMiddleware (first of all middleware) left it: the
+    # connection's own, or from X-Forwarded-For only when the connection is one of TRUSTED_PROXIES. The
+    # same address the failed-authentication limit and the Activity log use.
     return request.META.get("REMOTE_ADDR") or None
 
 
