@@ -66,6 +66,14 @@ def client_address(peer: str, forwarded_for: str, networks: tuple[Network, ...])
     return client
 
 
+def from_trusted_proxy(peer: str) -> bool:
+    """Whether the immediate peer is one of TRUSTED_PROXIES (for connections that skip the middleware)."""
+    from django.conf import settings
+
+    networks = _networks(tuple(settings.TRUSTED_PROXIES))
+    return bool(networks) and _trusted(_address(peer), networks)
+
+
 class TrustedProxyMiddleware:
     """First in MIDDLEWARE, so every later part sees the client's address and scheme. Async-capable
     without a thread hop: it runs on every agent request, and does no I/O."""
@@ -89,8 +97,8 @@ def _resolve(request) -> None:
 
     meta = request.META
     peer = meta.get("REMOTE_ADDR") or ""
-    networks = _networks(tuple(settings.TRUSTED_PROXIES))
-    if networks and _trusted(_address(peer), networks):
+    if from_trusted_proxy(peer):
+        networks = _networks(tuple(settings.TRUSTED_PROXIES))
         meta["REMOTE_ADDR"] = client_address(peer, meta.get("HTTP_X_FORWARDED_FOR", ""), networks)
         return
     proto_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)

@@ -13,6 +13,8 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import is_same_domain, split_domain_port, validate_host
 
+from portal.proxies import from_trusted_proxy
+
 Origin = tuple[str, str, int]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -40,7 +42,9 @@ def _header(scope, name: bytes) -> list[str]:
 def _scheme(scope) -> str:
     """The scheme of the page that opened the socket, as Django's request.scheme would say."""
     proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
-    if proxy_header:
+    peer = (scope.get("client") or ("",))[0] or ""
+    # As for every request (portal.proxies): the scheme header is believed only from a trusted proxy.
+    if proxy_header and from_trusted_proxy(peer):
         name, secure_value = proxy_header
         # Django's META name of the header ("HTTP_X_FORWARDED_PROTO") as it travels ("x-forwarded-proto").
         values = _header(scope, name.removeprefix("HTTP_").replace("_", "-").lower().encode())

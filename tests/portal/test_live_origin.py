@@ -67,6 +67,7 @@ def test_a_foreign_origin_on_the_same_host_is_refused_before_the_socket_opens(pe
 
 @override_settings(
     ALLOWED_HOSTS=["portal.example"],
+    TRUSTED_PROXIES=["10.0.0.0/8"],
     SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
     CSRF_TRUSTED_ORIGINS=[],
 )
@@ -86,13 +87,16 @@ def test_behind_a_tls_proxy_the_portals_origin_is_https_as_the_proxy_says(people
     async def scenario():
         async with Sockets() as sockets:
             results = {}
-            for name, handshake in [
-                ("https page via the proxy", headers("https://portal.example", proto="https")),
-                ("http page via the proxy", headers("http://portal.example", proto="https")),
-                ("https page, no proxy header", headers("https://portal.example", proto=None)),
-                ("other port via the proxy", headers("https://portal.example:8443", proto="https")),
+            proxy, stranger = ("10.0.0.5", 40000), ("192.0.2.9", 40000)
+            for name, handshake, peer in [
+                ("https page via the proxy", headers("https://portal.example", proto="https"), proxy),
+                ("http page via the proxy", headers("http://portal.example", proto="https"), proxy),
+                ("https page, no proxy header", headers("https://portal.example", proto=None), proxy),
+                ("other port via the proxy", headers("https://portal.example:8443", proto="https"), proxy),
+                # The scheme header is believed only from TRUSTED_PROXIES, as for every request.
+                ("https page, header from a stranger", headers("https://portal.example", proto="https"), stranger),
             ]:
-                _, accepted, _ = await sockets.try_open(handshake, name)
+                _, accepted, _ = await sockets.try_open(handshake, name, peer)
                 results[name] = accepted
             return results
 
@@ -101,4 +105,5 @@ def test_behind_a_tls_proxy_the_portals_origin_is_https_as_the_proxy_says(people
         "http page via the proxy": False,
         "https page, no proxy header": False,
         "other port via the proxy": False,
+        "https page, header from a stranger": False,
     }

@@ -54,11 +54,13 @@ def in_thread(function: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
 class LiveSocket:
     """One browser tab's live socket."""
 
-    def __init__(self, headers: list[tuple[bytes, bytes]], name: str = "socket"):
+    def __init__(self, headers: list[tuple[bytes, bytes]], name: str = "socket", client: tuple | None = None):
         from portal.asgi import application
 
         self.name = name
         self.communicator = WebsocketCommunicator(application, LIVE_PATH, headers=headers)
+        if client is not None:  # the peer's (address, port), as daphne puts it in the scope
+            self.communicator.scope["client"] = client
 
     async def connect(self) -> tuple[bool, Any]:
         """(True, subprotocol) when accepted, (False, close code) when refused."""
@@ -98,8 +100,10 @@ class Sockets:
             with contextlib.suppress(Exception):
                 await socket.close()
 
-    async def try_open(self, headers: list[tuple[bytes, bytes]], name: str) -> tuple[LiveSocket, bool, Any]:
-        socket = LiveSocket(headers, name)
+    async def try_open(
+        self, headers: list[tuple[bytes, bytes]], name: str, client: tuple | None = None
+    ) -> tuple[LiveSocket, bool, Any]:
+        socket = LiveSocket(headers, name, client)
         self.opened.append(socket)
         accepted, detail = await socket.connect()
         return socket, accepted, detail
