@@ -140,6 +140,7 @@ def test_a_key_that_starts_with_a_dash_stays_the_options_value():
         "--group=g",
     ]
     assert join_option_values(["remove", "--key", "-"]) == ["remove", "--key=-"]
+    assert join_option_values(["remove", "--token-file", "-k"]) == ["remove", "--token-file=-k"]
 
 
 def test_the_default_name_fits_the_servers_naming_rule(monkeypatch):
