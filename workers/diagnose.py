@@ -16,7 +16,7 @@ from workers.console import Console
 from workers.errors import EXIT_FAILED, EXIT_OK, AgentError
 from workers.facts import collect_facts, cpu_count
 from workers.network import is_loopback
-from workers.state import Registration, StateDir, default_state_dir
+from workers.state import Registration, StateDir
 from workers.status import ago
 from workers.systemd import unit_name
 
@@ -54,13 +54,6 @@ class Diagnosis:
         self.ca_bundle = ca_bundle
         self.checks: list[Check] = []
 
-    @property
-    def state_dir_option(self) -> str:
-        """What a suggested command needs to reach this state folder: nothing for the default one."""
-        if self.state.path == default_state_dir():
-            return ""
-        return f" --state-dir {shlex.quote(str(self.state.path))}"
-
     def add(self, name: str, outcome: str, detail: str, fix: str | None = None) -> None:
         self.checks.append(Check(name, outcome, detail, fix))
 
@@ -93,7 +86,7 @@ class Diagnosis:
                 "registered",
                 FAIL,
                 f"not registered (state folder {self.state.path})",
-                f"hybridworker register --group NAME --endpoint URL --token -{self.state_dir_option} (URL and key: "
+                f"hybridworker register --group NAME --endpoint URL --token -{self.state.option} (URL and key: "
                 "the account's Keys blade), or pass --endpoint URL to check the server before registering",
             )
         return registration
@@ -189,7 +182,7 @@ class Diagnosis:
         credential = self.state.credential()
         register_again = (
             f"register again: hybridworker register --group {shlex.quote(registration.group)} "
-            f"--endpoint {registration.endpoint} --token -{self.state_dir_option}"
+            f"--endpoint {registration.endpoint} --token -{self.state.option}"
         )
         if not credential:
             self.add("credential accepted", FAIL, f"no credential in {self.state.path}", register_again)

@@ -205,3 +205,5 @@ def test_the_state_dir_may_come_before_the_command(tmp_path):
     )
     assert result.returncode == 1
     assert f"not registered (state folder {tmp_path / 's'})" in result.stderr
+    register = f"'hybridworker register --group NAME --endpoint URL --token - --state-dir {tmp_path / 's'}'"
+    assert register in result.stderr
