@@ -53,14 +53,19 @@ def _one_key(text: str) -> str | None:
     return None if any(char.isspace() for char in key) else key
 
 
+# A key is 64 characters; a file much longer than that is not a key file (nor is /dev/zero to be read to the end).
+KEY_FILE_MAX_CHARS = 4096
+
+
 def _key_from_file(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as file:
+            text = file.read(KEY_FILE_MAX_CHARS + 1)
     except OSError as exc:
         raise AgentError(f"cannot read the access key file {path}: {exc.strerror}", exit_code=EXIT_USAGE) from None
     except UnicodeDecodeError:
         raise AgentError(f"the access key file {path} is not text", exit_code=EXIT_USAGE) from None
-    key = _one_key(text)
+    key = _one_key(text) if len(text) <= KEY_FILE_MAX_CHARS else None
     if key is None:
         raise AgentError(
             f"the access key file {path} holds more than the key: one line, the key alone", exit_code=EXIT_USAGE

@@ -107,6 +107,7 @@ def test_a_key_and_a_key_file_together_are_refused(make_agent, tmp_path, command
         ("", "is empty"),
         ("\n\n", "is empty"),
         (f"{A_KEY}\nsecond line\n", "holds more than the key: one line, the key alone"),
+        (A_KEY * 100, "holds more than the key: one line, the key alone"),
     ],
 )
 def test_a_key_file_without_exactly_one_key_is_refused_clearly(make_agent, tmp_path, content, said):
