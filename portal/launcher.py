@@ -129,8 +129,11 @@ class Launcher:
         state = self.var / "agent"
         agent = str(bindir / "hybridworker")
         register = [agent, "register", "--state-dir", str(state), "--group", LOCAL_GROUP]
-        register += ["--endpoint", demo["endpoint"], "--token", demo["key"]]
-        result = subprocess.run(register, cwd=BASE_DIR, env=self.env, capture_output=True, text=True)
+        # The key goes on stdin: a command line is readable by every local user (ps), an environment by the owner.
+        register += ["--endpoint", demo["endpoint"], "--token", "-"]
+        result = subprocess.run(
+            register, cwd=BASE_DIR, env=self.env, input=demo["key"] + "\n", capture_output=True, text=True
+        )
         if result.returncode != 0:
             sys.stderr.write(result.stdout + result.stderr)
             raise SystemExit(f"Registering the local agent failed with status {result.returncode}")

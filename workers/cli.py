@@ -1,6 +1,7 @@
 """`hybridworker`: the command line of the Hybrid Runbook Worker agent."""
 
 import argparse
+import getpass
 import os
 import shutil
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from workers import __version__
 from workers.console import Console
-from workers.errors import EXIT_FAILED, AgentError
+from workers.errors import EXIT_FAILED, EXIT_USAGE, AgentError
 from workers.facts import MAX_CAPACITY
 from workers.state import StateDir, default_state_dir
 
@@ -21,7 +22,7 @@ DESCRIPTION = (
 
 # Options that always take a value. Access keys are URL-safe base64 and may start with "-", which
 # argparse would take for an option: "--token -abc" is rewritten to "--token=-abc" before parsing.
-VALUE_OPTIONS = ("--token", "--key", "--group", "--name", "--endpoint", "--url")
+VALUE_OPTIONS = ("--token", "--key", "--token-file", "--group", "--name", "--endpoint", "--url")
 
 
 def join_option_values(argv: Sequence[str]) -> list[str]:
@@ -42,14 +43,99 @@ def join_option_values(argv: Sequence[str]) -> list[str]:
     return joined
 
 
-def _secret(value: str) -> str:
-    """A key given as "-" is read from standard input, so it stays out of `ps` and shell history."""
-    if value != "-":
-        return value
-    line = sys.stdin.readline().strip()
-    if not line:
-        raise argparse.ArgumentTypeError("expected the key on standard input")
-    return line
+TOKEN_ENV = "HYBRIDWORKER_TOKEN"
+NO_KEY = f"no access key: pass --token KEY, --token - (standard input), --token-file FILE, or set {TOKEN_ENV}"
+
+
+def _one_key(text: str) -> str | None:
+    """The key alone: surrounding blanks and the trailing newline dropped; None if anything else is left."""
+    key = text.strip()
+    return None if any(char.isspace() for char in key) else key
+
+
+# A key is 64 characters; a file much longer than that is not a key file (nor is /dev/zero to be read to the end).
+KEY_FILE_MAX_CHARS = 4096
+
+
+def _key_from_file(path: Path) -> str:
+    try:
+        with path.open(encoding="utf-8") as file:
+            text = file.read(KEY_FILE_MAX_CHARS + 1)
+    except OSError as exc:
+        raise AgentError(f"cannot read the access key file {path}: {exc.strerror}", exit_code=EXIT_USAGE) from None
+    except UnicodeDecodeError:
+        raise AgentError(f"the access key file {path} is not text", exit_code=EXIT_USAGE) from None
+    key = _one_key(text) if len(text) <= KEY_FILE_MAX_CHARS else None
+    if key is None:
+        raise AgentError(
+            f"the access key file {path} holds more than the key: one line, the key alone", exit_code=EXIT_USAGE
+        )
+    if not key:
+        raise AgentError(f"the access key file {path} is empty", exit_code=EXIT_USAGE)
+    return key
+
+
+def _key_from_stdin() -> str:
+    if sys.stdin.isatty():
+        try:
+            text = getpass.getpass("Access key: ")
+        except EOFError:
+            text = ""
+    else:
+        text = sys.stdin.readline()
+    key = _one_key(text)
+    if not key:
+        raise AgentError("no access key on standard input (--token -)", exit_code=EXIT_USAGE)
+    return key
+
+
+def access_key(args: argparse.Namespace) -> tuple[str, str]:
+    """The access key and where it came from: the command line first, then the environment.
+
+    Reading it here, after parsing, keeps it out of argparse's messages, and a bad command line
+    fails before anything is read from a terminal or a pipe.
+    """
+    if args.token_file is not None:
+        return _key_from_file(args.token_file), f"--token-file {args.token_file}"
+    if args.token == "-":
+        return _key_from_stdin(), "standard input"
+    if args.token is not None:
+        if not args.token.strip():
+            raise AgentError("--token was given an empty key", exit_code=EXIT_USAGE)
+        return args.token.strip(), "--token"
+    if TOKEN_ENV in os.environ:
+        key = _one_key(os.environ[TOKEN_ENV])
+        if not key:
+            raise AgentError(
+                f"{TOKEN_ENV} is {'set but empty' if key == '' else 'not a key (it holds blanks)'}",
+                exit_code=EXIT_USAGE,
+            )
+        return key, TOKEN_ENV
+    raise AgentError(NO_KEY, exit_code=EXIT_USAGE)
+
+
+def add_endpoint(parser: argparse.ArgumentParser, *, required: bool, help: str) -> None:
+    parser.add_argument("--endpoint", "--url", required=required, metavar="URL", help=f"{help} (--url is an alias)")
+
+
+def add_access_key(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_argument_group(
+        "access key",
+        f"One of --token KEY, --token - or --token-file FILE, else the environment variable {TOKEN_ENV}. "
+        "'--token -' and the others keep the key out of the shell's history and of the process list.",
+    ).add_mutually_exclusive_group()
+    source.add_argument(
+        "--token",
+        "--key",
+        metavar="KEY",
+        help=(
+            "the account's primary or secondary access key; '-' reads it from standard input, and at a terminal "
+            "asks for it without echo (--key is an alias)"
+        ),
+    )
+    source.add_argument(
+        "--token-file", type=Path, metavar="FILE", help="read the access key from FILE (one line, the key alone)"
+    )
 
 
 def _bounded(kind: type, low: float, high: float):
@@ -99,10 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Register this machine into a hybrid worker group; the group is created if it does not exist.",
     )
     register.add_argument("--group", required=True, metavar="NAME", help="hybrid worker group to join")
-    register.add_argument("--endpoint", required=True, metavar="URL", help="the URL from the account's Keys blade")
-    register.add_argument(
-        "--token", required=True, type=_secret, metavar="KEY", help="primary or secondary access key ('-': stdin)"
-    )
+    add_endpoint(register, required=True, help="the URL from the account's Keys blade")
+    add_access_key(register)
     register.add_argument("--name", metavar="NAME", help="this worker's name in the group (default: the host name)")
 
     remove = commands.add_parser(
@@ -111,10 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove this machine from its group (Remove-HybridRunbookWorker)",
         description="Unregister this machine and delete its local registration (the machine id is kept).",
     )
-    remove.add_argument("--url", required=True, metavar="URL", help="the URL from the account's Keys blade")
-    remove.add_argument(
-        "--key", required=True, type=_secret, metavar="KEY", help="primary or secondary access key ('-': stdin)"
-    )
+    add_endpoint(remove, required=True, help="the URL from the account's Keys blade")
+    add_access_key(remove)
 
     run = commands.add_parser(
         "run",
@@ -177,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check what registration and heartbeats need (Troubleshooting)",
         description="Check the endpoint, TLS, credential, clock, resources, state folder and service.",
     )
-    diagnose.add_argument("--endpoint", metavar="URL", help="check this endpoint (e.g. before registering)")
+    add_endpoint(diagnose, required=False, help="check this endpoint (e.g. before registering)")
 
     install = commands.add_parser(
         "install-service",
@@ -193,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
 def dispatch(args: argparse.Namespace, console: Console) -> int:
     # Imported per command: `status` should not pay for what `run` needs, and the other way round.
     state = StateDir(getattr(args, "state_dir", None) or default_state_dir())
+    if args.command in ("register", "remove"):
+        token, source = access_key(args)
+        console.hide(token)
+        console.step(f"Using the access key from {source}")
     if args.command == "register":
         from workers.registration import register
 
@@ -200,7 +286,7 @@ def dispatch(args: argparse.Namespace, console: Console) -> int:
             state,
             console,
             endpoint_url=args.endpoint,
-            token=args.token,
+            token=token,
             group=args.group,
             name=args.name,
             ca_bundle=args.ca_bundle,
@@ -208,7 +294,7 @@ def dispatch(args: argparse.Namespace, console: Console) -> int:
     if args.command == "remove":
         from workers.registration import remove
 
-        return remove(state, console, url=args.url, key=args.key, ca_bundle=args.ca_bundle)
+        return remove(state, console, endpoint_url=args.endpoint, token=token, ca_bundle=args.ca_bundle)
     if args.command == "run":
         from workers.service import run
 

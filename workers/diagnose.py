@@ -86,8 +86,8 @@ class Diagnosis:
                 "registered",
                 FAIL,
                 f"not registered (state folder {self.state.path})",
-                "hybridworker register --group NAME --endpoint URL --token KEY (URL and key: the account's Keys "
-                "blade), or pass --endpoint URL to check the server before registering",
+                f"hybridworker register --group NAME --endpoint URL --token -{self.state.option} (URL and key: "
+                "the account's Keys blade), or pass --endpoint URL to check the server before registering",
             )
         return registration
 
@@ -182,7 +182,7 @@ class Diagnosis:
         credential = self.state.credential()
         register_again = (
             f"register again: hybridworker register --group {shlex.quote(registration.group)} "
-            f"--endpoint {registration.endpoint} --token KEY"
+            f"--endpoint {registration.endpoint} --token -{self.state.option}"
         )
         if not credential:
             self.add("credential accepted", FAIL, f"no credential in {self.state.path}", register_again)

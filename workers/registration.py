@@ -108,9 +108,9 @@ def register(
     return EXIT_OK
 
 
-def remove(state: StateDir, console: Console, *, url: str, key: str, ca_bundle: Path | None = None) -> int:
-    console.hide(key)
-    endpoint = parse_endpoint(url)
+def remove(state: StateDir, console: Console, *, endpoint_url: str, token: str, ca_bundle: Path | None = None) -> int:
+    console.hide(token)
+    endpoint = parse_endpoint(endpoint_url)
     console.step(f"Using state folder {state.path}")
     machine_id = state.machine_id() if state.exists() else None
     if machine_id is None:
@@ -124,7 +124,7 @@ def remove(state: StateDir, console: Console, *, url: str, key: str, ca_bundle: 
     with AgentClient(endpoint, ca_bundle=ca_bundle) as client:
         console.step(f"Contacting {client.url('deregister')} {client.route}")
         try:
-            answer = client.deregister_machine(key=key, machine_id=machine_id)
+            answer = client.deregister_machine(key=token, machine_id=machine_id)
         except ApiError as exc:
             if exc.code != "not_registered":
                 raise

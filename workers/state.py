@@ -6,6 +6,7 @@ Several agents can share a machine, each with its own state folder (and so its o
 import json
 import os
 import re
+import shlex
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -91,6 +92,13 @@ class StateDir:
 
     def file(self, name: str) -> Path:
         return self.path / name
+
+    @property
+    def option(self) -> str:
+        """What a suggested command needs to reach this folder: nothing for the default one."""
+        if self.path == default_state_dir():
+            return ""
+        return f" --state-dir {shlex.quote(str(self.path))}"
 
     @property
     def log_path(self) -> Path:

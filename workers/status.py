@@ -31,7 +31,7 @@ def status(state: StateDir, console: Console) -> int:
     if registration is None:
         raise AgentError(
             f"not registered (state folder {state.path}). Register with "
-            "'hybridworker register --group NAME --endpoint URL --token KEY'."
+            f"'hybridworker register --group NAME --endpoint URL --token -{state.option}'."
         )
     now = time.time()
     heartbeat = state.last_heartbeat()

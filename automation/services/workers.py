@@ -140,14 +140,14 @@ def register_worker(
             if existing.account_id == account.pk:
                 detail = (
                     f"This machine is already registered as worker {existing.name!r} in hybrid worker group "
-                    f"{existing.group.name!r}. Run 'hybridworker remove --url URL --key KEY' first, or register "
-                    f"with --group {existing.group.name!r}."
+                    f"{existing.group.name!r}. Run 'hybridworker remove --endpoint URL --token -' (it asks for the "
+                    f"key) first, or register with --group {existing.group.name!r}."
                 )
             else:
                 # Nothing about the other account is told: the caller holds no key of it.
                 detail = (
                     "This machine is already registered in another Automation account. Run 'hybridworker remove "
-                    "--url URL --key KEY' with that account's URL and key first."
+                    "--endpoint URL --token -' with that account's URL and key first."
                 )
             raise Conflict(
                 detail,

@@ -209,9 +209,7 @@ def test_an_owner_creates_a_group_sees_a_worker_join_removes_it_and_deletes_the_
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text("cannot be deleted while it has workers")
     expect(dialog.locator("ul.members li")).to_have_text(["east-01"])
-    expect(dialog.locator("#remove-line")).to_have_text(
-        f"hybridworker remove --url {endpoint} --key <primary access key>"
-    )
+    expect(dialog.locator("#remove-line")).to_have_text(f"hybridworker remove --endpoint {endpoint} --token -")
     expect(dialog.locator(".buttons button")).to_have_text(["Close"])
     expect(dialog.get_by_role("button", name="Yes")).to_have_count(0)
     shot(page, "07-delete-refused")

@@ -140,6 +140,7 @@ def test_a_key_that_starts_with_a_dash_stays_the_options_value():
         "--group=g",
     ]
     assert join_option_values(["remove", "--key", "-"]) == ["remove", "--key=-"]
+    assert join_option_values(["remove", "--token-file", "-k"]) == ["remove", "--token-file=-k"]
 
 
 def test_the_default_name_fits_the_servers_naming_rule(monkeypatch):
@@ -204,3 +205,5 @@ def test_the_state_dir_may_come_before_the_command(tmp_path):
     )
     assert result.returncode == 1
     assert f"not registered (state folder {tmp_path / 's'})" in result.stderr
+    register = f"'hybridworker register --group NAME --endpoint URL --token - --state-dir {tmp_path / 's'}'"
+    assert register in result.stderr

@@ -55,7 +55,9 @@ def test_a_registered_running_worker_passes_and_problems_come_with_a_fix(server,
     remove_through_management_api(server, people.account, worker_of(agent), api_token)
     removed = agent("diagnose")
     assert outcomes(removed.stdout)["credential accepted"].startswith("FAIL  credential accepted: HTTP 401")
-    assert f"fix: register again: hybridworker register --group {GROUP} --endpoint {endpoint}" in removed.stdout
+    # As printed, the command works: the key asked for, and this agent's state folder.
+    again = f"register again: hybridworker register --group {GROUP} --endpoint {endpoint} --token -"
+    assert f"      fix: {again} --state-dir {agent.state_dir}" in removed.stdout.splitlines()
 
     server.stop()
     down = agent("diagnose")
@@ -75,7 +77,10 @@ def test_diagnose_before_registering_needs_an_endpoint(make_agent):
     checks = outcomes(result.stdout)
     assert result.returncode == 1
     assert checks["registered"].startswith("FAIL  registered: not registered")
-    assert "fix: hybridworker register --group NAME --endpoint URL --token KEY" in result.stdout
+    assert (
+        f"fix: hybridworker register --group NAME --endpoint URL --token - --state-dir {agent.state_dir} "
+        in result.stdout
+    )
     assert checks["endpoint reachable"].startswith("SKIP")
     assert checks["state folder writable"].startswith("PASS") and "can be created" in checks["state folder writable"]
     assert not agent.state_dir.exists(), "diagnose must not create the state folder"

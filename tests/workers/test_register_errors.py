@@ -81,4 +81,4 @@ def test_missing_arguments_are_argparse_errors(make_agent):
     agent = make_agent("args")
     result = agent("register", "--group", "web")
     assert result.returncode == 2
-    assert "the following arguments are required: --endpoint, --token" in result.stderr
+    assert "the following arguments are required: --endpoint/--url" in result.stderr

@@ -105,7 +105,7 @@ def test_a_machine_registered_in_another_group_is_409_naming_the_worker_group_an
     response = register(agent, people.account, keys["a"]["primary"], group="prod", name="web-01b")
     body = assert_error(response, 409, "registered_elsewhere")
     assert "worker 'web-01' in hybrid worker group 'lab'" in body["detail"]
-    assert "hybridworker remove" in body["detail"]
+    assert "Run 'hybridworker remove --endpoint URL --token -' (it asks for the key) first" in body["detail"]
     assert rows() == before
     assert not HybridWorkerGroup.objects.filter(name="prod").exists()
 
@@ -114,7 +114,8 @@ def test_a_machine_registered_in_another_account_is_409_without_naming_that_acco
     registered(agent, people.other_account, keys["b"]["primary"], group="fabrikam-secret")
     before = rows()
     body = assert_error(register(agent, people.account, keys["a"]["primary"]), 409, "registered_elsewhere")
-    assert "in another Automation account" in body["detail"] and "hybridworker remove" in body["detail"]
+    assert "in another Automation account" in body["detail"]
+    assert "Run 'hybridworker remove --endpoint URL --token -' with that account's URL and key" in body["detail"]
     assert "fabrikam-secret" not in body["detail"] and "hybrid worker group" not in body["detail"]
     assert rows() == before
 

@@ -731,7 +731,7 @@ def test_the_delete_dialog_of_a_group_with_workers_names_them_and_offers_only_cl
     assert "cannot be deleted while it has workers" in dialog
     assert re.findall(r'<li><a href="[^"]+">([^<]+)</a></li>', dialog) == ["web-01", "web-02"]
     assert "elsewhere" not in dialog
-    assert f"hybridworker remove --url {agent_service_url(people.account)} --key &lt;primary access key&gt;" in dialog
+    assert f"hybridworker remove --endpoint {agent_service_url(people.account)} --token -</code>" in dialog
     assert "<form" not in dialog
     assert buttons(dialog) == ["Copy", "Close"]
     assert state() == before

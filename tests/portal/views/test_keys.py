@@ -1,5 +1,6 @@
 """The Keys blade: the agent service URL for every member, the access keys for Owners only and only on Show."""
 
+import html
 import re
 import uuid
 
@@ -63,6 +64,21 @@ def assert_no_key_in(response, keys: dict[str, str]) -> None:
         assert value not in body, f"the {slot} key is in {response.request['PATH_INFO']}"
 
 
+def register_line(content: str) -> str:
+    """The command an Owner copies to register a worker, as the browser shows it."""
+    (line,) = re.findall(r'<code id="register-line">(.*?)</code>', content)
+    return html.unescape(line)
+
+
+# The README's --state-dir guidance, wherever the portal shows a `hybridworker register` line.
+STATE_DIR_HINT = (
+    "Each agent keeps its registration and credential in a state folder: <code>$XDG_STATE_HOME/hybridworker</code>, "
+    "else <code>~/.local/state/hybridworker</code>, or <code>/var/lib/hybridworker</code> as root. To keep it "
+    "elsewhere, or to run several agents on one machine, add <code>--state-dir DIR</code> to this command and to "
+    "every later <code>hybridworker</code> command of that agent."
+)
+
+
 # ---- the blade -------------------------------------------------------------------------
 
 
@@ -87,7 +103,10 @@ def test_an_owner_sees_masked_keys_with_show_buttons_and_no_key(people, client_f
     assert f'hx-get="{reveal_url(people)}"' not in content
     assert content.count('name="csrfmiddlewaretoken"') >= 2
     assert content.count('class="masked"') == 2
-    assert "--token ••••" in content
+    assert (
+        register_line(content)
+        == f"hybridworker register --group <group> --endpoint {agent_service_url(people.account)} --token -"
+    )
     assert_no_key_in(response, keys)
 
 
@@ -140,11 +159,14 @@ def test_an_owner_clicks_show_and_gets_both_keys_in_a_partial_that_is_not_cached
     response = client_for(people.owner).post(reveal_url(people), headers=HTMX)
 
     assert response.status_code == 200
-    assert templates(response) == ["keys/partials/values.html"]
+    assert templates(response)[0] == "keys/partials/values.html" and "keys/index.html" not in templates(response)
     content = response.content.decode()
     assert f'<code id="key-primary">{keys["primary"]}</code>' in content
     assert f'<code id="key-secondary">{keys["secondary"]}</code>' in content
-    assert f"--endpoint {agent_service_url(people.account)} --token {keys['primary']}" in content
+    assert (
+        register_line(content)
+        == f"hybridworker register --group <group> --endpoint {agent_service_url(people.account)} --token -"
+    )
     assert response["Cache-Control"] == "no-store"
 
 
@@ -522,3 +544,18 @@ def test_an_owner_sees_regenerate_on_the_keys_blade_only(people, client_for, eve
             offering.append(name)
 
     assert offering == ["keys"]
+
+
+@pytest.mark.parametrize("shown", ["masked", "revealed"])
+def test_the_register_line_asks_for_the_key_and_tells_where_the_agent_keeps_its_state(people, client_for, shown):
+    keys = plain_keys(people.account)
+    url = keys_url(people) if shown == "masked" else reveal_url(people)
+
+    response = client_for(people.owner).get(url, headers=HTMX if shown == "revealed" else None)
+
+    content = response.content.decode()
+    # The key stays off the command line, so out of the shell's history; the agent asks for it.
+    assert register_line(content).endswith(" --token -")
+    assert keys["primary"] not in register_line(content)
+    assert STATE_DIR_HINT in content
+    assert "it asks for the key" in content

@@ -13,6 +13,7 @@ from django.utils import timezone
 from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup
 from automation.services.actor import Actor
 from automation.services.workers import create_group, offline_after, register_worker, worker_for_credential
+from tests.portal.views.test_keys import STATE_DIR_HINT
 
 pytestmark = pytest.mark.django_db
 
@@ -233,7 +234,9 @@ def test_an_empty_group_tells_how_to_register_a_worker(people, client_for):
     response = client_for(people.reader).get(workers_url(people, group))
 
     assert listed(response) == []
-    assert b'hybridworker register --group "empty" --endpoint URL --token KEY' in response.content
+    content = response.content.decode()
+    assert '<code>hybridworker register --group "empty" --endpoint URL --token -</code>' in content
+    assert STATE_DIR_HINT in content
     assert b"0 workers" in response.content
 
 
