@@ -174,7 +174,10 @@ class Launcher:
         else:
             say(f"Login: {demo['username']} (its password was changed after it was generated; use the one you set)")
         command = bindir / "hybridworker"  # by its full path: `make run` puts no virtual environment on PATH
-        say(f"{command} register --group {LOCAL_GROUP} --endpoint {demo['endpoint']} --token {demo['key']}")
+        # The key on a line of its own: the register line asks for it (`--token -`), so pasting the line
+        # leaves no key in the shell's history or in `ps`.
+        say(f"{command} register --group {LOCAL_GROUP} --endpoint {demo['endpoint']} --token -")
+        say(f"Primary access key (register asks for it): {demo['key']}")
         say(f"Another machine: curl -fsSL {url}agentsvc/install.sh | sh")
         say(f"Logs: {self.logs}  (Ctrl-C stops everything)")
         while not self.stopping:

@@ -8,11 +8,13 @@ second start reuse what the first one made.
 import os
 import queue
 import re
+import shutil
 import signal
 import sqlite3
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -136,10 +138,12 @@ def run_once(var_dir: Path) -> dict:
     try:
         portal = launcher.wait_for_line(r"Portal: (\S+)")
         login = launcher.wait_for_line(r"Login: (\S+) / (\S+)")
-        register = launcher.wait_for_line(r"(\S*)hybridworker register --group (\S+) --endpoint (\S+) --token (\S+)")
+        register = launcher.wait_for_line(r"(\S*)hybridworker register --group (\S+) --endpoint (\S+) --token -")
+        key = launcher.wait_for_line(r"Primary access key \(register asks for it\): (\S+)")
         install = launcher.wait_for_line(r"Another machine: curl -fsSL (\S+) \| sh")
         assert portal.group(0) == f"Portal: http://127.0.0.1:{port}/"
         assert register.group(3).startswith(f"http://127.0.0.1:{port}/agentsvc/accounts/")
+        assert key.group(1) not in register.group(0)
         # Runs as printed from the checkout: the command by its full path (`make run` puts no venv on PATH).
         command = register.group(1) + "hybridworker"
         assert Path(command).is_absolute(), register.group(0)
@@ -181,6 +185,21 @@ def run_once(var_dir: Path) -> dict:
         launcher.cleanup(children)
 
 
+@pytest.fixture
+def var_dir(tmp_path):
+    """As root the local agent runs jobs as `nobody`, who must pass through to its folder: not under
+    tmp_path, since every pytest session that starts makes /tmp/pytest-of-root private again."""
+    if os.geteuid() != 0:
+        yield tmp_path / "var"
+        return
+    folder = Path(tempfile.mkdtemp(prefix="launcher-"))
+    folder.chmod(0o711)
+    try:
+        yield folder / "var"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def count(database: Path, sql: str, *params) -> int:
     connection = sqlite3.connect(database)
     try:
@@ -190,8 +209,7 @@ def count(database: Path, sql: str, *params) -> int:
 
 
 @pytest.mark.timeout(900)
-def test_the_launcher_starts_everything_stops_everything_and_starts_again(tmp_path):
-    var_dir = tmp_path / "var"
+def test_the_launcher_starts_everything_stops_everything_and_starts_again(var_dir):
 
     first = run_once(var_dir)
     assert first["username"] == "admin"

@@ -172,7 +172,7 @@ def test_an_owner_creates_a_group_sees_a_worker_join_removes_it_and_deletes_the_
     shot(page, "02-add-dialog")
     dialog.get_by_role("button", name="Create").click()
     expect(page.locator(".infobar")).to_contain_text("Created hybrid worker group datacenter-east.")
-    expect(page.locator(".section-title")).to_contain_text("datacenter-east")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("datacenter-east | Hybrid worker group")
     shot(page, "03-group-properties")
     group = HybridWorkerGroup.objects.get(account=account, name="datacenter-east")
     expect(groups_tab.locator('tr[data-group="datacenter-east"]')).to_be_visible(timeout=LIVE)
