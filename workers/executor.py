@@ -12,6 +12,8 @@ and nothing more is sent about it.
 Everything here runs on the jobs task's event loop; see workers.sandbox for what a runbook gets.
 """
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import ctypes
@@ -131,7 +133,7 @@ class JobPayload:
     attempt: int = 1
 
     @classmethod
-    def parse(cls, data: Any) -> "JobPayload":
+    def parse(cls, data: Any) -> JobPayload:
         """Raises ValueError when the job cannot even be reported on (no usable id or lease)."""
         if not isinstance(data, dict):
             raise ValueError("a job is not an object")
