@@ -3,7 +3,8 @@
 The install line (`curl … /agentsvc/install.sh | sh`) against a real daphne makes a fresh virtual environment
 outside the checkout, with no project on its path, and installs the wheel the portal serves; pip takes the
 agent's requirements from the machine's configured package index. Then the register line, with the key on
-standard input, and a job run to completion by that installed agent.
+standard input, a job run to completion by that installed agent (its output arriving while it runs), and
+the next one after the portal went away and came back.
 
 It runs twice: with the machine's python3, and with the oldest Python the agent promises to run on
 (3.9, else 3.10) when this machine has one: a worker machine often has only its distribution's Python
@@ -24,8 +25,8 @@ import workers
 from automation.agent_package import install_line, register_line
 from automation.models import JobStatus
 from tests.support.processes import BIN
-from tests.workers.conftest import GROUP, assert_no_secrets, folder_for_agents, worker_of
-from tests.workers.jobs_support import ended, publish, start, texts
+from tests.workers.conftest import GROUP, assert_no_secrets, folder_for_agents, wait_until, worker_of
+from tests.workers.jobs_support import ended, publish, sandbox, start, texts
 
 # What the README and install.sh promise (agent_package.MIN_PYTHON); below 3.11 is what matters here.
 OLDER_PYTHONS = ((3, 9), (3, 10))
@@ -174,21 +175,38 @@ def test_the_install_and_register_lines_make_a_working_worker_on_another_machine
     worker = worker_of(machine)
     assert worker.group.name == GROUP
 
-    # 3. The service of the installed agent runs a job to completion.
+    # 3. The service of the installed agent runs a job to completion; its output arrives while it runs
+    # (the agent sends records on a timer), before the test lets it end.
+    run = [str(command), "run", "--state-dir", str(machine.state_dir), "--stop-grace", "2", "--shutdown-grace", "2"]
     with open(machine.home / "run.out", "wb") as out:
+        # --verbose: the log then says each time the agent waits for jobs and fails (step 4 counts them).
         machine.run = subprocess.Popen(
-            [str(command), "run", "--state-dir", str(machine.state_dir), "--stop-grace", "2", "--shutdown-grace", "2"],
-            cwd=machine.home,
-            env=machine.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            [*run, "--verbose"], cwd=machine.home, env=machine.env, stdout=out, stderr=subprocess.STDOUT
         )
-    publish(people.account, "hello-installed", "bash", 'echo "hello from $HYBRIDWORKER_JOB_ID"')
+    publish(
+        people.account,
+        "hello-installed",
+        "bash",
+        'echo "hello from $HYBRIDWORKER_JOB_ID"\nwhile [ ! -e go ]; do sleep 0.1; done\necho bye',
+    )
     job = start(people.account, "hello-installed")
+    wait_until(lambda: texts(job) == [f"hello from {job.pk}"], "the first line, while the job runs", agent=machine)
+    (sandbox(machine, job) / "go").touch()
 
     job = ended(job, machine)
     assert job.status == JobStatus.COMPLETED, job.status_reason
-    assert texts(job) == [f"hello from {job.pk}"]
+    assert texts(job) == [f"hello from {job.pk}", "bye"]
     assert job.worker_id == worker.pk
     assert worker_of(machine).version == workers.__version__
+
+    # 4. It rides out the portal going away (it retries after a pause) and runs the next job once it is back.
+    server.stop()
+    log = machine.state_dir / "hybridworker.log"
+    wait_until(lambda: log.read_text().count("waiting for jobs failed") >= 2, "a second attempt", agent=machine)
+    server.start_again()
+    publish(people.account, "after-outage", "bash", "echo back")
+    after = ended(start(people.account, "after-outage"), machine)
+    assert after.status == JobStatus.COMPLETED, after.status_reason
+    assert texts(after) == ["back"]
+    assert machine.run.poll() is None, "the service kept running"
     assert_no_secrets(machine.everything_it_said() + (machine.home / "run.out").read_text(), keys["primary"])
