@@ -435,7 +435,8 @@ class JobRun:
             # What the runbook left behind (a background child) goes too.
             if group_alive(pgid):
                 await end_group(pgid, 0.0 if self.lost else ctx.stop_grace, protocol.exited)
-            with contextlib.suppress(TimeoutError):
+            # asyncio.wait_for raises asyncio.TimeoutError, which is the builtin TimeoutError only from Python 3.11.
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(protocol.pipes_closed), DRAIN_SECONDS)
         finally:
             for task in (timer, ender):
@@ -507,7 +508,7 @@ class JobRun:
                 await self._added.wait()
             if journal.backlog < BATCH_RECORDS:
                 self._full.clear()
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._full.wait(), BATCH_SECONDS)
             try:
                 stop = await self._send_batch(self._next_batch())

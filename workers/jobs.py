@@ -240,7 +240,8 @@ class JobsTask:
 
     @staticmethod
     async def _pause(seconds: float, stopping: asyncio.Event) -> None:
-        with contextlib.suppress(TimeoutError):
+        # asyncio.wait_for raises asyncio.TimeoutError, which is the builtin TimeoutError only from Python 3.11.
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stopping.wait(), max(0.0, seconds))
 
     def _take(self, log: logging.Logger, answer: dict[str, Any]) -> bool:
