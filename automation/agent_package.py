@@ -31,7 +31,7 @@ PROJECT = "automation-hrw"
 # What workers/ imports beyond the standard library (tests/automation/test_agent_package.py checks it).
 AGENT_REQUIREMENTS = ("httpx", "psutil")
 # The oldest Python the agent runs on; install.sh refuses an older one with this in its message.
-MIN_PYTHON = (3, 11)
+MIN_PYTHON = (3, 9)
 SOURCE = Path(workers.__file__).resolve().parent
 # Every entry gets this time, so the same source gives the same bytes (and the same SHA-256) in every
 # process: install.sh from one daphne names the hash of the wheel that another one may serve.

@@ -4,4 +4,6 @@ This package runs on worker machines that have no server code: it depends on htt
 and the standard library only, never on Django or the automation/portal packages.
 """
 
+from __future__ import annotations
+
 __version__ = "0.1.0"

@@ -1,5 +1,7 @@
 """Retry delays that grow while the server stays away, with jitter so a fleet does not return in step."""
 
+from __future__ import annotations
+
 import random
 
 

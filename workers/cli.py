@@ -1,5 +1,7 @@
 """`hybridworker`: the command line of the Hybrid Runbook Worker agent."""
 
+from __future__ import annotations
+
 import argparse
 import getpass
 import os

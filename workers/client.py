@@ -1,5 +1,7 @@
 """The agent API as Python calls: register, heartbeat, leave, deregister, and a probe for `diagnose`."""
 
+from __future__ import annotations
+
 import email.utils
 import re
 import time
@@ -191,7 +193,7 @@ class AgentClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "AgentClient":
+    def __enter__(self) -> AgentClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -1,5 +1,7 @@
 """What the commands print: results on stdout, problems on stderr, never a secret."""
 
+from __future__ import annotations
+
 import sys
 
 from workers.logs import Redactor

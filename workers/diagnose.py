@@ -3,6 +3,8 @@
 Each check prints `PASS|FAIL|WARN|SKIP  <check>: <detail>`, and a fix when it did not pass.
 """
 
+from __future__ import annotations
+
 import os
 import shlex
 import ssl
@@ -204,7 +206,7 @@ class Diagnosis:
             f"a heartbeat was accepted for worker {answer.get('name')!r} in group {answer.get('group')!r}",
         )
         server_time = answer.get("server_time")
-        if not isinstance(server_time, int | float):
+        if not isinstance(server_time, (int, float)):
             return None
         # Compare with the middle of the exchange: the server read its clock somewhere in between.
         return float(server_time) - (sent_at + time.time()) / 2

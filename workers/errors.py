@@ -1,5 +1,7 @@
 """What can go wrong in a command, and the exit status each failure ends with."""
 
+from __future__ import annotations
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 # argparse uses 2 for bad arguments; a second `run` on a busy state folder, and a --run-as it cannot honour, share it.

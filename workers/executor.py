@@ -12,6 +12,8 @@ and nothing more is sent about it.
 Everything here runs on the jobs task's event loop; see workers.sandbox for what a runbook gets.
 """
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import ctypes
@@ -131,7 +133,7 @@ class JobPayload:
     attempt: int = 1
 
     @classmethod
-    def parse(cls, data: Any) -> "JobPayload":
+    def parse(cls, data: Any) -> JobPayload:
         """Raises ValueError when the job cannot even be reported on (no usable id or lease)."""
         if not isinstance(data, dict):
             raise ValueError("a job is not an object")
@@ -433,7 +435,8 @@ class JobRun:
             # What the runbook left behind (a background child) goes too.
             if group_alive(pgid):
                 await end_group(pgid, 0.0 if self.lost else ctx.stop_grace, protocol.exited)
-            with contextlib.suppress(TimeoutError):
+            # asyncio.wait_for raises asyncio.TimeoutError, which is the builtin TimeoutError only from Python 3.11.
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(protocol.pipes_closed), DRAIN_SECONDS)
         finally:
             for task in (timer, ender):
@@ -505,7 +508,7 @@ class JobRun:
                 await self._added.wait()
             if journal.backlog < BATCH_RECORDS:
                 self._full.clear()
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._full.wait(), BATCH_SECONDS)
             try:
                 stop = await self._send_batch(self._next_batch())

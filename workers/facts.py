@@ -1,5 +1,7 @@
 """Host facts sent with registration and every heartbeat (names and types the server expects)."""
 
+from __future__ import annotations
+
 import ipaddress
 import logging
 import os

@@ -6,6 +6,8 @@ server has taken one back meanwhile (this worker was silent past its lease: paus
 another word to the server about them (see workers.leases), and the heartbeat goes again right away without them.
 """
 
+from __future__ import annotations
+
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -51,7 +53,7 @@ class HeartbeatTask:
         self.backoff = Backoff()
         self.clock_skewed = False
 
-    def run(self, service: "Service") -> None:
+    def run(self, service: Service) -> None:
         log = service.log
         link = Transitions(log)
         interval = float(service.registration.heartbeat_interval)
@@ -121,7 +123,7 @@ class HeartbeatTask:
         return interval
 
     def _check_clock(self, log: logging.Logger, sent_at: float, server_time: object) -> None:
-        if not isinstance(server_time, int | float):
+        if not isinstance(server_time, (int, float)):
             return
         skew = float(server_time) - (sent_at + time.time()) / 2
         skewed = abs(skew) > MAX_CLOCK_SKEW

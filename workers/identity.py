@@ -19,6 +19,8 @@ Whatever the user, a runbook's command line (its named arguments, parameters amo
 every process on the machine, as any command line is, unless /proc is mounted with hidepid.
 """
 
+from __future__ import annotations
+
 import contextlib
 import fcntl
 import grp

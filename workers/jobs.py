@@ -14,6 +14,8 @@ again under a new lease (the server retries it) ends the run under the old one a
 gone. Finished sandboxes are pruned when the task starts and every PRUNE_SECONDS (and before each job).
 """
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import logging
@@ -85,7 +87,7 @@ class JobsTask:
         settings = self.settings
         return settings.shutdown_grace + settings.stop_grace + KILL_WAIT_SECONDS + REPORT_SECONDS + 5.0
 
-    def run(self, service: "Service") -> None:
+    def run(self, service: Service) -> None:
         asyncio.run(self._main(service))
 
     def close(self) -> None:
@@ -96,7 +98,7 @@ class JobsTask:
             if self._context.private_groups is not None:
                 self._context.private_groups.release_all()
 
-    async def _main(self, service: "Service") -> None:
+    async def _main(self, service: Service) -> None:
         stopping = asyncio.Event()
         watcher = asyncio.create_task(self._watch(service, stopping))
         settings = self.settings
@@ -157,12 +159,12 @@ class JobsTask:
             pruner.cancel()
 
     @staticmethod
-    async def _watch(service: "Service", stopping: asyncio.Event) -> None:
+    async def _watch(service: Service, stopping: asyncio.Event) -> None:
         while not service.stopping:
             await asyncio.sleep(0.1)
         stopping.set()
 
-    async def _prune(self, service: "Service", root: Path) -> None:
+    async def _prune(self, service: Service, root: Path) -> None:
         while True:
             try:
                 pruned = await asyncio.to_thread(prune_sandboxes, root, max_age_days=self.settings.keep_sandboxes_days)
@@ -182,7 +184,7 @@ class JobsTask:
             else:
                 log.debug("job %s was taken back by the server, but it no longer runs here", job_id)
 
-    async def _poll(self, service: "Service", client: JobsClient, stopping: asyncio.Event) -> None:
+    async def _poll(self, service: Service, client: JobsClient, stopping: asyncio.Event) -> None:
         log = service.log
         backoff = Backoff(cap=30.0)
         long_poll = float(max(1, service.registration.long_poll_timeout))
@@ -238,7 +240,8 @@ class JobsTask:
 
     @staticmethod
     async def _pause(seconds: float, stopping: asyncio.Event) -> None:
-        with contextlib.suppress(TimeoutError):
+        # asyncio.wait_for raises asyncio.TimeoutError, which is the builtin TimeoutError only from Python 3.11.
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stopping.wait(), max(0.0, seconds))
 
     def _take(self, log: logging.Logger, answer: dict[str, Any]) -> bool:

@@ -5,6 +5,8 @@ past its lease, e.g. the machine was paused): those runs must end at once, unrep
 in a thread of its own and the jobs on the jobs task's event loop, so this is the hand-over between them.
 """
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import threading

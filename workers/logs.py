@@ -4,6 +4,8 @@ Secrets are never logged on purpose; the redacting filter is the safety net for 
 exception message or a library log line carries one.
 """
 
+from __future__ import annotations
+
 import logging
 import logging.handlers
 import sys

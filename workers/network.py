@@ -1,5 +1,7 @@
 """How the agent reaches the server: which proxy, which trusted CAs, and what a failure means."""
 
+from __future__ import annotations
+
 import errno
 import ipaddress
 import os

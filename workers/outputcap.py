@@ -11,6 +11,8 @@ Records are numbered only when they are sent (head, warnings, tail), so sequence
 job.log holds exactly what is sent, so the sandbox does not grow with what was left out either.
 """
 
+from __future__ import annotations
+
 from collections import deque
 from collections.abc import Callable
 

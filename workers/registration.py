@@ -1,5 +1,7 @@
 """`register` and `remove`: Add-HybridRunbookWorker and Remove-HybridRunbookWorker."""
 
+from __future__ import annotations
+
 import time
 from pathlib import Path
 

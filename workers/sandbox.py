@@ -44,6 +44,8 @@ after the stop grace period. A process that leaves that session (setsid) escapes
 runs as root: then whatever runs in the job's private group is killed when the job ends.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import os
@@ -77,7 +79,7 @@ def argument_value(value: Any, kind: str | None) -> str | None:
     """A parameter value as command line text (None: leave the parameter out)."""
     if value is None and kind != "json":
         return None
-    if kind == "json" or not isinstance(value, str | bool | int | float):
+    if kind == "json" or not isinstance(value, (str, bool, int, float)):
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -16,6 +16,8 @@ this user can reach the sandboxes (else exit status 2) and run the Python interp
 fail, saying so).
 """
 
+from __future__ import annotations
+
 import fcntl
 import logging
 import os
@@ -54,7 +56,7 @@ class Task(Protocol):
 
     name: str
 
-    def run(self, service: "Service") -> None:
+    def run(self, service: Service) -> None:
         """Work until service.stopping; call service.stop(code) to end the whole service."""
 
 
@@ -158,7 +160,7 @@ class Service:
             pass
         if self._signal is not None:
             self.log.info("received %s; stopping", signal.Signals(self._signal).name)
-        for task, thread in zip(self.tasks, threads, strict=True):
+        for task, thread in zip(self.tasks, threads):
             thread.join(timeout=getattr(task, "join_timeout", JOIN_TIMEOUT))
             if thread.is_alive():
                 self.log.warning("the %s task did not end in time", task.name)
@@ -196,7 +198,7 @@ class ServiceLock:
         self.state = state
         self._fd: int | None = None
 
-    def __enter__(self) -> "ServiceLock":
+    def __enter__(self) -> ServiceLock:
         fd = os.open(self.state.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -3,6 +3,8 @@
 Several agents can share a machine, each with its own state folder (and so its own machine id).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import re

@@ -1,7 +1,9 @@
 """`hybridworker status`: the registration, the last heartbeat and whether the service runs."""
 
+from __future__ import annotations
+
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from workers.console import Console
 from workers.errors import EXIT_OK, AgentError
@@ -23,7 +25,7 @@ def ago(seconds: float) -> str:
 
 
 def when(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def status(state: StateDir, console: Console) -> int:

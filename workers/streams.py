@@ -14,6 +14,8 @@ numbered; the records the server has not acknowledged are sent again from there,
 none. Batches are kept under 2 MiB of JSON (the server's agent API takes bodies up to 8 MiB).
 """
 
+from __future__ import annotations
+
 import codecs
 import json
 import os
@@ -21,7 +23,7 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +129,7 @@ class LineSplitter:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)

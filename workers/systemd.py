@@ -1,5 +1,7 @@
 """`hybridworker install-service`: a systemd unit that runs `hybridworker run` for one state folder."""
 
+from __future__ import annotations
+
 import os
 import shlex
 import sys

@@ -16,6 +16,8 @@ functions write such lines (every line of a multi-line text gets the prefix) and
 This module uses the standard library only, and works outside a worker too (it just prints).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import sys
@@ -41,7 +43,7 @@ def _write(stream: Any, prefix: str, text: Any) -> None:
 
 def write_output(value: Any) -> None:
     """An Output record per line; a dict or list is written as JSON."""
-    if isinstance(value, dict | list):
+    if isinstance(value, (dict, list)):
         value = json.dumps(value, default=str)
     _write(sys.stdout, "", value)
 
@@ -61,7 +63,7 @@ def write_verbose(text: Any) -> None:
 
 def write_progress(value: Any) -> None:
     """A Progress record: a number is a percentage (`write_progress(40)` is "40%"), anything else is text."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = f"{value:g}%"
     _write(sys.stdout, "PROGRESS: ", value)
 
