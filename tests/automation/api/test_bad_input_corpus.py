@@ -210,7 +210,9 @@ def _operations() -> tuple[list[Operation], list[tuple[str, Any]]]:
             route = prefix + str(pattern.pattern)
             if not API_ROUTE.match(route) or pattern.name is None:
                 continue  # not an API, or the APIs' catch-all
-            view = pattern.callback.cls
+            view = getattr(pattern.callback, "cls", None)
+            if view is None:
+                continue  # a plain Django view: the agent's downloads (install.sh, the wheel) take no input
             name = f"{namespace}:{pattern.name}" if namespace else pattern.name
             kwargs = tuple(pattern.pattern.converters)
             template = "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
