@@ -62,6 +62,7 @@ def test_every_kind_of_answer_carries_the_policy(people, client_for, client):
 
 
 def test_the_live_socket_of_a_page_behind_tls_is_named_with_wss(people, client_for, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]  # the test client's address: the proxy
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     settings.ALLOWED_HOSTS = ["portal.example"]
     answer = client_for(people.owner).get(

@@ -32,7 +32,16 @@ def portal(server_env, log_dir):
     process.stop()
 
 
-def test_signing_out_closes_that_sessions_sockets_before_the_next_event(people, portal):
+@pytest.fixture
+def portal_checking_rarely(server_env, log_dir):
+    # No push re-checks the session within the test: only the sign-out itself can close the sockets.
+    process, url = start_daphne({**server_env, "LIVE_SESSION_CHECK_SECONDS": "3600"}, log_dir)
+    yield url
+    process.stop()
+
+
+def test_signing_out_closes_that_sessions_sockets_before_the_next_event(people, portal_checking_rarely):
+    portal = portal_checking_rarely
     leaving = BrowserSession(portal, people.owner)
     staying = BrowserSession(portal, people.owner)  # the same user in another browser
     try:

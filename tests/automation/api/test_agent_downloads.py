@@ -71,6 +71,7 @@ def test_install_sh_is_a_posix_shell_script_that_fetches_the_wheel_from_this_por
 
 
 def test_behind_a_trusted_tls_proxy_install_sh_names_https(portal, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]  # the test client's address: the proxy
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
     script = get(portal, "/agentsvc/install.sh", **{"X-Forwarded-Proto": "https"}).content.decode()
@@ -78,7 +79,13 @@ def test_behind_a_trusted_tls_proxy_install_sh_names_https(portal, settings):
     assert script_value(script, "WHEEL_URL") == f"https://{HOST}{wheel_path()}"
 
 
-def test_without_the_proxy_setting_a_forwarded_scheme_is_not_believed(portal):
+def test_without_the_proxy_setting_a_forwarded_scheme_is_not_believed(portal, settings):
+    script = get(portal, "/agentsvc/install.sh", **{"X-Forwarded-Proto": "https"}).content.decode()
+    assert script_value(script, "WHEEL_URL") == f"http://{HOST}{wheel_path()}"
+
+    # Nor from a peer that is not a trusted proxy.
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     script = get(portal, "/agentsvc/install.sh", **{"X-Forwarded-Proto": "https"}).content.decode()
 
     assert script_value(script, "WHEEL_URL") == f"http://{HOST}{wheel_path()}"
