@@ -3,12 +3,13 @@
 Another machine gets the `hybridworker` command without the project or Django: `install.sh` makes a
 virtual environment and pip-installs this wheel into it, whose only requirements are the agent's own
 (httpx and psutil, at the versions the project pins). The wheel is built in memory, once per process,
-with pypa's `wheel` library (it writes the RECORD with every file's hash); it is a few tens of KiB, so
-each later download is a copy of bytes already in memory. Its content only depends on the source, so
+with pypa's `wheel` library (it writes the RECORD with every file's hash); it is under 200 KiB (stored,
+not compressed), so each later download is a copy of bytes already in memory. Its content only depends on the source, so
 every daphne process of a scaled-out portal serves the same bytes.
 """
 
 import hashlib
+import ipaddress
 import logging
 import shlex
 import stat
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
-from zipfile import ZIP_DEFLATED, ZipInfo
+from urllib.parse import urlsplit
+from zipfile import ZIP_STORED, ZipInfo
 
 from packaging.requirements import Requirement
 from wheel.wheelfile import WheelFile
@@ -28,7 +30,7 @@ import workers
 DISTRIBUTION = "hybridworker"
 # The distribution of the portal, whose pins the agent's requirements take.
 PROJECT = "automation-hrw"
-# What workers/ imports beyond the standard library (tests/automation/test_agent_package.py checks it).
+# What workers/ imports beyond the standard library (tests/automation/api/test_agent_downloads.py checks it).
 AGENT_REQUIREMENTS = ("httpx", "psutil")
 # The oldest Python the agent runs on; install.sh refuses an older one with this in its message.
 MIN_PYTHON = (3, 9)
@@ -51,7 +53,9 @@ class _ReproducibleWheel(WheelFile):
     def writestr(self, zinfo_or_arcname, data, compress_type=None):
         if isinstance(zinfo_or_arcname, str):
             zinfo_or_arcname = ZipInfo(zinfo_or_arcname, date_time=ZIP_TIME)
-            zinfo_or_arcname.compress_type = ZIP_DEFLATED
+            # Stored, not deflated: deflate's output depends on the host's zlib, and every daphne of a
+            # scaled-out portal (perhaps on different images) must serve the bytes install.sh names.
+            zinfo_or_arcname.compress_type = ZIP_STORED
             zinfo_or_arcname.external_attr = (0o644 | stat.S_IFREG) << 16
         super().writestr(zinfo_or_arcname, data, compress_type)
 
@@ -106,7 +110,7 @@ def build_wheel(destination: Path) -> Path:
     ]
     # The library logs each file it adds at INFO: that is noise in the portal's log.
     logging.getLogger("wheel").setLevel(logging.WARNING)
-    with _ReproducibleWheel(path, "w") as wheel:
+    with _ReproducibleWheel(path, "w", compression=ZIP_STORED) as wheel:
         for name, data in entries:
             wheel.writestr(name, data)
     return path
@@ -149,6 +153,28 @@ def install_line(portal_url: str) -> str:
     """The line a person pastes on another machine to install the agent (as root: into /opt/hybridworker,
     linked from /usr/local/bin; otherwise under their home)."""
     return f"curl -fsSL {shlex.quote(portal_url.rstrip('/') + '/agentsvc/install.sh')} | sh"
+
+
+def install_warning(portal_url: str) -> str | None:
+    """Why the install line will not work, or is unsafe, from another machine; None when it is fine."""
+    parts = urlsplit(portal_url)
+    host = (parts.hostname or "").lower()
+    try:
+        loopback = host == "localhost" or host.endswith(".localhost") or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return (
+            f"The portal's address, {portal_url}, is this computer's own: another machine cannot reach it. "
+            "Serve the portal at an address the machines reach and set PORTAL_BASE_URL to it (README: Behind TLS)."
+        )
+    if parts.scheme != "https":
+        return (
+            "The portal is served over plain HTTP: anyone on the network path could change the agent on its way "
+            "to the machine, where the script runs as whoever pastes it. Serve the portal over HTTPS first "
+            "(README: Behind TLS)."
+        )
+    return None
 
 
 def register_line(*, endpoint: str, group_name: str) -> str:

@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -176,9 +177,12 @@ class Launcher:
         command = bindir / "hybridworker"  # by its full path: `make run` puts no virtual environment on PATH
         # The key on a line of its own: the register line asks for it (`--token -`), so pasting the line
         # leaves no key in the shell's history or in `ps`.
-        say(f"{command} register --group {LOCAL_GROUP} --endpoint {demo['endpoint']} --token -")
+        endpoint = shlex.quote(demo["endpoint"])
+        say(f"{shlex.quote(str(command))} register --group {LOCAL_GROUP} --endpoint {endpoint} --token -")
         say(f"Primary access key (register asks for it): {demo['key']}")
-        say(f"Another machine: curl -fsSL {url}agentsvc/install.sh | sh")
+        # Where other machines reach the portal (as the Keys blade and Add a worker say), else this one.
+        public = os.environ.get("PORTAL_BASE_URL", "").strip().rstrip("/") or url.rstrip("/")
+        say(f"Another machine: curl -fsSL {shlex.quote(public + '/agentsvc/install.sh')} | sh")
         say(f"Logs: {self.logs}  (Ctrl-C stops everything)")
         while not self.stopping:
             self.check_children()

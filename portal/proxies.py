@@ -38,6 +38,8 @@ def _address(value: str):
     value = value.strip()
     if value.startswith("[") and "]" in value:  # "[2001:db8::1]:443", as some proxies write it
         value = value[1 : value.index("]")]
+    elif value.count(":") == 1:  # "203.0.113.9:5678": some load balancers add the client's port
+        value = value.split(":", 1)[0]
     try:
         return ipaddress.ip_address(value)
     except ValueError:

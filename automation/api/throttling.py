@@ -25,8 +25,9 @@ from portal.redis_url import for_redis_py
 
 WINDOW_SECONDS = 60
 KEY_PREFIX = "automation:authfail"
-# What issue_credential makes: any other lookup matches no credential, so counting it would only let a
-# flood of made-up ids fill Redis. Such guesses still count against their address.
+# What issue_credential makes: a lookup of another shape matches no credential and is counted against
+# its address only. A well-formed made-up one still gets a counter of its own; every counter expires
+# WINDOW_SECONDS after its first failure, so what a flood adds to Redis is bounded by its rate.
 _LOOKUP = re.compile(r"[0-9a-f]{16}")
 
 

@@ -5,7 +5,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods
 
-from automation.agent_package import MIN_PYTHON, install_line, register_line
+from automation.agent_package import MIN_PYTHON, install_line, install_warning, register_line
 from automation.queries.jobs import recent_job_counts
 from automation.queries.workers import GROUP_SORTS, groups_of, sorted_groups
 from automation.services import workers as worker_services
@@ -98,6 +98,7 @@ def add_worker(request, account, group_id):
         "blade": "groups",
         "group": group,
         "install_line": install_line(settings.PORTAL_BASE_URL),
+        "install_warning": install_warning(settings.PORTAL_BASE_URL),
         "register_line": register_line(endpoint=agent_service_url(account), group_name=group.name),
         "min_python": "{}.{}".format(*MIN_PYTHON),
     }

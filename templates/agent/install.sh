@@ -14,6 +14,8 @@ WHEEL_NAME={{ wheel_name }}
 WHEEL_SHA256={{ wheel_sha256 }}
 VERSION={{ version }}
 MIN_PYTHON={{ min_python }}
+# Written into the virtual environment it makes: the folders it may update.
+MARKER=.hybridworker-install
 
 usage() {
     cat <<EOF
@@ -107,8 +109,10 @@ main() {
     "$python" -c 'import ensurepip, venv' </dev/null 2>/dev/null ||
         die "$python (Python $version) has no venv module with ensurepip, which the agent's virtual environment needs: on Debian and Ubuntu, apt-get install python3-venv (or python$version-venv)."
 
-    if [ -e "$prefix" ] && [ ! -f "$prefix/pyvenv.cfg" ] && [ -n "$(ls -A "$prefix" 2>/dev/null)" ]; then
-        die "$prefix exists and is not a virtual environment: pass --prefix with a new or empty folder."
+    # Only a folder this script made (its marker file) is updated or cleared: never another virtual
+    # environment, nor anything else that happens to be there.
+    if [ -e "$prefix" ] && [ ! -f "$prefix/$MARKER" ] && [ -n "$(ls -A "$prefix" 2>/dev/null)" ]; then
+        die "$prefix exists and is not a virtual environment this script installed the agent into (it has no $MARKER): pass --prefix with a new or empty folder."
     fi
 
     tmp=$(mktemp -d) || die "could not make a temporary folder."
@@ -142,6 +146,7 @@ PYTHON
         say "Making the virtual environment $prefix"
         "$python" -m venv --clear "$prefix" </dev/null || die "could not make a virtual environment in $prefix."
     fi
+    printf 'hybridworker %s\n' "$VERSION" >"$prefix/$MARKER" || die "could not write $prefix/$MARKER."
     say "Installing hybridworker $VERSION and its requirements"
     # A second install of the same version would keep the old files: the second command replaces them.
     pip_install "$tmp/$WHEEL_NAME" && pip_install --no-deps --force-reinstall "$tmp/$WHEEL_NAME" ||
@@ -153,7 +158,7 @@ PYTHON
         link=$bin_dir/hybridworker
         if [ -e "$link" ] && [ ! -L "$link" ]; then
             say "Left $link as it is (it is not a link); use the full path below."
-        elif mkdir -p "$bin_dir" && ln -sf "$command" "$link"; then
+        elif mkdir -p "$bin_dir" && ln -sfn "$command" "$link"; then
             say "Linked $link to it"
             case ":${PATH:-}:" in
             *":$bin_dir:"*) ;;

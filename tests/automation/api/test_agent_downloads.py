@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import tomllib
+import zipfile
 from email.parser import BytesParser
 from pathlib import Path
 
@@ -129,6 +130,8 @@ def test_the_wheel_holds_workers_and_nothing_of_the_server(portal):
         names = set(wheel.namelist())
         for name in names:
             wheel.read(name)  # WheelFile checks each file against its RECORD hash while reading
+        # Stored: deflate's bytes depend on the host's zlib, and every portal host must serve the same wheel.
+        assert {entry.compress_type for entry in wheel.infolist()} == {zipfile.ZIP_STORED}
         shutil.rmtree(Path(wheel.filename).parent)
 
     sources = {
@@ -331,8 +334,21 @@ def test_install_sh_never_installs_over_a_folder_that_is_not_its_virtual_environ
     result = run_sh(install_sh, "--prefix", str(occupied), "--python", sys.executable)
 
     assert result.returncode != 0
-    assert f"{occupied} exists and is not a virtual environment" in result.stderr
+    assert f"{occupied} exists and is not a virtual environment this script installed" in result.stderr
     assert [p.name for p in occupied.iterdir()] == ["data"]
+
+
+def test_install_sh_never_updates_or_clears_a_virtual_environment_it_did_not_make(install_sh, tmp_path):
+    other = tmp_path / "someone-elses-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(other)], check=True)
+    (other / "keep").write_text("keep me")
+    before = sorted(p.name for p in other.iterdir())
+
+    result = run_sh(install_sh, "--prefix", str(other), "--python", sys.executable)
+
+    assert result.returncode != 0
+    assert "is not a virtual environment this script installed the agent into" in result.stderr
+    assert sorted(p.name for p in other.iterdir()) == before
 
 
 def test_install_sh_help_names_its_options(install_sh):

@@ -176,6 +176,9 @@ def test_without_trusted_proxies_forwarded_for_is_ignored(people, settings):
         ("198.51.100.66, 203.0.113.9, 10.1.1.1", "203.0.113.9"),
         ("203.0.113.9", "203.0.113.9"),
         ("2001:db8::9, 10.2.2.2", "2001:db8::9"),
+        # With the port some load balancers add: the address is still the client's, not the proxy's.
+        ("203.0.113.9:5678", "203.0.113.9"),
+        ("[2001:db8::9]:443", "2001:db8::9"),
         # Every hop is a trusted proxy: the farthest one is the client.
         ("10.3.3.3, 10.1.1.1", "10.3.3.3"),
         # A hop that is not an address ends the chain at the last proxy that was believed.

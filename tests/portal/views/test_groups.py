@@ -584,6 +584,29 @@ def test_the_register_line_keeps_any_group_name_one_shell_word(people, client_fo
     assert shlex.split(lines["register-line"])[2:4] == ["--group", name]
 
 
+@pytest.mark.parametrize(
+    ("base_url", "warned"),
+    [
+        ("http://127.0.0.1:8000", "is this computer"),
+        ("http://localhost:8000", "is this computer"),
+        ("http://[::1]:8000", "is this computer"),
+        ("http://portal.example", "plain HTTP"),
+        ("https://portal.example", None),
+    ],
+)
+def test_add_a_worker_warns_when_other_machines_cannot_reach_the_portal_or_only_over_plain_http(
+    people, client_for, settings, base_url, warned
+):
+    settings.PORTAL_BASE_URL = base_url
+    group = make_group(people, "lab")
+
+    page = client_for(people.operator).get(add_worker_url(people, group)).content.decode()
+
+    assert ('id="install-warning"' in page) is (warned is not None)
+    if warned:
+        assert warned in page and "Behind TLS" in page
+
+
 # ---- add -------------------------------------------------------------------------------
 
 
