@@ -31,6 +31,7 @@ class PurgeCounts:
     notifications: int = 0
     receipts: int = 0
     audit_events: int = 0
+    signin_records: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -50,6 +51,7 @@ def purge_expired(*, now: datetime | None = None, batch_size: int | None = None)
         notifications=notifications,
         receipts=receipts,
         audit_events=audit.get(AuditEvent._meta.label, 0),
+        signin_records=_purge_signin_records(now, audit_cutoff, size),
     )
     logger.info("Retention purge deleted %s", ", ".join(f"{n} {kind}" for kind, n in counts.as_dict().items()))
     return counts
@@ -88,6 +90,23 @@ def _delete_in_batches(due: QuerySet, order: str, size: int) -> dict[str, int]:
                     deleted[label] = deleted.get(label, 0) + count
         if len(pks) < size:
             return deleted
+
+
+def _purge_signin_records(now: datetime, log_cutoff: datetime, size: int) -> int:
+    """django-axes's records: its logs of sign-ins and failures as long as the audit is kept, and counts of
+    failures once their cool-off has passed (they lock nothing any more). Each username an anonymous client
+    tries adds rows, so they must not be kept for ever."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    counted_until = now - timedelta(seconds=settings.LOGIN_COOLOFF_SECONDS)
+    deleted = 0
+    for due in (
+        AccessLog.objects.filter(attempt_time__lt=log_cutoff),
+        AccessFailureLog.objects.filter(attempt_time__lt=log_cutoff),
+        AccessAttempt.objects.filter(attempt_time__lt=counted_until),
+    ):
+        deleted += sum(_delete_in_batches(due, "attempt_time", size).values())
+    return deleted
 
 
 def _purge_jobs(cutoff: datetime, size: int) -> tuple[int, int]:

@@ -333,7 +333,14 @@ def test_two_purges_at_once_delete_everything_once(people, settings):
 
     assert errors == []
     totals = {kind: sum(r.as_dict()[kind] for r in results) for kind in NOTHING}
-    assert totals == {"jobs": 12, "streams": 300, "notifications": 15, "receipts": 15, "audit_events": 15}
+    assert totals == {
+        "jobs": 12,
+        "streams": 300,
+        "notifications": 15,
+        "receipts": 15,
+        "audit_events": 15,
+        "signin_records": 0,
+    }
     assert remaining(Job) == {kept.pk}
     assert JobStream.objects.count() == 5
     assert not Notification.objects.exists()
@@ -404,6 +411,7 @@ def test_manage_py_purge_runs_once_and_prints_the_counts(people):
         "notifications: 1",
         "receipts: 2",
         "audit_events: 0",
+        "signin_records: 0",
     ]
     assert not Job.objects.exists()
 
@@ -493,3 +501,34 @@ def test_a_bad_retention_value_stops_the_process_naming_the_variable(tmp_path, v
 
     assert result.returncode != 0
     assert f"ImproperlyConfigured: {message}" in result.stderr
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_sign_in_records_go_with_the_audit_and_failure_counts_after_their_cool_off(settings):
+    """Each username an anonymous client tries adds django-axes rows: they are not kept for ever."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    settings.RETENTION_AUDIT_DAYS = 30
+    settings.LOGIN_COOLOFF_SECONDS = 900
+    seen = {"user_agent": "test", "ip_address": "192.0.2.1", "http_accept": "*/*", "path_info": "/login/"}
+
+    def made(model, age: timedelta, **fields):
+        row = model.objects.create(username=f"user-{model.__name__}-{age}", **seen, **fields)
+        model.objects.filter(pk=row.pk).update(attempt_time=NOW - age)
+        return model.__name__, row.pk
+
+    kept = {
+        made(AccessLog, 29 * DAY),
+        made(AccessFailureLog, 29 * DAY, locked_out=False),
+        made(AccessAttempt, timedelta(seconds=899), get_data="", post_data="", failures_since_start=5),
+    }
+    gone = {
+        made(AccessLog, 31 * DAY),
+        made(AccessFailureLog, 31 * DAY, locked_out=True),
+        made(AccessAttempt, timedelta(seconds=901), get_data="", post_data="", failures_since_start=5),
+    }
+
+    assert purge_expired(now=NOW).signin_records == len(gone)
+    left = {(model.__name__, pk) for model in (AccessLog, AccessFailureLog, AccessAttempt) for pk in remaining(model)}
+    assert left == kept
