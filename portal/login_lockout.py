@@ -1,9 +1,14 @@
 """The sign-in's brute-force protection (django-axes), as the settings wire it in: which address a sign-in
 comes from, what a locked-out person sees, and the audit entry a lockout leaves."""
 
+import math
+from datetime import timedelta
+
 from axes.handlers.database import AxesDatabaseHandler
-from axes.helpers import get_cool_off, get_failure_limit
+from axes.helpers import get_client_username, get_cool_off, get_failure_limit
+from axes.models import AccessAttempt
 from django.shortcuts import render
+from django.utils import timezone
 
 from automation.services.signin import record_lockout
 
@@ -15,9 +20,26 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def _remaining(request, credentials, cool_off: timedelta) -> timedelta:
+    """What is left of the lockout: it runs from the failure that caused it (later ones do not extend it)."""
+    username = get_client_username(request, credentials if isinstance(credentials, dict) else None)
+    last = (
+        AccessAttempt.objects.filter(username=username, ip_address=client_ip(request))
+        .order_by("-attempt_time")
+        .values_list("attempt_time", flat=True)
+        .first()
+    )
+    if last is None:
+        return cool_off
+    now = getattr(request, "axes_attempt_time", None) or timezone.now()
+    return max(timedelta(seconds=1), min(cool_off, last + cool_off - now))
+
+
 def lockout_response(request, original_response=None, credentials=None):
     cool_off = get_cool_off(request)
-    seconds = int(cool_off.total_seconds()) if cool_off else None
+    if cool_off:
+        cool_off = _remaining(request, credentials, cool_off)
+    seconds = math.ceil(cool_off.total_seconds()) if cool_off else None
     in_admin = request.path.startswith("/admin/")
     response = render(
         request,

@@ -98,6 +98,18 @@ def test_after_the_cool_off_the_right_password_signs_in(olivia, clock, kind):
     assert login.signed_in()
 
 
+def test_the_lockout_page_says_what_is_left_of_the_lockout(olivia, clock):
+    login = Login("portal")
+    hammer(login, "olivia", times=5)
+    clock.travel(COOL_OFF - timedelta(seconds=50))
+
+    response = login.post("olivia", PASSWORD)
+
+    assert response.status_code == 429
+    assert 45 <= int(response["Retry-After"]) <= 50
+    assert "1 minute" in response.text and "15 minutes" not in response.text
+
+
 def test_failures_during_the_lockout_do_not_extend_it(olivia, clock):
     login = Login("portal")
     hammer(login, "olivia", times=5)
