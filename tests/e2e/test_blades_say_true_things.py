@@ -214,7 +214,7 @@ def test_a_copy_button_keeps_its_icon_and_label_after_copying(world, at_width, s
     expect(button.locator("svg")).to_have_count(1)
     shot(page, "copied-1280")
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied.startswith("hybridworker remove --url "), copied
+    assert copied.startswith("hybridworker remove --endpoint "), copied
     # Clicked again while it says Copied: it still comes back to Copy.
     button.click()
     expect(button).to_have_text("Copy")

@@ -549,9 +549,8 @@ def test_an_owner_sees_regenerate_on_the_keys_blade_only(people, client_for, eve
 @pytest.mark.parametrize("shown", ["masked", "revealed"])
 def test_the_register_line_asks_for_the_key_and_tells_where_the_agent_keeps_its_state(people, client_for, shown):
     keys = plain_keys(people.account)
-    url = keys_url(people) if shown == "masked" else reveal_url(people)
-
-    response = client_for(people.owner).get(url, headers=HTMX if shown == "revealed" else None)
+    client = client_for(people.owner)
+    response = client.get(keys_url(people)) if shown == "masked" else client.post(reveal_url(people), headers=HTMX)
 
     content = response.content.decode()
     # The key stays off the command line, so out of the shell's history; the agent asks for it.
