@@ -39,8 +39,11 @@ HOLDERS = """root => {
   }
   return found;
 }"""
-# Where the first character of `word` and the one after it are drawn, in the text after an override.
-READING_ORDER = """(root, word) => {
+# Where the first character of `word` and the one after it are drawn, in the text after an override; null
+# until they are laid out (a live part of the page may be swapped in just then: it is read again).
+READING_ORDER = """([selector, word]) => {
+  const root = document.querySelector(selector);
+  if (!root) return null;
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const i = node.data.indexOf(word);
@@ -49,12 +52,17 @@ READING_ORDER = """(root, word) => {
       const r = document.createRange();
       r.setStart(node, k);
       r.setEnd(node, k + 1);
-      return r.getBoundingClientRect().left;
+      return r.getBoundingClientRect();
     };
-    return [at(i), at(i + 1)];
+    const [first, next] = [at(i), at(i + 1)];
+    return first.width && next.width ? [first.left, next.left] : null;
   }
   return null;
 }"""
+
+
+def reading_order(page, selector: str, word: str) -> tuple[float, float]:
+    return tuple(page.wait_for_function(READING_ORDER, arg=[selector, word]).json_value())
 
 
 def assert_every_override_isolated(page, root: str = "main", *, at_least: int = 1) -> None:
@@ -124,7 +132,7 @@ def test_a_right_to_left_override_stays_inside_its_own_string(page, people, shot
     inputs = page.locator(".essentials dd.mono")
     expect(inputs).to_contain_text("other=zzz")
     assert_every_override_isolated(page, ".essentials")
-    o, t = inputs.evaluate(READING_ORDER, "other=")
+    o, t = reading_order(page, ".essentials dd.mono", "other=")
     assert o < t, "the text after the override is drawn right to left"
     shot(page, "job-1280")
 
@@ -132,7 +140,7 @@ def test_a_right_to_left_override_stays_inside_its_own_string(page, people, shot
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     expect(inputs).to_contain_text("other=zzz")
-    o, t = inputs.evaluate(READING_ORDER, "other=")
+    o, t = reading_order(page, ".essentials dd.mono", "other=")
     assert o < t
     shot(page, "job-390")
     page.goto(f"/accounts/{people.account.pk}/runbooks/")
