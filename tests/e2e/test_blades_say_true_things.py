@@ -146,9 +146,15 @@ def test_a_failing_jobs_long_reason_stays_inside_its_cell(world, at_width, shot)
             "e => { const s = getComputedStyle(e); return parseFloat(s.lineHeight) || 1.2 * parseFloat(s.fontSize); }"
         )
         assert cell["height"] <= 8 * line, f"at {width}px the reason is {cell['height'] / line:.0f} lines tall"
-        # The rest is there, inside the cell.
-        assert reason.evaluate("e => e.scrollHeight > e.clientHeight && getComputedStyle(e).overflowY === 'auto'")
-        assert reason.evaluate("e => e.scrollWidth <= e.clientWidth"), width
+        # The rest is there, inside the cell. Read from the page each time: the live part that holds it is
+        # fetched again once the live socket opens, and a node swapped out meanwhile has no layout.
+        page.wait_for_function(
+            """() => {
+              const e = document.querySelector("#job-reason");
+              return e && e.isConnected && e.clientHeight > 0 && e.scrollHeight > e.clientHeight
+                && getComputedStyle(e).overflowY === "auto" && e.scrollWidth <= e.clientWidth;
+            }"""
+        )
         no_sideways_scroll(page)
         shot(page, f"failed-job-{width}")
 
