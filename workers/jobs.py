@@ -28,8 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from workers.backoff import Backoff
 from workers.client import ApiError, JobsClient, Unreachable, parse_endpoint
-from workers.executor import BY_REQUEST, KILL_WAIT_SECONDS, SHUTDOWN, JobContext, JobPayload, JobRun, signal_group
 from workers.identity import PrivateGroups, RunAs, agent_user
+from workers.job.context import JobContext
+from workers.job.payload import JobPayload
+from workers.job.process import KILL_WAIT_SECONDS, signal_group
+from workers.job.run import BY_REQUEST, SHUTDOWN, JobRun
 from workers.leases import MAX_LISTED, Lease
 from workers.outputcap import DEFAULT_MAX_OUTPUT_MB, MIB
 from workers.sandbox import DEFAULT_KEEP_DAYS, Interpreters, end_leftovers, prune_sandboxes, sandboxes_dir

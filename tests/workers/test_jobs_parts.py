@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.processes import BASE_DIR
 from workers import cli
-from workers.executor import RunbookProtocol, end_group, failure_reason, group_alive
+from workers.job.outcome import failure_reason
+from workers.job.process import RunbookProtocol, end_group, group_alive
 from workers.sandbox import HELPER_DIR, named_arguments, prune_sandboxes
 from workers.streams import Journal, LineSplitter, classify, cut, cut_again
 

@@ -1,0 +1,62 @@
+"""A job as the server hands it out (`jobs/next`, or claimed by an end report), read defensively.
+
+A job that cannot even be reported on (no usable id or lease) is refused outright; any other flaw is kept
+as its `problem`, so the job is reported Failed with the reason instead of being dropped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobPayload:
+    id: str
+    lease: str
+    runbook: str
+    version: Any
+    runbook_type: str
+    content: str
+    sha256: str
+    parameters: dict[str, Any]
+    declared: list[dict[str, Any]]
+    timeout_seconds: int | None
+    problem: str | None = None
+    # The server runs a job again (as a new attempt, under a new lease) when its worker was lost.
+    attempt: int = 1
+
+    @classmethod
+    def parse(cls, data: Any) -> JobPayload:
+        """Raises ValueError when the job cannot even be reported on (no usable id or lease)."""
+        if not isinstance(data, dict):
+            raise ValueError("a job is not an object")
+        job_id, lease = str(uuid.UUID(str(data.get("id")))), str(data.get("lease") or "")
+        if not lease:
+            raise ValueError(f"job {job_id} comes without a lease")
+        problem = None
+        content, sha256 = data.get("content"), data.get("sha256")
+        parameters, declared = data.get("parameters") or {}, data.get("declared") or []
+        timeout = data.get("timeout_seconds")
+        attempt = data.get("attempt")
+        if not isinstance(content, str) or not isinstance(sha256, str):
+            problem = "the job's payload has no runbook content or SHA-256"
+        elif not isinstance(parameters, dict) or not isinstance(declared, list):
+            problem = "the job's parameters are not an object"
+        elif timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
+            problem = "the job's timeout is not a whole number of seconds"
+        return cls(
+            id=job_id,
+            lease=lease,
+            runbook=str(data.get("runbook") or "?"),
+            version=data.get("version"),
+            runbook_type=str(data.get("runbook_type") or ""),
+            content=content if isinstance(content, str) else "",
+            sha256=sha256 if isinstance(sha256, str) else "",
+            parameters=parameters if isinstance(parameters, dict) else {},
+            declared=declared if isinstance(declared, list) else [],
+            timeout_seconds=timeout if problem is None else None,
+            problem=problem,
+            attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) and attempt > 1 else 1,
+        )
