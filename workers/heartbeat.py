@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from workers.backoff import Backoff
 from workers.client import ApiError, Unreachable
@@ -18,9 +17,7 @@ from workers.errors import EXIT_NOT_REGISTERED
 from workers.facts import collect_facts
 from workers.leases import Lease
 from workers.state import LastHeartbeat
-
-if TYPE_CHECKING:
-    from workers.service import Service
+from workers.task import ServiceHandle
 
 REMOVED = "this worker was removed from group {group}; run 'hybridworker register' to add it again"
 MAX_CLOCK_SKEW = 60.0
@@ -53,7 +50,7 @@ class HeartbeatTask:
         self.backoff = Backoff()
         self.clock_skewed = False
 
-    def run(self, service: Service) -> None:
+    def run(self, service: ServiceHandle) -> None:
         log = service.log
         link = Transitions(log)
         interval = float(service.registration.heartbeat_interval)

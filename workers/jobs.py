@@ -24,7 +24,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from workers.backoff import Backoff
 from workers.client import ApiError, JobsClient, Unreachable, parse_endpoint
@@ -36,9 +36,7 @@ from workers.job.run import BY_REQUEST, SHUTDOWN, JobRun
 from workers.leases import MAX_LISTED, Lease
 from workers.outputcap import DEFAULT_MAX_OUTPUT_MB, MIB
 from workers.sandbox import DEFAULT_KEEP_DAYS, Interpreters, end_leftovers, prune_sandboxes, sandboxes_dir
-
-if TYPE_CHECKING:
-    from workers.service import Service
+from workers.task import ServiceHandle
 
 # At full capacity the server gives no job, but a freed slot should be filled soon: ask again this often.
 AT_CAPACITY_WAIT = 2.0
@@ -90,7 +88,7 @@ class JobsTask:
         settings = self.settings
         return settings.shutdown_grace + settings.stop_grace + KILL_WAIT_SECONDS + REPORT_SECONDS + 5.0
 
-    def run(self, service: Service) -> None:
+    def run(self, service: ServiceHandle) -> None:
         asyncio.run(self._main(service))
 
     def close(self) -> None:
@@ -101,7 +99,7 @@ class JobsTask:
             if self._context.private_groups is not None:
                 self._context.private_groups.release_all()
 
-    async def _main(self, service: Service) -> None:
+    async def _main(self, service: ServiceHandle) -> None:
         stopping = asyncio.Event()
         watcher = asyncio.create_task(self._watch(service, stopping))
         settings = self.settings
@@ -162,12 +160,12 @@ class JobsTask:
             pruner.cancel()
 
     @staticmethod
-    async def _watch(service: Service, stopping: asyncio.Event) -> None:
+    async def _watch(service: ServiceHandle, stopping: asyncio.Event) -> None:
         while not service.stopping:
             await asyncio.sleep(0.1)
         stopping.set()
 
-    async def _prune(self, service: Service, root: Path) -> None:
+    async def _prune(self, service: ServiceHandle, root: Path) -> None:
         while True:
             try:
                 pruned = await asyncio.to_thread(prune_sandboxes, root, max_age_days=self.settings.keep_sandboxes_days)
@@ -187,7 +185,7 @@ class JobsTask:
             else:
                 log.debug("job %s was taken back by the server, but it no longer runs here", job_id)
 
-    async def _poll(self, service: Service, client: JobsClient, stopping: asyncio.Event) -> None:
+    async def _poll(self, service: ServiceHandle, client: JobsClient, stopping: asyncio.Event) -> None:
         log = service.log
         backoff = Backoff(cap=30.0)
         long_poll = float(max(1, service.registration.long_poll_timeout))

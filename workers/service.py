@@ -25,7 +25,6 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Protocol
 
 from workers import __version__
 from workers.client import AgentClient, ApiError, Unreachable, parse_endpoint
@@ -40,6 +39,7 @@ from workers.logs import Redactor, setup_service_logging
 from workers.outputcap import DEFAULT_MAX_OUTPUT_MB
 from workers.sandbox import DEFAULT_KEEP_DAYS, prepare_sandboxes, sandboxes_dir
 from workers.state import Registration, StateDir
+from workers.task import Task
 
 # After a stop request, how long a task may take to finish what it is doing (e.g. a request).
 JOIN_TIMEOUT = 10.0
@@ -48,16 +48,6 @@ LEAVE_SECONDS = 3.0
 # The service's own files are private; runbooks get the umask the agent was started with.
 SERVICE_UMASK = 0o077
 NOT_REGISTERED = "this machine is not registered (state folder {path}); run 'hybridworker register' first"
-
-
-class Task(Protocol):
-    """A task may also have `join_timeout` (seconds it may take to end after a stop; default JOIN_TIMEOUT)
-    and `close()` (called as the service exits, even if the task did not end in time)."""
-
-    name: str
-
-    def run(self, service: Service) -> None:
-        """Work until service.stopping; call service.stop(code) to end the whole service."""
 
 
 class Service:
