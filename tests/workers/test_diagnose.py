@@ -1,4 +1,5 @@
-"""`hybridworker diagnose` against a live server: what passes, and what it says when something fails."""
+"""`hybridworker diagnose` against a live server: what passes, and what it says when something fails; and its
+checks in process."""
 
 import json
 import re
@@ -9,6 +10,9 @@ import pytest
 
 from tests.support.postgres import free_port
 from tests.workers.conftest import register, remove_through_management_api, wait_for_heartbeat_after, worker_of
+from workers.client import Probe
+from workers.diagnose import Diagnosis
+from workers.state import StateDir
 
 GROUP = "diagnosed"
 
@@ -140,3 +144,13 @@ def test_loopback_endpoints_never_go_through_a_proxy(server, people, keys, make_
     agent = make_agent("loopback", env=env)
     result = register(agent, server.endpoint(people.account), keys["primary"], GROUP, "--name", "lo", "--verbose")
     assert "/v1/register directly" in result.stdout
+
+
+@pytest.mark.parametrize("skew, outcome", [(0.4, "PASS"), (-59.0, "PASS"), (75.0, "FAIL"), (-3600.0, "FAIL")])
+def test_the_clock_check_allows_a_minute_of_skew(tmp_path, skew, outcome):
+    diagnosis = Diagnosis(StateDir(tmp_path))
+    diagnosis.check_clock(Probe(405, True, None, 0.0, 0.0, None), skew)
+    (check,) = diagnosis.checks
+    assert check.outcome == outcome
+    if outcome == "FAIL":
+        assert ("behind" if skew > 0 else "ahead of") in check.detail and "NTP" in check.fix

@@ -1,11 +1,16 @@
-"""`hybridworker install-service`: a systemd unit per state folder that does not restart a removed worker."""
+"""workers.systemd (`hybridworker install-service`): a systemd unit per state folder that does not restart a removed
+worker, named as `systemd-escape` names it."""
 
 import os
 import shlex
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from tests.support.processes import BASE_DIR
+from workers.systemd import escape_path
 
 
 def hybridworker(*args: str, cwd=BASE_DIR, **kwargs) -> subprocess.CompletedProcess:
@@ -63,3 +68,15 @@ def test_installing_writes_the_unit_and_tells_the_systemctl_commands(tmp_path, m
     assert oct(unit.stat().st_mode & 0o777) == oct(0o644)
     assert "systemctl daemon-reload" in out
     assert f"systemctl enable --now {shlex.quote(unit.name)}" in out
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("/var/lib/hybridworker", "var-lib-hybridworker"),
+        ("/srv/my-agent/state", "srv-my\\x2dagent-state"),
+        ("/opt/agent two", "opt-agent\\x20two"),
+    ],
+)
+def test_unit_names_escape_the_state_folder_like_systemd_escape(path, expected):
+    assert escape_path(Path(path)) == expected
