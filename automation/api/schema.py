@@ -12,20 +12,15 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from automation import validators
 from automation.api.agent import serializers as agent
 from automation.api.pagination import PAGE_RULE
 from automation.models import AccountKey, JobStatus, JobStream, RunbookType
 from automation.services import jobs as job_services
 from automation.services import runbooks as runbook_services
 
-# automation.validators.NAME_RULE as a regular expression: 1 to 128 of letters, digits, space, '-', '_'
-# and '.', no space first or last, not only dots. Without lookahead, so every generator can use it.
-NAME_PATTERN = (
-    r"^(?:[A-Za-z0-9_-]"
-    r"|[A-Za-z0-9_-][A-Za-z0-9 ._-]*[A-Za-z0-9._-]"
-    r"|\.+(?:[A-Za-z0-9_-]|[A-Za-z0-9 _-][A-Za-z0-9 ._-]*[A-Za-z0-9._-]))$"
-)
-NAME_MAX = 128
+NAME_PATTERN = f"^{validators.NAME_PATTERN}$"
+NAME_MAX = validators.NAME_MAX_LENGTH
 # StrictStringField: no control characters but the tab, and (trimmed of white space) not blank.
 _NO_CONTROL = r"[^\u0000-\u0008\u000a-\u001f]"
 _NOT_SPACE = r"[^\u0000-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
@@ -36,8 +31,8 @@ NOT_BLANK_PATTERN = f"^{_NO_CONTROL}*{_NOT_SPACE}{_NO_CONTROL}*$"
 LINE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
 TEXT_PATTERN = r"^(?:[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]|\r\n)*$"
 CODE_PATTERN = r"^[^\u0000]*$"
-MIN_INT, MAX_INT = -(2**63), 2**63 - 1
-MACHINE_ID_PATTERN = r"^[A-Za-z0-9._-]*$"
+MIN_INT, MAX_INT = validators.MIN_INT, validators.MAX_INT
+MACHINE_ID_PATTERN = f"^{validators.MACHINE_ID_PATTERN}$"
 PARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
@@ -182,9 +177,7 @@ class JobFinishRequestSchema(agent.JobFinishRequest):
 @extend_schema_serializer(component_name="DeregisterRequest")
 class DeregisterRequestSchema(agent.DeregisterRequest):
     machine_id = agent.StrictStringField(
-        min_length=8,
-        max_length=64,
-        validators=[agent.validate_machine_id],
+        **agent.MACHINE_ID_FIELD,
         help_text=(
             "The machine to remove. Needed with an account key; with the worker's own credential it may be left "
             "out (that worker is removed)."

@@ -1,4 +1,5 @@
 import math
+import re
 
 from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
@@ -6,7 +7,14 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from automation.models.runbooks import RunbookType
 from automation.services.workers import MAX_CAPACITY
-from automation.validators import NAME_RULE, validate_name
+from automation.validators import (
+    MACHINE_ID_MAX_LENGTH,
+    MACHINE_ID_MIN_LENGTH,
+    MACHINE_ID_PATTERN,
+    NAME_MAX_LENGTH,
+    NAME_RULE,
+    validate_name,
+)
 
 # Byte counts are stored as reported and shown on pages: whatever a signed 64-bit integer holds.
 MAX_BYTES = 2**63 - 1
@@ -14,7 +22,7 @@ MAX_BYTES = 2**63 - 1
 
 class NameField(serializers.CharField):
     def __init__(self, **kwargs):
-        super().__init__(max_length=128, trim_whitespace=False, **kwargs)
+        super().__init__(max_length=NAME_MAX_LENGTH, trim_whitespace=False, **kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -62,7 +70,9 @@ class StrictUUIDField(serializers.UUIDField):
 
 
 def validate_machine_id(value: str) -> None:
-    if not value.isascii() or not all(c.isalnum() or c in "-_." for c in value):
+    """The characters of automation.validators' machine-id rule; its lengths are the field's own min_length and
+    max_length (MACHINE_ID_FIELD), so DRF says those in its words."""
+    if re.fullmatch(MACHINE_ID_PATTERN, value) is None:
         raise serializers.ValidationError("Must hold ASCII letters, digits, '-', '_' and '.' only.")
 
 
@@ -74,6 +84,13 @@ class StrictStringField(serializers.CharField):
         if any(ord(c) < 32 and c not in "\t" for c in value):
             raise serializers.ValidationError("Must not contain control characters.")
         return value
+
+
+MACHINE_ID_FIELD = {
+    "min_length": MACHINE_ID_MIN_LENGTH,
+    "max_length": MACHINE_ID_MAX_LENGTH,
+    "validators": [validate_machine_id],
+}
 
 
 class ReportedTextField(serializers.CharField):
@@ -113,9 +130,7 @@ class FactsSerializer(serializers.Serializer):
 
 class RegisterRequest(serializers.Serializer):
     group = NameField(help_text="Hybrid worker group to join; created if it does not exist.")
-    machine_id = StrictStringField(
-        min_length=8, max_length=64, validators=[validate_machine_id], help_text="Identity the agent generated once."
-    )
+    machine_id = StrictStringField(**MACHINE_ID_FIELD, help_text="Identity the agent generated once.")
     name = NameField(help_text="Display name, unique in the group (default: the host name).")
     facts = FactsSerializer(required=False, default=dict)
 

@@ -196,6 +196,25 @@ def test_the_schema_states_the_checks_the_server_makes(schema):
     assert components["DeregisterRequestRequest"]["required"] == ["machine_id"]
 
 
+def test_a_name_in_a_path_is_stated_as_the_name_in_a_body(schema):
+    """One name rule: the path parameters of groups and runbooks say what the body fields say."""
+    body = schema["components"]["schemas"]["GroupCreateRequest"]["properties"]["name"]
+    in_paths = [
+        p["schema"]
+        for item in schema["paths"].values()
+        for op in item.values()
+        for p in op.get("parameters", [])
+        if p["name"] in ("group_name", "runbook_name")
+    ]
+    assert len(in_paths) == 8  # groups: GET, DELETE, workers; runbooks: GET, PATCH, DELETE, publish, versions
+    assert all(s == {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NAME_PATTERN} for s in in_paths)
+    assert {k: body[k] for k in ("minLength", "maxLength", "pattern")} == {
+        "minLength": 1,
+        "maxLength": 128,
+        "pattern": NAME_PATTERN,
+    }
+
+
 @pytest.mark.parametrize(
     "name",
     ["a", "web-01", "A.b_c-d", "x y", ". .", "..a", "a..", "-", "_", "9" * 128, "a" + " " * 126 + "b"],
