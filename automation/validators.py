@@ -30,6 +30,11 @@ MACHINE_ID_MIN_LENGTH, MACHINE_ID_MAX_LENGTH = 8, 64
 MACHINE_ID_PATTERN = r"[A-Za-z0-9._-]*"
 _MACHINE_ID = re.compile(MACHINE_ID_PATTERN)
 
+# A runbook's parameter: a name its script can use as a variable in every language it may be written in.
+PARAMETER_NAME_MAX_LENGTH = 64
+PARAMETER_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
+_PARAMETER_NAME = re.compile(PARAMETER_NAME_PATTERN)
+
 # What a 64-bit integer column holds, and so every whole number the product stores or hands on.
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 # A JSON value nested deeper than this is refused: nothing a runbook takes needs more, and every page,
@@ -62,6 +67,10 @@ def is_name(value: Any) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def is_parameter_name(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= PARAMETER_NAME_MAX_LENGTH and bool(_PARAMETER_NAME.fullmatch(value))
 
 
 def machine_id_problem(value: Any) -> str | None:

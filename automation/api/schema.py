@@ -16,7 +16,6 @@ from automation import validators
 from automation.api.agent import serializers as agent
 from automation.api.pagination import PAGE_RULE
 from automation.models import AccountKey, JobStatus, JobStream, RunbookType
-from automation.services import jobs as job_services
 from automation.services import runbooks as runbook_services
 
 NAME_PATTERN = f"^{validators.NAME_PATTERN}$"
@@ -31,9 +30,10 @@ NOT_BLANK_PATTERN = f"^{_NO_CONTROL}*{_NOT_SPACE}{_NO_CONTROL}*$"
 LINE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
 TEXT_PATTERN = r"^(?:[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]|\r\n)*$"
 CODE_PATTERN = r"^[^\u0000]*$"
-MIN_INT, MAX_INT = validators.MIN_INT, validators.MAX_INT
+MIN_INT, MAX_INT, MAX_JSON_DEPTH = validators.MIN_INT, validators.MAX_INT, validators.MAX_JSON_DEPTH
 MACHINE_ID_PATTERN = f"^{validators.MACHINE_ID_PATTERN}$"
-PARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+PARAMETER_NAME_PATTERN = f"^{validators.PARAMETER_NAME_PATTERN}$"
+PARAMETER_NAME_MAX = validators.PARAMETER_NAME_MAX_LENGTH
 
 
 # ---- errors -------------------------------------------------------------------------------------
@@ -151,26 +151,12 @@ class NameSchemaField(serializers.JSONField):
 # ---- agent API request bodies ---------------------------------------------------------------------
 
 
-@extend_schema_serializer(component_name="Record")
-class RecordSchema(serializers.Serializer):
-    seq = serializers.IntegerField(
-        min_value=0, max_value=job_services.MAX_SEQ, help_text="Per attempt; records are idempotent by seq."
-    )
-    stream = serializers.ChoiceField(choices=JobStream.Stream.choices)
-    text = serializers.CharField(allow_blank=True, trim_whitespace=False)
-    time = serializers.DateTimeField(required=False, help_text="When the runbook wrote it, with its UTC offset.")
+class RecordsFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = "automation.api.agent.serializers.RecordsField"
 
-
-# The serializers take records as any objects and the service checks each one (so a bad one is named
-# by its index); the document states those checks.
-@extend_schema_serializer(component_name="JobRecordsRequest")
-class JobRecordsRequestSchema(agent.JobRecordsRequest):
-    records = serializers.ListField(child=RecordSchema(), max_length=10000)
-
-
-@extend_schema_serializer(component_name="JobFinishRequest")
-class JobFinishRequestSchema(agent.JobFinishRequest):
-    records = serializers.ListField(child=RecordSchema(), max_length=10000, required=False)
+    def map_serializer_field(self, auto_schema, direction):
+        record = auto_schema.resolve_serializer(agent.RecordSerializer, direction)
+        return {"type": "array", "items": record.ref, "maxItems": self.target.max_length}
 
 
 # Required: JSON Schema cannot make a body field depend on the credential sent; agents send an account key.
@@ -194,7 +180,11 @@ def _declaration(kind: str, default: dict, *, type_required: bool = True) -> dic
         "additionalProperties": False,
         "required": ["name", "type"] if type_required else ["name"],
         "properties": {
-            "name": {"type": "string", "maxLength": 64, "pattern": PARAMETER_NAME_PATTERN},
+            "name": {
+                "type": "string",
+                "maxLength": validators.PARAMETER_NAME_MAX_LENGTH,
+                "pattern": PARAMETER_NAME_PATTERN,
+            },
             "type": {"type": "string", "enum": [kind]},
             "required": {"type": "boolean", "default": False},
             "default": default,
@@ -208,7 +198,13 @@ PARAMETER_DECLARATION = {
         _declaration("string", {"type": "string", "pattern": TEXT_PATTERN, "nullable": True}, type_required=False),
         _declaration("int", {"type": "integer", "minimum": MIN_INT, "maximum": MAX_INT, "nullable": True}),
         _declaration("bool", {"type": "boolean", "nullable": True}),
-        _declaration("json", {"nullable": True, "description": "Its strings are text; at most 64 levels deep."}),
+        _declaration(
+            "json",
+            {
+                "nullable": True,
+                "description": f"Its strings are text; at most {validators.MAX_JSON_DEPTH} levels deep.",
+            },
+        ),
         _declaration("secret", {"type": "string", "nullable": True, "enum": [None]}),
     ],
     "description": "type is one of string (the default), int, bool, json and secret.",
@@ -227,7 +223,7 @@ class DeclarationSchemaField(serializers.JSONField):
     pass
 
 
-@extend_schema_field({"type": "string", "maxLength": 2000, "pattern": TEXT_PATTERN})
+@extend_schema_field({"type": "string", "maxLength": runbook_services.MAX_DESCRIPTION_CHARS, "pattern": TEXT_PATTERN})
 class DescriptionSchemaField(serializers.JSONField):
     pass
 

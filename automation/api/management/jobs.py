@@ -73,6 +73,8 @@ class JobStartSerializer(serializers.Serializer):
     timeout_seconds = timeout_field("This job's timeout in seconds (null: the runbook's default).", default=None)
 
 
+# A record as stored (seq numbered within the job, across attempts), where the agent API's Record is one
+# as sent (seq within its attempt, time optional): the stream and its choices come from the model in both.
 class StreamRecordSerializer(serializers.ModelSerializer):
     class Meta:
         model = JobStream
