@@ -304,7 +304,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "filters": {
         "api_request_id": {"()": "automation.api.logs.RequestIdFilter"},
-        "refusals": {"()": "portal.refusals.RefusalFilter"},
+        "refusals": {"()": "automation.api.logs.RefusalFilter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
