@@ -120,7 +120,7 @@ class AgentSchema(AutoSchema):
 
 
 class NameFieldSchema(OpenApiSerializerFieldExtension):
-    target_class = "automation.api.agent.serializers.NameField"
+    target_class = "automation.api.fields.NameField"
 
     def map_serializer_field(self, auto_schema, direction):
         return {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": NAME_PATTERN}
@@ -182,7 +182,7 @@ def _declaration(kind: str, default: dict, *, type_required: bool = True) -> dic
         "properties": {
             "name": {
                 "type": "string",
-                "maxLength": validators.PARAMETER_NAME_MAX_LENGTH,
+                "maxLength": PARAMETER_NAME_MAX,
                 "pattern": PARAMETER_NAME_PATTERN,
             },
             "type": {"type": "string", "enum": [kind]},

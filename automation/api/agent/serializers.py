@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from automation.api.fields import NameField, StrictIntegerField
 from automation.models.jobs import FINAL_STATUSES, JobStream
 from automation.models.runbooks import RunbookType
 from automation.services.jobs import MAX_SEQ
@@ -14,39 +15,12 @@ from automation.validators import (
     MACHINE_ID_MAX_LENGTH,
     MACHINE_ID_MIN_LENGTH,
     MACHINE_ID_PATTERN,
-    NAME_MAX_LENGTH,
-    NAME_RULE,
-    validate_name,
 )
 
 # A batch of stream records: with each record's text up to 1 MiB, AGENT_STREAM_MAX_BODY_BYTES binds first.
 MAX_RECORDS = 10_000
 # Byte counts are stored as reported and shown on pages: whatever a signed 64-bit integer holds.
 MAX_BYTES = 2**63 - 1
-
-
-class NameField(serializers.CharField):
-    def __init__(self, **kwargs):
-        super().__init__(max_length=NAME_MAX_LENGTH, trim_whitespace=False, **kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            raise serializers.ValidationError(f"Must be a string. {NAME_RULE}")
-        value = super().to_internal_value(data)
-        try:
-            validate_name(value)
-        except Exception:
-            raise serializers.ValidationError(NAME_RULE) from None
-        return value
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """Numbers only: "4" and true are refused rather than coerced."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            raise serializers.ValidationError("Must be a whole number.")
-        return super().to_internal_value(data)
 
 
 MAX_LOAD = 1_000_000.0

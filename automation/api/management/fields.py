@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from automation.api.agent.serializers import StrictIntegerField
+from automation.api.fields import StrictIntegerField
 from automation.services.runbooks import MAX_RETRIES, MAX_TIMEOUT_SECONDS
 
 

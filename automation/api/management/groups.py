@@ -6,8 +6,8 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from automation.api import schema as openapi
-from automation.api.agent.serializers import NameField
 from automation.api.errors import get_or_not_found
+from automation.api.fields import NameField
 from automation.api.management.scoping import AccountScoped
 from automation.models import HybridWorkerGroup
 from automation.queries.workers import groups_of
