@@ -5,13 +5,13 @@ from rest_framework import generics, serializers
 
 from automation.api import schema as openapi
 from automation.api.management.scoping import AccountScoped
-from automation.models import AutomationAccount
+from automation.models import AutomationAccount, Role
 from automation.queries.accounts import accounts_of
 
 
 class AccountSerializer(serializers.ModelSerializer):
     created = serializers.DateTimeField(source="created_at")
-    role = serializers.CharField(help_text="Your role in this account: owner, operator or reader.")
+    role = serializers.ChoiceField(choices=Role.choices, help_text="Your role in this account.")
 
     class Meta:
         model = AutomationAccount

@@ -11,6 +11,8 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
 from automation.api.schema import NAME_PATTERN
+from automation.models import JobStatus, JobStream, Role
+from automation.models.jobs import FINAL_STATUSES
 from automation.validators import validate_name
 
 pytestmark = pytest.mark.django_db
@@ -273,3 +275,18 @@ def test_the_files_the_docs_page_loads_are_served(client):
         assert response.status_code == 200, path
         body = b"".join(response.streaming_content) if response.streaming else response.content
         assert len(body) > 0, path
+
+
+def test_enums_are_the_models_choices(schema):
+    """Status, stream, role and final-state lists come from the models, so the document cannot drift from them."""
+    components = schema["components"]["schemas"]
+
+    def enum_of(prop: dict) -> list:
+        ref = prop.get("$ref") or prop["allOf"][0]["$ref"]
+        return components[ref.rsplit("/", 1)[1]]["enum"]
+
+    assert enum_of(components["Account"]["properties"]["role"]) == Role.values
+    assert enum_of(components["Job"]["properties"]["status"]) == JobStatus.values
+    assert enum_of(components["StreamRecord"]["properties"]["stream"]) == JobStream.Stream.values
+    assert enum_of(components["RecordRequest"]["properties"]["stream"]) == JobStream.Stream.values
+    assert enum_of(components["JobFinishRequestRequest"]["properties"]["status"]) == [s.value for s in FINAL_STATUSES]
