@@ -1,8 +1,8 @@
 from django.shortcuts import render
 from django.utils.http import http_date
 
+from automation.api.logs import note_refusal
 from automation.services.errors import ServiceError
-from portal.refusals import note_refusal
 
 
 class ServiceErrorMiddleware:

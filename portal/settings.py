@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
+from automation.validators import NAME_MAX_LENGTH, NAME_PATTERN
 from portal.env import env_bool, env_float, env_int, env_list, env_str
 from portal.local_secrets import load_or_create, token
 from portal.proxies import parse_networks
@@ -265,6 +266,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"RunbookTypeEnum": "automation.models.runbooks.RunbookType"},
+    # A group's or a runbook's name in a path (the `name` converter): the name rule, with its length.
+    "PATH_CONVERTER_OVERRIDES": {
+        "name": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_LENGTH, "pattern": f"^{NAME_PATTERN}$"}
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
     ],
@@ -299,7 +304,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "filters": {
         "api_request_id": {"()": "automation.api.logs.RequestIdFilter"},
-        "refusals": {"()": "portal.refusals.RefusalFilter"},
+        "refusals": {"()": "automation.api.logs.RefusalFilter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -20,9 +20,9 @@ from rest_framework import exceptions
 from rest_framework.views import set_rollback
 
 from automation.api.exceptions import PayloadTooLarge
+from automation.api.logs import note_refusal
 from automation.api.parsers import body_limit
 from automation.services.errors import NotFound, ServiceError
-from portal.refusals import note_refusal
 
 logger = logging.getLogger("automation.api")
 

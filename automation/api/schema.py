@@ -12,20 +12,14 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from automation import validators
 from automation.api.agent import serializers as agent
 from automation.api.pagination import PAGE_RULE
 from automation.models import AccountKey, JobStatus, JobStream, RunbookType
-from automation.services import jobs as job_services
 from automation.services import runbooks as runbook_services
 
-# automation.validators.NAME_RULE as a regular expression: 1 to 128 of letters, digits, space, '-', '_'
-# and '.', no space first or last, not only dots. Without lookahead, so every generator can use it.
-NAME_PATTERN = (
-    r"^(?:[A-Za-z0-9_-]"
-    r"|[A-Za-z0-9_-][A-Za-z0-9 ._-]*[A-Za-z0-9._-]"
-    r"|\.+(?:[A-Za-z0-9_-]|[A-Za-z0-9 _-][A-Za-z0-9 ._-]*[A-Za-z0-9._-]))$"
-)
-NAME_MAX = 128
+NAME_PATTERN = f"^{validators.NAME_PATTERN}$"
+NAME_MAX = validators.NAME_MAX_LENGTH
 # StrictStringField: no control characters but the tab, and (trimmed of white space) not blank.
 _NO_CONTROL = r"[^\u0000-\u0008\u000a-\u001f]"
 _NOT_SPACE = r"[^\u0000-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
@@ -36,9 +30,10 @@ NOT_BLANK_PATTERN = f"^{_NO_CONTROL}*{_NOT_SPACE}{_NO_CONTROL}*$"
 LINE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
 TEXT_PATTERN = r"^(?:[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]|\r\n)*$"
 CODE_PATTERN = r"^[^\u0000]*$"
-MIN_INT, MAX_INT = -(2**63), 2**63 - 1
-MACHINE_ID_PATTERN = r"^[A-Za-z0-9._-]*$"
-PARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MIN_INT, MAX_INT, MAX_JSON_DEPTH = validators.MIN_INT, validators.MAX_INT, validators.MAX_JSON_DEPTH
+MACHINE_ID_PATTERN = f"^{validators.MACHINE_ID_PATTERN}$"
+PARAMETER_NAME_PATTERN = f"^{validators.PARAMETER_NAME_PATTERN}$"
+PARAMETER_NAME_MAX = validators.PARAMETER_NAME_MAX_LENGTH
 
 
 # ---- errors -------------------------------------------------------------------------------------
@@ -125,7 +120,7 @@ class AgentSchema(AutoSchema):
 
 
 class NameFieldSchema(OpenApiSerializerFieldExtension):
-    target_class = "automation.api.agent.serializers.NameField"
+    target_class = "automation.api.fields.NameField"
 
     def map_serializer_field(self, auto_schema, direction):
         return {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": NAME_PATTERN}
@@ -156,35 +151,19 @@ class NameSchemaField(serializers.JSONField):
 # ---- agent API request bodies ---------------------------------------------------------------------
 
 
-@extend_schema_serializer(component_name="Record")
-class RecordSchema(serializers.Serializer):
-    seq = serializers.IntegerField(
-        min_value=0, max_value=job_services.MAX_SEQ, help_text="Per attempt; records are idempotent by seq."
-    )
-    stream = serializers.ChoiceField(choices=JobStream.Stream.choices)
-    text = serializers.CharField(allow_blank=True, trim_whitespace=False)
-    time = serializers.DateTimeField(required=False, help_text="When the runbook wrote it, with its UTC offset.")
+class RecordsFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = "automation.api.agent.serializers.RecordsField"
 
-
-# The serializers take records as any objects and the service checks each one (so a bad one is named
-# by its index); the document states those checks.
-@extend_schema_serializer(component_name="JobRecordsRequest")
-class JobRecordsRequestSchema(agent.JobRecordsRequest):
-    records = serializers.ListField(child=RecordSchema(), max_length=10000)
-
-
-@extend_schema_serializer(component_name="JobFinishRequest")
-class JobFinishRequestSchema(agent.JobFinishRequest):
-    records = serializers.ListField(child=RecordSchema(), max_length=10000, required=False)
+    def map_serializer_field(self, auto_schema, direction):
+        record = auto_schema.resolve_serializer(agent.RecordSerializer, direction)
+        return {"type": "array", "items": record.ref, "maxItems": self.target.max_length}
 
 
 # Required: JSON Schema cannot make a body field depend on the credential sent; agents send an account key.
 @extend_schema_serializer(component_name="DeregisterRequest")
 class DeregisterRequestSchema(agent.DeregisterRequest):
     machine_id = agent.StrictStringField(
-        min_length=8,
-        max_length=64,
-        validators=[agent.validate_machine_id],
+        **agent.MACHINE_ID_FIELD,
         help_text=(
             "The machine to remove. Needed with an account key; with the worker's own credential it may be left "
             "out (that worker is removed)."
@@ -201,7 +180,11 @@ def _declaration(kind: str, default: dict, *, type_required: bool = True) -> dic
         "additionalProperties": False,
         "required": ["name", "type"] if type_required else ["name"],
         "properties": {
-            "name": {"type": "string", "maxLength": 64, "pattern": PARAMETER_NAME_PATTERN},
+            "name": {
+                "type": "string",
+                "maxLength": PARAMETER_NAME_MAX,
+                "pattern": PARAMETER_NAME_PATTERN,
+            },
             "type": {"type": "string", "enum": [kind]},
             "required": {"type": "boolean", "default": False},
             "default": default,
@@ -215,7 +198,13 @@ PARAMETER_DECLARATION = {
         _declaration("string", {"type": "string", "pattern": TEXT_PATTERN, "nullable": True}, type_required=False),
         _declaration("int", {"type": "integer", "minimum": MIN_INT, "maximum": MAX_INT, "nullable": True}),
         _declaration("bool", {"type": "boolean", "nullable": True}),
-        _declaration("json", {"nullable": True, "description": "Its strings are text; at most 64 levels deep."}),
+        _declaration(
+            "json",
+            {
+                "nullable": True,
+                "description": f"Its strings are text; at most {validators.MAX_JSON_DEPTH} levels deep.",
+            },
+        ),
         _declaration("secret", {"type": "string", "nullable": True, "enum": [None]}),
     ],
     "description": "type is one of string (the default), int, bool, json and secret.",
@@ -234,7 +223,7 @@ class DeclarationSchemaField(serializers.JSONField):
     pass
 
 
-@extend_schema_field({"type": "string", "maxLength": 2000, "pattern": TEXT_PATTERN})
+@extend_schema_field({"type": "string", "maxLength": runbook_services.MAX_DESCRIPTION_CHARS, "pattern": TEXT_PATTERN})
 class DescriptionSchemaField(serializers.JSONField):
     pass
 

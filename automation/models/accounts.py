@@ -3,7 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from automation.validators import validate_name
+from automation.validators import NAME_MAX_LENGTH, validate_name
 
 
 class Role(models.TextChoices):
@@ -21,7 +21,7 @@ class Role(models.TextChoices):
 
 class AutomationAccount(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=128, unique=True, validators=[validate_name])
+    name = models.CharField(max_length=NAME_MAX_LENGTH, unique=True, validators=[validate_name])
     region = models.CharField(max_length=64, default="On-premises")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(

@@ -2,7 +2,7 @@ import uuid
 
 from django.db import models
 
-from automation.validators import validate_name
+from automation.validators import NAME_MAX_LENGTH, validate_name
 
 
 class RunbookType(models.TextChoices):
@@ -14,7 +14,7 @@ class RunbookType(models.TextChoices):
 class Runbook(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey("automation.AutomationAccount", on_delete=models.CASCADE, related_name="runbooks")
-    name = models.CharField(max_length=128, validators=[validate_name])
+    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_name])
     runbook_type = models.CharField(max_length=16, choices=RunbookType.choices)
     description = models.TextField(blank=True)
     # Declared parameters: [{"name", "type": string|int|bool|json, "required", "default"}].

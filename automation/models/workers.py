@@ -2,13 +2,13 @@ import uuid
 
 from django.db import models
 
-from automation.validators import validate_name
+from automation.validators import MACHINE_ID_MAX_LENGTH, NAME_MAX_LENGTH, validate_name
 
 
 class HybridWorkerGroup(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey("automation.AutomationAccount", on_delete=models.CASCADE, related_name="worker_groups")
-    name = models.CharField(max_length=128, validators=[validate_name])
+    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_name])
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=150, blank=True, help_text="A user, or the worker that created it.")
     # Set when a deletion is queued: the group is going away and takes no new members.
@@ -33,8 +33,8 @@ class HybridWorker(models.Model):
     account = models.ForeignKey("automation.AutomationAccount", on_delete=models.CASCADE, related_name="workers")
     group = models.ForeignKey(HybridWorkerGroup, on_delete=models.PROTECT, related_name="workers")
     # Generated once by the agent and kept in its state folder: the machine's identity.
-    machine_id = models.CharField(max_length=64, unique=True)
-    name = models.CharField(max_length=128, validators=[validate_name])
+    machine_id = models.CharField(max_length=MACHINE_ID_MAX_LENGTH, unique=True)
+    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_name])
     credential_id = models.CharField(max_length=32, unique=True, editable=False)
     credential_hash = models.CharField(max_length=128, editable=False)
     registered_at = models.DateTimeField(auto_now_add=True)

@@ -14,7 +14,16 @@ from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
 from automation.services.errors import Conflict, InvalidInput
-from automation.validators import CODE, TEXT, int_problem, json_problem, text_problem, validate_name
+from automation.validators import (
+    CODE,
+    PARAMETER_NAME_MAX_LENGTH,
+    TEXT,
+    int_problem,
+    is_parameter_name,
+    json_problem,
+    text_problem,
+    validate_name,
+)
 
 # A secret is a string that is shown masked everywhere but in the runbook (see jobs.split_secrets).
 PARAMETER_TYPES = ("string", "int", "bool", "json", "secret")
@@ -25,7 +34,6 @@ MAX_PARAMETERS = 50
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_CONTENT_BYTES = 1024 * 1024
 MAX_DESCRIPTION_CHARS = 2000
-_PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def _checked_name(name: Any) -> str:
@@ -110,9 +118,10 @@ def checked_declaration(parameters: Any) -> list[dict[str, Any]]:
         if unknown:
             raise InvalidInput(f"{where} has unknown keys: {', '.join(sorted(unknown))}.", field="parameters")
         name = item.get("name")
-        if not isinstance(name, str) or not _PARAMETER_NAME.fullmatch(name):
+        if not is_parameter_name(name):
             raise InvalidInput(
-                f"{where}.name is a letter or '_' followed by letters, digits or '_' (64 at most).",
+                f"{where}.name is a letter or '_' followed by letters, digits or '_' "
+                f"({PARAMETER_NAME_MAX_LENGTH} at most).",
                 field="parameters",
             )
         if name.lower() in seen:

@@ -123,7 +123,7 @@ class JobRecordsView(AgentView):
         tags=["agent"],
         summary="Send a batch of stream records (ordered, idempotent by seq); the first marks the job Running",
         auth=openapi.CREDENTIAL_AUTH,
-        request=openapi.JobRecordsRequestSchema,
+        request=s.JobRecordsRequest,
         responses={200: s.JobAckResponse, **openapi.errors(*openapi.AGENT_BODY, 404, 409, **JOB_REPORT_ERRORS)},
     )
     def post(self, request, account_id, job_id):
@@ -142,7 +142,7 @@ class JobFinishView(AgentView):
         tags=["agent"],
         summary="Report the end state of a job (with its last stream records)",
         auth=openapi.CREDENTIAL_AUTH,
-        request=openapi.JobFinishRequestSchema,
+        request=s.JobFinishRequest,
         responses={200: s.JobFinishResponse, **openapi.errors(*openapi.AGENT_BODY, 404, 409, **JOB_REPORT_ERRORS)},
     )
     def post(self, request, account_id, job_id):

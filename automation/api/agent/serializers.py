@@ -1,39 +1,26 @@
 import math
+import re
 
 from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from automation.api.fields import NameField, StrictIntegerField
+from automation.models.jobs import FINAL_STATUSES, JobStream
 from automation.models.runbooks import RunbookType
+from automation.services.jobs import MAX_SEQ
 from automation.services.workers import MAX_CAPACITY
-from automation.validators import NAME_RULE, validate_name
+from automation.validators import (
+    MACHINE_ID_MAX_LENGTH,
+    MACHINE_ID_MIN_LENGTH,
+    MACHINE_ID_PATTERN,
+)
 
+# A batch of stream records: with each record's text up to 1 MiB, AGENT_STREAM_MAX_BODY_BYTES binds first.
+MAX_RECORDS = 10_000
 # Byte counts are stored as reported and shown on pages: whatever a signed 64-bit integer holds.
 MAX_BYTES = 2**63 - 1
-
-
-class NameField(serializers.CharField):
-    def __init__(self, **kwargs):
-        super().__init__(max_length=128, trim_whitespace=False, **kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            raise serializers.ValidationError(f"Must be a string. {NAME_RULE}")
-        value = super().to_internal_value(data)
-        try:
-            validate_name(value)
-        except Exception:
-            raise serializers.ValidationError(NAME_RULE) from None
-        return value
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """Numbers only: "4" and true are refused rather than coerced."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            raise serializers.ValidationError("Must be a whole number.")
-        return super().to_internal_value(data)
 
 
 MAX_LOAD = 1_000_000.0
@@ -62,7 +49,9 @@ class StrictUUIDField(serializers.UUIDField):
 
 
 def validate_machine_id(value: str) -> None:
-    if not value.isascii() or not all(c.isalnum() or c in "-_." for c in value):
+    """The characters of automation.validators' machine-id rule; its lengths are the field's own min_length and
+    max_length (MACHINE_ID_FIELD), so DRF says those in its words."""
+    if re.fullmatch(MACHINE_ID_PATTERN, value) is None:
         raise serializers.ValidationError("Must hold ASCII letters, digits, '-', '_' and '.' only.")
 
 
@@ -74,6 +63,13 @@ class StrictStringField(serializers.CharField):
         if any(ord(c) < 32 and c not in "\t" for c in value):
             raise serializers.ValidationError("Must not contain control characters.")
         return value
+
+
+MACHINE_ID_FIELD = {
+    "min_length": MACHINE_ID_MIN_LENGTH,
+    "max_length": MACHINE_ID_MAX_LENGTH,
+    "validators": [validate_machine_id],
+}
 
 
 class ReportedTextField(serializers.CharField):
@@ -113,9 +109,7 @@ class FactsSerializer(serializers.Serializer):
 
 class RegisterRequest(serializers.Serializer):
     group = NameField(help_text="Hybrid worker group to join; created if it does not exist.")
-    machine_id = StrictStringField(
-        min_length=8, max_length=64, validators=[validate_machine_id], help_text="Identity the agent generated once."
-    )
+    machine_id = StrictStringField(**MACHINE_ID_FIELD, help_text="Identity the agent generated once.")
     name = NameField(help_text="Display name, unique in the group (default: the host name).")
     facts = FactsSerializer(required=False, default=dict)
 
@@ -216,14 +210,37 @@ class NextJobsResponse(serializers.Serializer):
     stop = serializers.ListField(child=serializers.UUIDField(), help_text="Jobs of this worker to stop now.")
 
 
+# Documents RecordsField: the service checks each record. The management API shows stored records as
+# StreamRecord, numbered within the job (seq here is within an attempt) and always with a time.
+@extend_schema_serializer(component_name="Record")
+class RecordSerializer(serializers.Serializer):
+    """One record of a job's output streams, as an agent sends it."""
+
+    seq = serializers.IntegerField(
+        min_value=0, max_value=MAX_SEQ, help_text="Per attempt; records are idempotent by seq."
+    )
+    stream = serializers.ChoiceField(choices=JobStream.Stream.choices)
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    time = serializers.DateTimeField(required=False, help_text="When the runbook wrote it, with its UTC offset.")
+
+
+class RecordsField(serializers.ListField):
+    """A batch of stream records, each taken as any object: the service checks them one by one and names a
+    bad one by its index, where a nested serializer would refuse the batch in DRF's words. The OpenAPI
+    document shows each as a RecordSerializer (schema.RecordsFieldSchema)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.DictField(), max_length=MAX_RECORDS, **kwargs)
+
+
 class JobRecordsRequest(serializers.Serializer):
     lease = serializers.UUIDField()
-    records = serializers.ListField(child=serializers.DictField(), max_length=10000)
+    records = RecordsField()
 
 
 class JobFinishRequest(JobRecordsRequest):
-    records = serializers.ListField(child=serializers.DictField(), max_length=10000, required=False, default=list)
-    status = serializers.ChoiceField(choices=["Completed", "Failed", "Stopped"])
+    records = RecordsField(required=False, default=list)
+    status = serializers.ChoiceField(choices=[(status.value, status.label) for status in FINAL_STATUSES])
     # The bounds of the column (a 32-bit integer): a larger number is a 400, not a database error.
     exit_code = StrictIntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
     # Stored cut to jobs.REASON_CHARS: a longer one is a run's long message, not an error of the agent.

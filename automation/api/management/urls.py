@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from automation.api.management import runbook_views, views
+from automation.api.management import accounts, groups, jobs, keys, notifications, runbooks, workers
 from automation.validators import NAME_PATTERN, is_name
 
 
@@ -26,29 +26,31 @@ app_name = "api"
 account = "accounts/<uuid:account_id>/"
 
 urlpatterns = [
-    path("accounts/", views.AccountList.as_view(), name="account-list"),
-    path(account, views.AccountDetail.as_view(), name="account-detail"),
-    path(account + "groups/", views.GroupList.as_view(), name="group-list"),
-    path(account + "groups/<name:group_name>/", views.GroupDetail.as_view(), name="group-detail"),
-    path(account + "groups/<name:group_name>/workers/", views.GroupWorkerList.as_view(), name="group-workers"),
-    path(account + "workers/<uuid:worker_id>/", views.WorkerDetail.as_view(), name="worker-detail"),
-    path(account + "keys/<str:slot>/regenerate/", views.RegenerateKey.as_view(), name="key-regenerate"),
-    path(account + "runbooks/", runbook_views.RunbookList.as_view(), name="runbook-list"),
-    path(account + "runbooks/<name:runbook_name>/", runbook_views.RunbookDetail.as_view(), name="runbook-detail"),
+    path("accounts/", accounts.AccountList.as_view(), name="account-list"),
+    path(account, accounts.AccountDetail.as_view(), name="account-detail"),
+    path(account + "groups/", groups.GroupList.as_view(), name="group-list"),
+    path(account + "groups/<name:group_name>/", groups.GroupDetail.as_view(), name="group-detail"),
+    path(account + "groups/<name:group_name>/workers/", workers.GroupWorkerList.as_view(), name="group-workers"),
+    path(account + "workers/<uuid:worker_id>/", workers.WorkerDetail.as_view(), name="worker-detail"),
+    path(account + "keys/<str:slot>/regenerate/", keys.RegenerateKey.as_view(), name="key-regenerate"),
+    path(account + "runbooks/", runbooks.RunbookList.as_view(), name="runbook-list"),
+    path(account + "runbooks/<name:runbook_name>/", runbooks.RunbookDetail.as_view(), name="runbook-detail"),
     path(
         account + "runbooks/<name:runbook_name>/publish/",
-        runbook_views.RunbookPublish.as_view(),
+        runbooks.RunbookPublish.as_view(),
         name="runbook-publish",
     ),
     path(
         account + "runbooks/<name:runbook_name>/versions/",
-        runbook_views.RunbookVersions.as_view(),
+        runbooks.RunbookVersions.as_view(),
         name="runbook-versions",
     ),
-    path(account + "jobs/", runbook_views.JobList.as_view(), name="job-list"),
-    path(account + "jobs/<uuid:job_id>/", runbook_views.JobDetail.as_view(), name="job-detail"),
-    path(account + "jobs/<uuid:job_id>/stop/", runbook_views.JobStop.as_view(), name="job-stop"),
-    path(account + "jobs/<uuid:job_id>/streams/", runbook_views.JobStreams.as_view(), name="job-streams"),
-    path("notifications/", views.NotificationList.as_view(), name="notification-list"),
-    path("notifications/<uuid:notification_id>/", views.NotificationDetail.as_view(), name="notification-detail"),
+    path(account + "jobs/", jobs.JobList.as_view(), name="job-list"),
+    path(account + "jobs/<uuid:job_id>/", jobs.JobDetail.as_view(), name="job-detail"),
+    path(account + "jobs/<uuid:job_id>/stop/", jobs.JobStop.as_view(), name="job-stop"),
+    path(account + "jobs/<uuid:job_id>/streams/", jobs.JobStreams.as_view(), name="job-streams"),
+    path("notifications/", notifications.NotificationList.as_view(), name="notification-list"),
+    path(
+        "notifications/<uuid:notification_id>/", notifications.NotificationDetail.as_view(), name="notification-detail"
+    ),
 ]

@@ -11,6 +11,8 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
 from automation.api.schema import NAME_PATTERN
+from automation.models import JobStatus, JobStream, Role
+from automation.models.jobs import FINAL_STATUSES
 from automation.validators import validate_name
 
 pytestmark = pytest.mark.django_db
@@ -196,6 +198,25 @@ def test_the_schema_states_the_checks_the_server_makes(schema):
     assert components["DeregisterRequestRequest"]["required"] == ["machine_id"]
 
 
+def test_a_name_in_a_path_is_stated_as_the_name_in_a_body(schema):
+    """One name rule: the path parameters of groups and runbooks say what the body fields say."""
+    body = schema["components"]["schemas"]["GroupCreateRequest"]["properties"]["name"]
+    in_paths = [
+        p["schema"]
+        for item in schema["paths"].values()
+        for op in item.values()
+        for p in op.get("parameters", [])
+        if p["name"] in ("group_name", "runbook_name")
+    ]
+    assert len(in_paths) == 8  # groups: GET, DELETE, workers; runbooks: GET, PATCH, DELETE, publish, versions
+    assert all(s == {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NAME_PATTERN} for s in in_paths)
+    assert {k: body[k] for k in ("minLength", "maxLength", "pattern")} == {
+        "minLength": 1,
+        "maxLength": 128,
+        "pattern": NAME_PATTERN,
+    }
+
+
 @pytest.mark.parametrize(
     "name",
     ["a", "web-01", "A.b_c-d", "x y", ". .", "..a", "a..", "-", "_", "9" * 128, "a" + " " * 126 + "b"],
@@ -254,3 +275,18 @@ def test_the_files_the_docs_page_loads_are_served(client):
         assert response.status_code == 200, path
         body = b"".join(response.streaming_content) if response.streaming else response.content
         assert len(body) > 0, path
+
+
+def test_enums_are_the_models_choices(schema):
+    """Status, stream, role and final-state lists come from the models, so the document cannot drift from them."""
+    components = schema["components"]["schemas"]
+
+    def enum_of(prop: dict) -> list:
+        ref = prop.get("$ref") or prop["allOf"][0]["$ref"]
+        return components[ref.rsplit("/", 1)[1]]["enum"]
+
+    assert enum_of(components["Account"]["properties"]["role"]) == Role.values
+    assert enum_of(components["Job"]["properties"]["status"]) == JobStatus.values
+    assert enum_of(components["StreamRecord"]["properties"]["stream"]) == JobStream.Stream.values
+    assert enum_of(components["RecordRequest"]["properties"]["stream"]) == JobStream.Stream.values
+    assert enum_of(components["JobFinishRequestRequest"]["properties"]["status"]) == [s.value for s in FINAL_STATUSES]
