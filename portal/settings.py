@@ -171,6 +171,9 @@ if _offline_seconds < _needed_seconds:
         f"2 heartbeats and one sweep ({_needed_seconds:g} s). "
         "Shorten PRESENCE_SWEEP_SECONDS or lengthen HEARTBEAT_INTERVAL_SECONDS."
     )
+# A claim the agent's heartbeat does not list is taken back once it is max(a heartbeat, 5 s) old
+# (automation.services.leases): never younger than a heartbeat, which is what the agent relies on, so
+# there is nothing to check. The 5 s floor, for transit, exceeds the 1-2 s heartbeats tests use.
 # Retention, in days (Azure keeps jobs 30 days). Purges delete at most RETENTION_BATCH_SIZE rows per transaction.
 RETENTION_JOB_DAYS = env_int("RETENTION_JOB_DAYS", 30, minimum=1)
 RETENTION_NOTIFICATION_DAYS = env_int("RETENTION_NOTIFICATION_DAYS", 30, minimum=1)
