@@ -8,11 +8,13 @@ process environment; no message ever shows a secret's value.
 
 import math
 import os
+from typing import TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_Number = TypeVar("_Number", int, float)
 
 
 def env_str(name: str, default: str) -> str:
@@ -79,6 +81,9 @@ def env_secret(name: str, default: str) -> str:
             content = handle.read()
     except OSError as error:
         raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        # The decoder's own message would quote a byte of the secret.
+        raise ImproperlyConfigured(f"{name}_FILE: {path} is not UTF-8 text") from None
     content = content.removesuffix("\n").removesuffix("\r")
     if not content.strip():
         raise ImproperlyConfigured(f"{name}_FILE: {path} is empty")
@@ -94,7 +99,7 @@ def _split(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def _bounded(name: str, value, minimum, maximum):
+def _bounded(name: str, value: _Number, minimum: _Number | None, maximum: _Number | None) -> _Number:
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {_show(minimum)}, got {_show(value)}")
     if maximum is not None and value > maximum:

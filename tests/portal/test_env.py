@@ -205,6 +205,14 @@ def test_an_empty_secret_file_is_refused(environ, tmp_path):
     assert refusal(env_secret, "") == f"{NAME}_FILE: {path} is empty"
 
 
+def test_a_secret_file_that_is_not_text_is_refused_without_quoting_it(environ, tmp_path):
+    path = tmp_path / "binary"
+    path.write_bytes(b"\xff\xfe-secret")
+    environ(str(path), f"{NAME}_FILE")
+
+    assert refusal(env_secret, "") == f"{NAME}_FILE: {path} is not UTF-8 text"
+
+
 def test_an_empty_secret_file_variable_counts_as_unset(environ):
     environ("", f"{NAME}_FILE")
     assert env_secret(NAME, "fallback") == "fallback"
