@@ -1,6 +1,6 @@
 """`make run`: the whole embedded system in one foreground process.
 
-Starts a private Redis (unless REDIS_URL is set), migrates, makes sure the demo account and
+Starts a private Redis (unless REDIS_URL or REDIS_URL_FILE is set), migrates, makes sure the demo account and
 admin login exist, then runs daphne, a Celery worker and Celery beat. Ctrl-C (or SIGTERM)
 stops every process it started. Each child runs in its own session, so the launcher alone
 decides the order of shutdown, and each dies with the launcher if the launcher is killed.
@@ -17,6 +17,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from portal.env import env_int
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
@@ -40,7 +42,8 @@ class Launcher:
         self.env.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
         self.var = Path(self.env.get("VAR_DIR", BASE_DIR / "var")).resolve()
         self.env["VAR_DIR"] = str(self.var)
-        self.port = int(self.env.get("PORT", "8000"))
+        # Read as the settings read it: the same bounds, and the same message for a bad value.
+        self.port = env_int("PORT", 8000, minimum=1, maximum=65535)
         self.logs = self.var / "log"
         self.children: list[tuple[str, subprocess.Popen]] = []
         self.stopping = False
@@ -96,7 +99,7 @@ class Launcher:
 
     # -- steps ---------------------------------------------------------------------------
     def start_redis(self) -> None:
-        if self.env.get("REDIS_URL"):
+        if self.env.get("REDIS_URL") or self.env.get("REDIS_URL_FILE"):
             return
         from portal import embedded_redis
 

@@ -13,7 +13,7 @@ from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from automation.validators import NAME_MAX_LENGTH, NAME_PATTERN
-from portal.env import env_bool, env_float, env_int, env_list, env_str
+from portal.env import env_bool, env_float, env_int, env_list, env_secret, env_secret_list, env_str
 from portal.local_secrets import load_or_create, token
 from portal.proxies import parse_networks
 from portal.redis_url import for_celery, for_redis_py
@@ -23,13 +23,14 @@ VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
 SECRETS_DIR = VAR_DIR / "secrets"
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "") or load_or_create(SECRETS_DIR, "secret_key", token(50))
+# Secrets (and the URLs, which may carry a password) may come from a file instead: <NAME>_FILE.
+SECRET_KEY = env_secret("SECRET_KEY", "") or load_or_create(SECRETS_DIR, "secret_key", token(50))
 # Fernet keys, newest first: the first encrypts, all of them decrypt (so a key can be rotated).
-ACCOUNT_KEY_ENCRYPTION_KEYS = env_list("ACCOUNT_KEY_ENCRYPTION_KEY", []) or [
+ACCOUNT_KEY_ENCRYPTION_KEYS = env_secret_list("ACCOUNT_KEY_ENCRYPTION_KEY", []) or [
     load_or_create(SECRETS_DIR, "account_key_encryption_key", lambda: Fernet.generate_key().decode())
 ]
 
-PORT = env_int("PORT", 8000, minimum=1)
+PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
 PORTAL_REGION = env_str("PORTAL_REGION", "On-premises")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
@@ -109,27 +110,28 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+DATABASE_URL = env_secret("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0))}
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 20, minimum=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN,
     # so two writers queue on the busy timeout instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": env_float("SQLITE_BUSY_TIMEOUT", 20.0),
+        "timeout": env_float("SQLITE_BUSY_TIMEOUT", 20.0, minimum=0),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-elif DATABASES["default"]["CONN_MAX_AGE"] == 0 and env_int("DB_POOL_MAX_SIZE", 20, minimum=0):
+elif DATABASES["default"]["CONN_MAX_AGE"] == 0 and DB_POOL_MAX_SIZE:
     # Under ASGI every request runs on some thread of a pool, and Django keeps connections per thread:
     # without a pool of its own, each agent request would open a new PostgreSQL connection.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": env_int("DB_POOL_MAX_SIZE", 20, minimum=0),
-        "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env_float("DB_POOL_TIMEOUT", 10.0, minimum=0),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_str("REDIS_URL", f"unix://{VAR_DIR / 'redis.sock'}")
+REDIS_URL = env_secret("REDIS_URL", f"unix://{VAR_DIR / 'redis.sock'}")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -150,15 +152,37 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-PRESENCE_SWEEP_SECONDS = env_float("PRESENCE_SWEEP_SECONDS", 5.0)
+
+# Agents. A worker is offline after OFFLINE_AFTER_MISSED_HEARTBEATS intervals without one.
+HEARTBEAT_INTERVAL_SECONDS = env_int("HEARTBEAT_INTERVAL_SECONDS", 15, minimum=1)
+OFFLINE_AFTER_MISSED_HEARTBEATS = 3
+# Beat's sweep notices workers going offline (and takes back their jobs). Its default follows a short
+# heartbeat, so that setting only the heartbeat (as the agent tests do) still passes the check below.
+PRESENCE_SWEEP_SECONDS = env_float("PRESENCE_SWEEP_SECONDS", min(5.0, float(HEARTBEAT_INTERVAL_SECONDS)), minimum=0.1)
+# One heartbeat may be lost or late without the worker counting as offline, and the sweep sees a
+# worker's silence up to one period late: both must fit in the offline window, or a live worker would
+# flap offline (its jobs taken back) on a single lost heartbeat.
+_offline_seconds = HEARTBEAT_INTERVAL_SECONDS * OFFLINE_AFTER_MISSED_HEARTBEATS
+_needed_seconds = 2 * HEARTBEAT_INTERVAL_SECONDS + PRESENCE_SWEEP_SECONDS
+if _offline_seconds < _needed_seconds:
+    raise ImproperlyConfigured(
+        f"PRESENCE_SWEEP_SECONDS ({PRESENCE_SWEEP_SECONDS:g}) and HEARTBEAT_INTERVAL_SECONDS "
+        f"({HEARTBEAT_INTERVAL_SECONDS}) do not fit together: a worker is offline after "
+        f"{OFFLINE_AFTER_MISSED_HEARTBEATS} missed heartbeats ({_offline_seconds} s), which must leave room for "
+        f"2 heartbeats and one sweep ({_needed_seconds:g} s). "
+        "Shorten PRESENCE_SWEEP_SECONDS or lengthen HEARTBEAT_INTERVAL_SECONDS."
+    )
+# A claim the agent's heartbeat does not list is taken back once it is max(a heartbeat, 5 s) old
+# (automation.services.leases): never younger than a heartbeat, which is what the agent relies on, so
+# there is nothing to check. The 5 s floor, for transit, exceeds the 1-2 s heartbeats tests use.
 # Retention, in days (Azure keeps jobs 30 days). Purges delete at most RETENTION_BATCH_SIZE rows per transaction.
 RETENTION_JOB_DAYS = env_int("RETENTION_JOB_DAYS", 30, minimum=1)
 RETENTION_NOTIFICATION_DAYS = env_int("RETENTION_NOTIFICATION_DAYS", 30, minimum=1)
 RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=1)
-RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
-if RETENTION_BATCH_SIZE > 10_000:
-    # A batch is one statement's parameter list (PostgreSQL takes 65,535, SQLite 32,766) and one lock's hold.
-    raise ImproperlyConfigured(f"RETENTION_BATCH_SIZE must be at most 10000, got {RETENTION_BATCH_SIZE}")
+# A batch is one statement's parameter list (PostgreSQL takes 65,535, SQLite 32,766) and one lock's hold.
+# `manage.py purge --batch-size` is held to the same bound (automation.services.retention).
+RETENTION_BATCH_SIZE_MAX = 10_000
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1, maximum=RETENTION_BATCH_SIZE_MAX)
 RETENTION_SWEEP_SECONDS = env_int("RETENTION_SWEEP_SECONDS", 3600, minimum=1)
 CELERY_BEAT_SCHEDULE: dict = {
     "sweep-worker-presence": {
@@ -275,9 +299,7 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# Agents. A worker is offline after OFFLINE_AFTER_MISSED_HEARTBEATS intervals without one.
-HEARTBEAT_INTERVAL_SECONDS = env_int("HEARTBEAT_INTERVAL_SECONDS", 15, minimum=1)
-OFFLINE_AFTER_MISSED_HEARTBEATS = 3
+# Agents (the heartbeat and the offline rule are set above, with the sweep that depends on them).
 LONG_POLL_SECONDS = env_int("LONG_POLL_SECONDS", 25, minimum=1)
 # Host facts change slowly; rewriting them on every heartbeat would be needless writes.
 FACTS_REFRESH_SECONDS = env_int("FACTS_REFRESH_SECONDS", 60, minimum=1)

@@ -32,7 +32,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 240
 STOP_TIMEOUT = 90
 # What must not leak in from the test run: the launcher is to start its own Redis and SQLite.
-NOT_INHERITED = ("REDIS_URL", "DATABASE_URL", "SECRET_KEY", "ACCOUNT_KEY_ENCRYPTION_KEY", "PORTAL_BASE_URL")
+SECRETS = ("REDIS_URL", "DATABASE_URL", "SECRET_KEY", "ACCOUNT_KEY_ENCRYPTION_KEY")
+NOT_INHERITED = (*SECRETS, *(f"{name}_FILE" for name in SECRETS), "PORTAL_BASE_URL")
 
 
 class Launcher:
@@ -236,3 +237,24 @@ def test_the_launcher_starts_everything_stops_everything_and_starts_again(var_di
     for path in secrets_dir.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, f"{path.name} is {oct(path.stat().st_mode)}"
     assert stat.S_IMODE(secrets_dir.stat().st_mode) & 0o077 == 0, "the secrets folder is open to others"
+
+
+@pytest.mark.sqlite
+def test_a_redis_url_from_a_file_means_no_private_redis(monkeypatch, tmp_path):
+    """REDIS_URL_FILE names the Redis as REDIS_URL does; a private one would also set REDIS_URL, and the
+    settings refuse both."""
+    from portal.launcher import Launcher as PortalLauncher
+
+    (tmp_path / "redis_url").write_text("redis://127.0.0.1:6390/0\n")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("REDIS_URL_FILE", str(tmp_path / "redis_url"))
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
+    launcher = PortalLauncher()
+    launcher.logs.mkdir(parents=True)
+    try:
+        launcher.start_redis()
+
+        assert launcher.children == []
+        assert "REDIS_URL" not in launcher.env
+    finally:
+        launcher.stop_all()

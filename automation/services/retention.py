@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from automation.models import FINAL_STATUSES, AuditEvent, Job, JobStream, Notification, NotificationReceipt
+from automation.services.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,10 @@ class PurgeCounts:
 def purge_expired(*, now: datetime | None = None, batch_size: int | None = None) -> PurgeCounts:
     """Delete ended jobs with their streams, finished notifications and audit entries past their retention."""
     now = now or timezone.now()
-    size = batch_size or settings.RETENTION_BATCH_SIZE
+    size = settings.RETENTION_BATCH_SIZE if batch_size is None else batch_size
+    if not 1 <= size <= settings.RETENTION_BATCH_SIZE_MAX:
+        # The bound RETENTION_BATCH_SIZE is held to (portal/settings.py says why), for any caller.
+        raise InvalidInput(f"must be from 1 to {settings.RETENTION_BATCH_SIZE_MAX}, got {size}", field="batch_size")
     jobs, streams = _purge_jobs(now - timedelta(days=settings.RETENTION_JOB_DAYS), size)
     notifications, receipts = _purge_notifications(now - timedelta(days=settings.RETENTION_NOTIFICATION_DAYS), size)
     audit_cutoff = now - timedelta(days=settings.RETENTION_AUDIT_DAYS)

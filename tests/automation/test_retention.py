@@ -28,6 +28,7 @@ from automation.models import (
     Notification,
     NotificationReceipt,
 )
+from automation.services.errors import InvalidInput
 from automation.services.retention import PurgeCounts, purge_expired
 from tests.support.celery_beat import start_celery_beat
 from tests.support.processes import BASE_DIR, start_celery_worker
@@ -425,6 +426,31 @@ def test_manage_py_purge_refuses_a_batch_size_out_of_bounds(people, size):
         call_command("purge", "--batch-size", size, stdout=io.StringIO())
 
     assert Job.objects.exists()
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+@pytest.mark.parametrize("size", [0, -5, 10_001])
+def test_the_purge_refuses_a_batch_size_outside_the_bound_of_the_setting(people, size):
+    job(people.account, **ended(31), records=3)
+
+    with pytest.raises(InvalidInput, match=f"must be from 1 to 10000, got {size}"):
+        purge_expired(batch_size=size)
+
+    assert Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_manage_py_purge_takes_its_bound_from_the_setting(people, settings):
+    """One bound for RETENTION_BATCH_SIZE and --batch-size: the command does not keep its own."""
+    settings.RETENTION_BATCH_SIZE_MAX = 3
+    job(people.account, **ended(31), records=3)
+
+    with pytest.raises(CommandError, match="--batch-size must be from 1 to 3, got 4"):
+        call_command("purge", "--batch-size", "4", stdout=io.StringIO())
+    call_command("purge", "--batch-size", "3", stdout=io.StringIO())
+
+    assert not Job.objects.exists()
 
 
 # ---- settings from the environment -----------------------------------------------------

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from automation.services.errors import InvalidInput
 from automation.services.retention import purge_expired
 
 
@@ -16,9 +17,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, batch_size, **options):
-        # The bounds of RETENTION_BATCH_SIZE (portal/settings.py says why).
-        if batch_size is not None and not 1 <= batch_size <= 10_000:
-            raise CommandError(f"--batch-size must be from 1 to 10000, got {batch_size}")
-        counts = purge_expired(batch_size=batch_size)
+        try:
+            counts = purge_expired(batch_size=batch_size)
+        except InvalidInput as error:
+            raise CommandError(f"--batch-size {error.detail}") from None
         for kind, count in counts.as_dict().items():
             self.stdout.write(f"{kind}: {count}")
