@@ -5,7 +5,6 @@ import json
 import re
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
@@ -13,8 +12,9 @@ from automation.models import OPEN_STATUSES, AutomationAccount, Job, Role, Runbo
 from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
+from automation.services.checks import checked_name
 from automation.services.errors import Conflict, InvalidInput
-from automation.validators import CODE, TEXT, int_problem, json_problem, text_problem, validate_name
+from automation.validators import CODE, TEXT, int_problem, json_problem, text_problem
 
 # A secret is a string that is shown masked everywhere but in the runbook (see jobs.split_secrets).
 PARAMETER_TYPES = ("string", "int", "bool", "json", "secret")
@@ -26,14 +26,6 @@ MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_CONTENT_BYTES = 1024 * 1024
 MAX_DESCRIPTION_CHARS = 2000
 _PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-
-
-def _checked_name(name: Any) -> str:
-    try:
-        validate_name(name)
-    except ValidationError as exc:
-        raise InvalidInput(exc.messages[0], field="name") from None
-    return name
 
 
 def _checked_type(runbook_type: Any) -> str:
@@ -208,7 +200,7 @@ def create_runbook(
     timeout_seconds: Any = None,
 ) -> Runbook:
     require_role(account=account, actor=actor, role=Role.OPERATOR)
-    _checked_name(name)
+    checked_name(name)
     _checked_type(runbook_type)
     _checked_content(content)
     declaration = checked_declaration(parameters)

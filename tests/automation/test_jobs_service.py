@@ -12,8 +12,9 @@ from automation.models import AuditEvent, HybridWorkerGroup, Job, JobStatus, Job
 from automation.services import jobs as svc
 from automation.services.actor import Actor
 from automation.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from automation.services.groups import create_group
 from automation.services.runbooks import create_runbook, publish_runbook, update_draft
-from automation.services.workers import create_group, register_worker
+from automation.services.workers import register_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -323,7 +324,7 @@ def test_a_worker_never_holds_more_jobs_than_its_capacity(people, lab):
     first = svc.claim_jobs(worker=lab, limit=10)
     assert {j.pk for j in first} == {j.pk for j in jobs[:2]}  # the oldest first
     assert svc.claim_jobs(worker=lab, limit=10) == []
-    assert svc.held_by(lab) == 2
+    assert svc.held_job_count(lab) == 2
 
     held = first[0]
     svc.finish_job(worker=lab, job_id=held.pk, lease=held.lease_id, status=JobStatus.COMPLETED, exit_code=0)
@@ -381,7 +382,7 @@ def test_a_jobs_payload_carries_the_content_and_its_sha256(people, lab):
     start(people, parameters={"service": "web", "extra": [1]}, timeout_seconds=30)
 
     job = svc.claim_jobs(worker=lab)[0]
-    payload = svc.payload(job)
+    payload = svc.job_for_agent(job)
 
     assert payload == {
         "id": str(job.pk),
@@ -501,7 +502,7 @@ def test_a_job_ends_once_with_its_last_records(people, lab, held):
     )
     assert stored.ended_at is not None and stored.started_at <= stored.ended_at
     assert rows(held) == [(0, "output", "line 0"), (1, "error", "boom")]
-    assert svc.held_by(lab) == 0
+    assert svc.held_job_count(lab) == 0
 
 
 def test_a_job_finished_before_any_record_gets_a_start_time(people, lab, held):
@@ -768,7 +769,7 @@ def test_stopping_a_running_job_asks_its_worker(people, lab, held, running):
     # The worker hears it on its next report too, and still counts the job against its capacity.
     answer = svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[record(1)])
     assert answer.status == JobStatus.STOPPING
-    assert svc.held_by(lab) == 1
+    assert svc.held_job_count(lab) == 1
     # Asking again changes nothing.
     assert svc.request_stop(job=held, actor=SYSTEM).status == JobStatus.STOPPING
 

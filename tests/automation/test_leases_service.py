@@ -9,8 +9,9 @@ from automation.services import jobs as job_services
 from automation.services.actor import Actor
 from automation.services.errors import Conflict
 from automation.services.leases import reclaim_lost_jobs
+from automation.services.presence import offline_after
 from automation.services.runbooks import create_runbook, publish_runbook
-from automation.services.workers import offline_after, register_worker, remove_worker
+from automation.services.workers import register_worker, remove_worker
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.for_system()

@@ -13,7 +13,7 @@ from automation.api.management.views import AccountScoped
 from automation.models import JobStream
 from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of
 from automation.queries.runbooks import runbooks_of
-from automation.queries.waiting import explain_waiting
+from automation.queries.waiting import annotate_waiting_reasons
 from automation.services import jobs as job_services
 from automation.services import runbooks as runbook_services
 
@@ -118,7 +118,7 @@ class JobList(AccountScoped, generics.ListAPIView):
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
-        explain_waiting(page if page is not None else queryset)
+        annotate_waiting_reasons(page if page is not None else queryset)
         return page
 
     @extend_schema(
@@ -141,7 +141,7 @@ class JobList(AccountScoped, generics.ListAPIView):
             timeout_seconds=values.get("timeout_seconds"),
             actor=self.actor(),
         )
-        explain_waiting([job])
+        annotate_waiting_reasons([job])
         return Response(s.JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
@@ -158,7 +158,7 @@ class JobDetail(JobScoped, generics.RetrieveAPIView):
 
     def get_object(self):
         job = self.get_job()
-        explain_waiting([job])
+        annotate_waiting_reasons([job])
         return job
 
 

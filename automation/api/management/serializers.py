@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from automation.api.agent.serializers import NameField
 from automation.models import AutomationAccount, HybridWorker, HybridWorkerGroup, Notification
-from automation.services.workers import is_online
+from automation.services.presence import is_online
 
 
 class AccountSerializer(serializers.ModelSerializer):

@@ -11,8 +11,10 @@ from automation.api import schema as openapi
 from automation.api.errors import get_or_not_found
 from automation.api.management import serializers as s
 from automation.queries.accounts import account_of, accounts_of
+from automation.queries.groups import groups_of
 from automation.queries.notifications import visible_to
-from automation.queries.workers import groups_of, workers_of
+from automation.queries.workers import workers_of
+from automation.services import groups as group_services
 from automation.services import keys as key_services
 from automation.services import workers as worker_services
 from automation.services.actor import Actor
@@ -74,7 +76,7 @@ class GroupList(AccountScoped, generics.ListAPIView):
     def post(self, request, account_id):
         data = s.GroupCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        group = worker_services.create_group(
+        group = group_services.create_group(
             account=self.get_account(), name=data.validated_data["name"], actor=self.actor()
         )
         group = groups_of(self.get_account()).get(pk=group.pk)
@@ -100,7 +102,7 @@ class GroupDetail(AccountScoped, generics.RetrieveAPIView):
     )
     def delete(self, request, account_id, group_name):
         self.get_group()  # the same 404 as a GET
-        notification = worker_services.request_group_deletion(
+        notification = group_services.request_group_deletion(
             account=self.get_account(), group_name=group_name, actor=self.actor()
         )
         body = {

@@ -17,9 +17,10 @@ from rest_framework.test import APIClient
 
 from automation.models import AccountKey, ApiToken, AuditEvent, HybridWorker, HybridWorkerGroup, Notification
 from automation.services.actor import Actor
+from automation.services.groups import create_group, delete_group
 from automation.services.notifications import create_notification
 from automation.services.tokens import create_token, revoke_token
-from automation.services.workers import create_group, delete_group, register_worker
+from automation.services.workers import register_worker
 from tests.automation.api.helpers import assert_error, call, is_uuid, register_body
 
 pytestmark = pytest.mark.django_db

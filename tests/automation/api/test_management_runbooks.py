@@ -17,9 +17,10 @@ from rest_framework.test import APIClient
 from automation.models import AuditEvent, Job, JobStatus, JobStream, Runbook, RunbookVersion
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
+from automation.services.groups import create_group
 from automation.services.runbooks import create_runbook, publish_runbook, update_draft
 from automation.services.tokens import create_token
-from automation.services.workers import create_group, register_worker
+from automation.services.workers import register_worker
 from tests.automation.api.helpers import assert_error, is_uuid
 
 pytestmark = pytest.mark.django_db
