@@ -39,7 +39,6 @@ from automation.services.audit import record_event
 from automation.services.errors import Conflict, InvalidInput
 from automation.services.runbooks import (
     MASK,
-    MAX_TIMEOUT_SECONDS,  # noqa: F401 - part of this module's interface
     checked_job_parameters,
     checked_timeout,
     latest_version,
@@ -399,15 +398,6 @@ def _mark_running(job: Job, *, since: datetime | None = None) -> None:
         live.push_job_status(job)
 
 
-def mark_running(*, worker: HybridWorker, job_id, lease) -> Job:
-    with transaction.atomic():
-        job = leases.held_job(worker=worker, job_id=job_id, lease=lease)
-        if job.status in FINAL_STATUSES:
-            raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
-        _mark_running(job)
-    return job
-
-
 def finish_job(
     *,
     worker: HybridWorker,
@@ -450,21 +440,22 @@ def request_stop(*, job: Job, actor: Actor) -> Job:
     require_role(account=job.account, actor=actor, role=Role.OPERATOR)
     now = timezone.now()
     with transaction.atomic():
-        if Job.objects.filter(pk=job.pk, status__in=[JobStatus.NEW, JobStatus.QUEUED]).update(
+        # Each attempt is one conditional UPDATE: of a stop and a claim (or an end) at once, one wins.
+        stopped_at_once = Job.objects.filter(pk=job.pk, status__in=[JobStatus.NEW, JobStatus.QUEUED]).update(
             status=JobStatus.STOPPED,
             ended_at=now,
             stop_requested_at=now,
             status_reason="Stopped before it started.",
             secret_parameters="",
-        ):
-            pass
-        elif Job.objects.filter(pk=job.pk, status__in=[JobStatus.ACTIVATING, JobStatus.RUNNING]).update(
-            status=JobStatus.STOPPING, stop_requested_at=now
-        ):
-            live.wake_worker(job.worker_id)
-        elif not Job.objects.filter(pk=job.pk, status=JobStatus.STOPPING).exists():
-            job.refresh_from_db()
-            raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
+        )
+        if not stopped_at_once:
+            if Job.objects.filter(pk=job.pk, status__in=[JobStatus.ACTIVATING, JobStatus.RUNNING]).update(
+                status=JobStatus.STOPPING, stop_requested_at=now
+            ):
+                live.wake_worker(job.worker_id)
+            elif not Job.objects.filter(pk=job.pk, status=JobStatus.STOPPING).exists():
+                job.refresh_from_db()
+                raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
         job.refresh_from_db()
         record_event(actor=actor, action="job.stop", account=job.account, target=job)
         live.push_job_status(job)

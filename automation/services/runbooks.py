@@ -265,24 +265,6 @@ def update_draft(
     return runbook
 
 
-def update_settings(*, runbook: Runbook, actor: Actor, retries: Any, timeout_seconds: Any, from_text=False) -> Runbook:
-    """The runbook's job policy: retries after a lost worker, and the default timeout of its jobs."""
-    require_role(account=runbook.account, actor=actor, role=Role.OPERATOR)
-    retries = checked_retries(retries, from_text=from_text)
-    timeout_seconds = checked_timeout(timeout_seconds, from_text=from_text)
-    with transaction.atomic():
-        runbook.retries, runbook.timeout_seconds = retries, timeout_seconds
-        runbook.save(update_fields=["retries", "timeout_seconds", "updated_at"])
-        record_event(
-            actor=actor,
-            action="runbook.settings",
-            account=runbook.account,
-            target=runbook,
-            details={"retries": retries, "timeout_seconds": timeout_seconds},
-        )
-    return runbook
-
-
 def publish_runbook(
     *,
     runbook: Runbook,

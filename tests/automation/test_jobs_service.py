@@ -13,7 +13,7 @@ from automation.services import jobs as svc
 from automation.services.actor import Actor
 from automation.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from automation.services.groups import create_group
-from automation.services.runbooks import create_runbook, publish_runbook, update_draft
+from automation.services.runbooks import MAX_TIMEOUT_SECONDS, create_runbook, publish_runbook, update_draft
 from automation.services.workers import register_worker
 
 pytestmark = pytest.mark.django_db
@@ -280,7 +280,7 @@ def test_an_empty_group_may_be_given_a_job_to_wait_in(people, lab):
 
 @pytest.mark.parametrize(
     ("timeout", "from_text", "stored"),
-    [(None, False, None), ("", True, None), (1, False, 1), (svc.MAX_TIMEOUT_SECONDS, False, 604800), ("60", True, 60)],
+    [(None, False, None), ("", True, None), (1, False, 1), (MAX_TIMEOUT_SECONDS, False, 604800), ("60", True, 60)],
 )
 def test_a_timeout_within_bounds_is_kept(people, lab, timeout, from_text, stored):
     assert start(people, timeout_seconds=timeout, from_text=from_text).timeout_seconds == stored
@@ -289,8 +289,8 @@ def test_a_timeout_within_bounds_is_kept(people, lab, timeout, from_text, stored
 @pytest.mark.parametrize(
     ("timeout", "from_text"),
     [
-        *[(0, False), (-1, False), (svc.MAX_TIMEOUT_SECONDS + 1, False), ("60", False), (True, False), (1.5, False)],
-        *[("0", True), ("-5", True), ("1.5", True), ("soon", True), (str(svc.MAX_TIMEOUT_SECONDS + 1), True)],
+        *[(0, False), (-1, False), (MAX_TIMEOUT_SECONDS + 1, False), ("60", False), (True, False), (1.5, False)],
+        *[("0", True), ("-5", True), ("1.5", True), ("soon", True), (str(MAX_TIMEOUT_SECONDS + 1), True)],
     ],
 )
 def test_a_timeout_out_of_bounds_is_refused(people, lab, timeout, from_text):
@@ -447,7 +447,8 @@ def test_a_batch_sent_again_adds_nothing_twice(people, lab, held):
 
 def test_an_empty_batch_also_marks_the_job_running(people, lab, held):
     assert svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[]).status == JobStatus.RUNNING
-    assert svc.mark_running(worker=lab, job_id=held.pk, lease=held.lease_id).status == JobStatus.RUNNING
+    # Again: still Running, from the first batch's time.
+    assert svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[]).status == JobStatus.RUNNING
 
 
 def test_records_under_a_stale_lease_are_refused_and_nothing_is_written(people, lab, held):
@@ -472,7 +473,7 @@ def test_a_worker_cannot_report_on_a_job_it_does_not_hold(people, lab, held):
         with pytest.raises(NotFound):
             svc.finish_job(worker=other, job_id=held.pk, lease=held.lease_id, status=JobStatus.COMPLETED)
         with pytest.raises(NotFound):
-            svc.mark_running(worker=other, job_id=held.pk, lease=held.lease_id)
+            svc.append_records(worker=other, job_id=held.pk, lease=held.lease_id, records=[])
     with pytest.raises(NotFound):
         svc.finish_job(worker=lab, job_id=uuid.uuid4(), lease=held.lease_id, status=JobStatus.COMPLETED)
 
@@ -599,7 +600,7 @@ def test_a_finished_job_can_never_be_moved_again(people, lab, held, second):
         svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[record(6)])
     assert error.value.code == "job_ended"
     with pytest.raises(Conflict) as error:
-        svc.mark_running(worker=lab, job_id=held.pk, lease=held.lease_id)
+        svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[])
     assert error.value.code == "job_ended"
     with pytest.raises(Conflict) as error:
         svc.request_stop(job=held, actor=SYSTEM)

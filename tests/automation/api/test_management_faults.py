@@ -225,7 +225,7 @@ def test_a_queued_job_says_why_it_waits_in_the_api_and_on_its_blade(world, clien
     else:
         job = world.start()
         (claimed,) = job_services.claim_jobs(worker=world.worker)
-        job_services.mark_running(worker=world.worker, job_id=job.pk, lease=claimed.lease_id)
+        job_services.append_records(worker=world.worker, job_id=job.pk, lease=claimed.lease_id, records=[])
         HybridWorker.objects.update(last_seen_at=timezone.now() - offline_after() - timedelta(seconds=1))
         assert reclaim_lost_jobs().retried == [str(job.pk)]
         HybridWorker.objects.update(last_seen_at=timezone.now())
