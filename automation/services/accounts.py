@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
@@ -48,8 +49,6 @@ def create_account(*, name: str, owner, actor: Actor, region: str | None = None)
 
 
 def _default_region() -> str:
-    from django.conf import settings
-
     return settings.PORTAL_REGION
 
 
