@@ -1,14 +1,18 @@
-"""Celery tasks: they take ids, load rows and call a service."""
+"""Celery tasks: they take ids, load rows and call a service.
+
+The only module of the domain that imports lazily: the services that queue a task import this module at
+their top, so each task imports its service inside its body, once Django is set up and without a cycle.
+"""
 
 from celery import shared_task
-
-from automation.models import AutomationAccount
-from automation.services.notifications import create_notification
 
 
 @shared_task(name="automation.announce_to_account")
 def announce_to_account(account_id: str, title: str, message: str = "", level: str = "info") -> str | None:
     """Tell every member of an account something (support staff use it from the admin)."""
+    from automation.models import AutomationAccount
+    from automation.services.notifications import create_notification
+
     account = AutomationAccount.objects.filter(pk=account_id).first()
     if account is None:
         return None
@@ -16,33 +20,30 @@ def announce_to_account(account_id: str, title: str, message: str = "", level: s
     return str(notification.pk)
 
 
+# The name is the one queued messages carry: kept from before the task was named after groups.
 @shared_task(name="automation.delete_worker_group")
-def delete_worker_group(group_id: str, notification_id: str, actor_user_id: int | None, actor_ip: str | None) -> bool:
+def delete_group(group_id: str, notification_id: str, actor_user_id: int | None, actor_ip: str | None) -> bool:
     from django.contrib.auth import get_user_model
 
+    from automation.services import groups
     from automation.services.actor import Actor
-    from automation.services.workers import delete_group
 
     user = get_user_model().objects.filter(pk=actor_user_id).first() if actor_user_id else None
     actor = Actor(user=user, ip=actor_ip) if user else Actor.for_system()
-    return delete_group(group_id=group_id, notification_id=notification_id, actor=actor)
+    return groups.delete_group(group_id=group_id, notification_id=notification_id, actor=actor)
 
 
 @shared_task(name="automation.sweep_worker_presence")
 def sweep_worker_presence() -> dict:
     """On the beat: tell accounts about workers that went offline or came back, push last-seen times,
     and take jobs back from workers whose lease ran out."""
-    from django.core.cache import cache
     from django.utils import timezone
-    from django.utils.dateparse import parse_datetime
 
     from automation.services.leases import reclaim_lost_jobs
-    from automation.services.presence import sweep_presence
+    from automation.services.presence import sweep_since_last
 
     now = timezone.now()
-    previous = cache.get("presence:last-sweep")
-    result = sweep_presence(seen_since=parse_datetime(previous) if previous else None, now=now)
-    cache.set("presence:last-sweep", now.isoformat(), timeout=3600)
+    result = sweep_since_last(now=now)
     lost = reclaim_lost_jobs(now=now)
     return {
         "offline": result.went_offline,

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from automation import live
+
 
 def close_live_sockets(sender, request, user, **kwargs):
     """Sign-out closes the live sockets of that browser session, in every daphne process.
@@ -7,11 +9,9 @@ def close_live_sockets(sender, request, user, **kwargs):
     Module level on purpose: a receiver defined inside ready() and connected by weak reference is
     collected as soon as ready() returns, and then never runs.
     """
-    from portal import notify
-
     if user is not None and request.session.session_key:
         # Sent before logout() flushes the session, so the key is still the one the sockets hold.
-        notify.session_ended(user.pk, request.session.session_key)
+        live.session_ended(user.pk, request.session.session_key)
 
 
 class PortalConfig(AppConfig):

@@ -6,8 +6,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from automation.live import account_group, user_group
 from automation.models import Membership
-from portal.notify import account_group, user_group
 
 
 @database_sync_to_async

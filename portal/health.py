@@ -2,17 +2,12 @@
 
 import time
 
-import redis
 from django.conf import settings
 from django.db import connection
 
-from portal.redis_url import for_redis_py
+from automation.redis_client import redis_client
 
 _CELERY_PONG_KEY = "automation:health:celery-pong"
-
-
-def _redis_client() -> redis.Redis:
-    return redis.Redis.from_url(for_redis_py(settings.REDIS_URL), socket_timeout=1, socket_connect_timeout=1)
 
 
 def check_database() -> str:
@@ -27,7 +22,7 @@ def check_database() -> str:
 
 def check_redis() -> str:
     try:
-        _redis_client().ping()
+        redis_client(settings.REDIS_URL).ping()
     except Exception as exc:
         return f"error: cannot reach Redis ({type(exc).__name__})"
     return "ok"
@@ -36,7 +31,7 @@ def check_redis() -> str:
 def check_celery() -> str:
     """A worker answered a ping within CELERY_HEALTH_FRESH_SECONDS; ask again when it is older."""
     try:
-        client = _redis_client()
+        client = redis_client(settings.REDIS_URL)
         last = client.get(_CELERY_PONG_KEY)
         if last is not None and time.time() - float(last) < settings.CELERY_HEALTH_FRESH_SECONDS:
             return "ok"

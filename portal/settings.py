@@ -12,11 +12,11 @@ from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
+from automation.redis_client import for_celery, for_redis_py
 from automation.validators import NAME_MAX_LENGTH, NAME_PATTERN
 from portal.env import env_bool, env_float, env_int, env_list, env_secret, env_secret_list, env_str
 from portal.local_secrets import load_or_create, token
 from portal.proxies import parse_networks
-from portal.redis_url import for_celery, for_redis_py
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()

@@ -8,20 +8,18 @@ Retry-After instead of 401. The secret is always checked first, so a valid one a
 client sending garbage must not lock out the workers that share its address (behind a load balancer or a
 NAT every agent does), nor can anyone lock out a worker by guessing at its credential.
 
-A valid request costs no Redis round trip. A process-wide Redis client: under ASGI, Django's cache hands
-every request a new client and connection, which cost more than the count itself.
+A valid request costs no Redis round trip.
 """
 
 import re
-from functools import cache
 from typing import NoReturn
 
 import redis
 from django.conf import settings
 
 from automation.api.exceptions import TooManyFailures
+from automation.redis_client import redis_client
 from automation.services.crypto import split_credential
-from portal.redis_url import for_redis_py
 
 WINDOW_SECONDS = 60
 KEY_PREFIX = "automation:authfail"
@@ -29,11 +27,6 @@ KEY_PREFIX = "automation:authfail"
 # its address only. A well-formed made-up one still gets a counter of its own; every counter expires
 # WINDOW_SECONDS after its first failure, so what a flood adds to Redis is bounded by its rate.
 _LOOKUP = re.compile(r"[0-9a-f]{16}")
-
-
-@cache
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(for_redis_py(url), socket_timeout=1, socket_connect_timeout=1)
 
 
 def address_key(address: str) -> str:
@@ -64,7 +57,7 @@ def refuse(request, *, credential: str | None, refusal: Exception) -> NoReturn:
     if credential:
         keys.append(credential_key(credential))
     try:
-        pipe = _client(settings.REDIS_URL).pipeline()
+        pipe = redis_client(settings.REDIS_URL).pipeline()
         for key in keys:
             # The window starts at the first failure (SET NX); EXPIRE NX would need Redis 7.
             pipe.set(key, 0, ex=WINDOW_SECONDS, nx=True)

@@ -48,7 +48,3 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.account} ({self.get_role_display()})"
-
-    @property
-    def role_enum(self) -> Role:
-        return Role(self.role)

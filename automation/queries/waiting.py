@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from automation.models import ACTIVE_STATUSES, HybridWorker, Job, JobStatus
-from automation.services.workers import is_online
+from automation.services.presence import is_online
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def reason_for_group(group_name: str, members: list[Member]) -> str:
     return f"Waiting for a worker of group {group_name} to pick it up ({busy} of {slots} slots busy)."
 
 
-def explain_waiting(jobs: Iterable[Job]) -> None:
+def annotate_waiting_reasons(jobs: Iterable[Job]) -> None:
     """Set `waiting_reason` on each Queued job (None on the others)."""
     jobs = list(jobs)
     groups = {job.group_id for job in jobs if job.status == JobStatus.QUEUED and job.group_id}

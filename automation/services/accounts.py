@@ -1,5 +1,5 @@
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from automation.models import AutomationAccount, Membership, Role
@@ -7,9 +7,10 @@ from automation.services import notifications
 from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
+from automation.services.checks import checked_name
 from automation.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from automation.services.keys import ensure_keys
-from automation.validators import LINE, text_problem, validate_name
+from automation.validators import LINE, text_problem
 
 User = get_user_model()
 
@@ -25,10 +26,7 @@ def _checked_role(role: str) -> Role:
 def create_account(*, name: str, owner, actor: Actor, region: str | None = None) -> AutomationAccount:
     if not actor.system and not (actor.user and actor.user.is_staff):
         raise PermissionDenied("Only staff can create Automation accounts.")
-    try:
-        validate_name(name)
-    except ValidationError as exc:
-        raise InvalidInput(exc.messages[0], field="name") from None
+    checked_name(name)
     if owner is None or not owner.is_active:
         raise InvalidInput("The owner must be an active user.", field="owner")
     try:
@@ -51,8 +49,6 @@ def create_account(*, name: str, owner, actor: Actor, region: str | None = None)
 
 
 def _default_region() -> str:
-    from django.conf import settings
-
     return settings.PORTAL_REGION
 
 

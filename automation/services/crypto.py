@@ -40,7 +40,8 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def same(a: str, b: str) -> bool:
+def constant_time_equal(a: str, b: str) -> bool:
+    # Time that does not depend on where the strings first differ: no guessing a secret a character at a time.
     return hmac.compare_digest(a.encode(), b.encode())
 
 

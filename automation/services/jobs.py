@@ -18,6 +18,7 @@ from django.db.models import Case, PositiveIntegerField, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from automation import live
 from automation.models import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -31,14 +32,13 @@ from automation.models import (
     Runbook,
     RunbookVersion,
 )
-from automation.services import crypto
+from automation.services import crypto, leases
 from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
-from automation.services.errors import Conflict, InvalidInput, NotFound
+from automation.services.errors import Conflict, InvalidInput
 from automation.services.runbooks import (
     MASK,
-    MAX_TIMEOUT_SECONDS,  # noqa: F401 - part of this module's interface
     checked_job_parameters,
     checked_timeout,
     latest_version,
@@ -56,26 +56,6 @@ LATEST_TIME = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 # PostgreSQL's text holds no NUL, and neither database a lone surrogate (JSON may spell one as \ud800).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
-
-
-def push_job_status(job: Job) -> None:
-    from portal import notify
-
-    payload = {
-        "type": "job-status",
-        "job_id": str(job.pk),
-        "status": job.status,
-        "worker": job.worker_name or None,
-        "runbook_id": str(job.runbook_id) if job.runbook_id else None,
-    }
-    account_id = job.account_id
-    transaction.on_commit(lambda: notify.push_to_account(account_id, payload))
-
-
-def wake_group(group_id) -> None:
-    from portal import notify
-
-    transaction.on_commit(lambda: notify.wake_waiters(f"jobs-{group_id}"))
 
 
 def split_secrets(declaration: list[dict[str, Any]], values: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -216,12 +196,13 @@ def _queue(
         record_event(
             actor=actor, action="job.test" if snapshot else "job.start", account=account, target=job, details=details
         )
-        push_job_status(job)
-        wake_group(group.pk)
+        live.push_job_status(job)
+        live.wake_group_agents(group.pk)
     return job
 
 
-def held_by(worker: HybridWorker) -> int:
+def held_job_count(worker: HybridWorker) -> int:
+    """How many jobs the worker holds now (claimed, running or stopping)."""
     return Job.objects.filter(worker=worker, status__in=ACTIVE_STATUSES).count()
 
 
@@ -233,7 +214,7 @@ def claim_jobs(*, worker: HybridWorker, limit: int = 1) -> list[Job]:
         # together they never take more than its capacity.
         if HybridWorker.objects.select_for_update().filter(pk=worker.pk).values_list("pk").first() is None:
             return []  # removed meanwhile: nothing is handed to a worker that is gone
-        free = min(limit, worker.capacity - held_by(worker))
+        free = min(limit, worker.capacity - held_job_count(worker))
         if free <= 0:
             return []
         # SKIP LOCKED on PostgreSQL: claimers pass over each other's rows instead of queueing on them.
@@ -264,7 +245,7 @@ def claim_jobs(*, worker: HybridWorker, limit: int = 1) -> list[Job]:
         )
         jobs = list(Job.objects.select_related("version").filter(pk__in=candidates, lease_id=lease))
         for job in jobs:
-            push_job_status(job)
+            live.push_job_status(job)
     return jobs
 
 
@@ -276,7 +257,7 @@ def stop_requests(*, worker: HybridWorker) -> list[str]:
     return [str(pk) for pk in Job.objects.filter(worker=worker, status=JobStatus.STOPPING).values_list("pk", flat=True)]
 
 
-def payload(job: Job) -> dict[str, Any]:
+def job_for_agent(job: Job) -> dict[str, Any]:
     """What an agent needs to run a job: the exact content it must check against the SHA-256, and the
     parameters with their secrets, which reach nobody else."""
     if job.test_snapshot is not None:
@@ -310,43 +291,6 @@ class Record:
     stream: str
     text: str
     time: datetime
-
-
-def _held_job(*, worker: HybridWorker, job_id, lease) -> Job:
-    # The row lock holds a take-back (leases._take_back) until this report is stored: a batch checked
-    # under the old lease never lands after the retry marker, on the slots of the next attempt's records.
-    job = Job.objects.select_for_update().filter(pk=job_id, worker=worker).first()
-    if job is None:
-        raise NotFound("This worker holds no such job.", code="no_such_job")
-    if str(job.lease_id) != str(lease):
-        raise Conflict(
-            "This job's lease has moved on (the worker lost it): the report was not applied.", code="stale_lease"
-        )
-    return job
-
-
-def stale_leases(*, worker: HybridWorker, held: Any) -> list[str]:
-    """Of the jobs a worker says it holds ([{id, lease}]), those it no longer holds under that lease."""
-    if held in (None, ""):
-        return []
-    if not isinstance(held, list) or len(held) > 10_000:
-        raise InvalidInput("jobs is a list of {id, lease}.", field="jobs")
-    claimed: dict[str, str] = {}
-    for item in held:
-        if not isinstance(item, dict):
-            raise InvalidInput("jobs is a list of {id, lease}.", field="jobs")
-        try:
-            job_id, lease = str(uuid.UUID(str(item.get("id")))), str(uuid.UUID(str(item.get("lease"))))
-        except ValueError:
-            raise InvalidInput("Each of jobs has an id and a lease, both UUIDs.", field="jobs") from None
-        claimed[job_id] = lease
-    if not claimed:
-        return []
-    current = {
-        str(pk): str(lease)
-        for pk, lease in Job.objects.filter(pk__in=list(claimed), worker=worker).values_list("pk", "lease_id")
-    }
-    return sorted(job_id for job_id, lease in claimed.items() if current.get(job_id) != lease)
 
 
 def storable_text(text: str) -> str:
@@ -420,17 +364,14 @@ def append_records(*, worker: HybridWorker, job_id, lease, records: list[Record]
     """Store a batch of stream records (idempotent by seq); the first one marks the job Running, from the
     time its first record was written."""
     with transaction.atomic():
-        job = _held_job(worker=worker, job_id=job_id, lease=lease)
+        job = leases.held_job(worker=worker, job_id=job_id, lease=lease)
         if job.status in FINAL_STATUSES:
             raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
         records = _on_server_clock(job, records)
         _store(job, records)
         _mark_running(job, since=min((r.time for r in records), default=None))
         if records:
-            from portal import notify
-
-            account_id, payload_ = job.account_id, {"type": "job-streams", "job_id": str(job.pk)}
-            transaction.on_commit(lambda: notify.push_to_account(account_id, payload_))
+            live.after_commit(live.push_to_account, job.account_id, {"type": "job-streams", "job_id": str(job.pk)})
     return job
 
 
@@ -454,16 +395,7 @@ def _mark_running(job: Job, *, since: datetime | None = None) -> None:
         status=JobStatus.RUNNING, started_at=started
     ):
         job.status, job.started_at = JobStatus.RUNNING, started
-        push_job_status(job)
-
-
-def mark_running(*, worker: HybridWorker, job_id, lease) -> Job:
-    with transaction.atomic():
-        job = _held_job(worker=worker, job_id=job_id, lease=lease)
-        if job.status in FINAL_STATUSES:
-            raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
-        _mark_running(job)
-    return job
+        live.push_job_status(job)
 
 
 def finish_job(
@@ -480,7 +412,7 @@ def finish_job(
     if status not in FINAL_STATUSES:
         raise InvalidInput("status is one of Completed, Failed or Stopped.", field="status")
     with transaction.atomic():
-        job = _held_job(worker=worker, job_id=job_id, lease=lease)
+        job = leases.held_job(worker=worker, job_id=job_id, lease=lease)
         records = _on_server_clock(job, records or [])
         _store(job, records)
         now = timezone.now()
@@ -496,12 +428,10 @@ def finish_job(
         if not changed:
             raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
         job.refresh_from_db()
-        push_job_status(job)
+        live.push_job_status(job)
         # A slot is free again: a poll this worker has waiting may claim at once (and learns that it
         # holds one job fewer, which decides how long it defers to less busy members).
-        from portal import notify
-
-        transaction.on_commit(lambda: notify.wake_waiters(f"worker-{worker.pk}"))
+        live.wake_worker(worker.pk)
     return job
 
 
@@ -510,25 +440,23 @@ def request_stop(*, job: Job, actor: Actor) -> Job:
     require_role(account=job.account, actor=actor, role=Role.OPERATOR)
     now = timezone.now()
     with transaction.atomic():
-        if Job.objects.filter(pk=job.pk, status__in=[JobStatus.NEW, JobStatus.QUEUED]).update(
+        # Each attempt is one conditional UPDATE: of a stop and a claim (or an end) at once, one wins.
+        stopped_at_once = Job.objects.filter(pk=job.pk, status__in=[JobStatus.NEW, JobStatus.QUEUED]).update(
             status=JobStatus.STOPPED,
             ended_at=now,
             stop_requested_at=now,
             status_reason="Stopped before it started.",
             secret_parameters="",
-        ):
-            pass
-        elif Job.objects.filter(pk=job.pk, status__in=[JobStatus.ACTIVATING, JobStatus.RUNNING]).update(
-            status=JobStatus.STOPPING, stop_requested_at=now
-        ):
-            from portal import notify
-
-            worker_id = job.worker_id
-            transaction.on_commit(lambda: notify.wake_waiters(f"worker-{worker_id}"))
-        elif not Job.objects.filter(pk=job.pk, status=JobStatus.STOPPING).exists():
-            job.refresh_from_db()
-            raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
+        )
+        if not stopped_at_once:
+            if Job.objects.filter(pk=job.pk, status__in=[JobStatus.ACTIVATING, JobStatus.RUNNING]).update(
+                status=JobStatus.STOPPING, stop_requested_at=now
+            ):
+                live.wake_worker(job.worker_id)
+            elif not Job.objects.filter(pk=job.pk, status=JobStatus.STOPPING).exists():
+                job.refresh_from_db()
+                raise Conflict(f"This job already ended ({job.status}).", code="job_ended")
         job.refresh_from_db()
         record_event(actor=actor, action="job.stop", account=job.account, target=job)
-        push_job_status(job)
+        live.push_job_status(job)
     return job

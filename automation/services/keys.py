@@ -6,7 +6,7 @@ from automation.models import AccountKey, AutomationAccount, Role
 from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
-from automation.services.crypto import decrypt, encrypt, new_account_key, same
+from automation.services.crypto import constant_time_equal, decrypt, encrypt, new_account_key
 from automation.services.errors import InvalidInput
 
 SLOTS = [AccountKey.Slot.PRIMARY, AccountKey.Slot.SECONDARY]
@@ -61,6 +61,6 @@ def account_for_key(*, account_id, presented: str) -> AutomationAccount | None:
     for key in keys:
         plain = decrypt(key.ciphertext)
         # Compare against both keys every time, so timing does not tell which one matched.
-        if plain is not None and same(plain, presented):
+        if plain is not None and constant_time_equal(plain, presented):
             match = key.account
     return match

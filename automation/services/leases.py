@@ -8,25 +8,29 @@ removed altogether, or that said it is leaving (its service stopping), loses its
     otherwise ends Failed with "worker lost" (Stopped, if it was being stopped).
 
 Every move clears the lease, so whatever the old worker reports later changes nothing: a heartbeat
-naming the job is 409 with the job in `lost`; records or an end report are 409 (the job ended) or
+naming the job is 409 with the job in `lost` (stale_leases); records or an end report are 409 (the job ended) or
 404 (it is queued or held by another worker, which is none of the old worker's business). Each move
 is one conditional UPDATE on the job's status and lease, so a sweep racing another sweep, or a late
 report, changes a job once.
 """
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from automation.models import HybridWorker, Job, JobStatus, JobStream
-from automation.services.jobs import push_job_status, wake_group
-from automation.services.workers import offline_after
+from automation import live
+from automation.models import ACTIVE_STATUSES, HybridWorker, Job, JobStatus, JobStream
+from automation.services.errors import Conflict, InvalidInput, NotFound
+from automation.services.presence import offline_after
 
-HELD = [JobStatus.ACTIVATING, JobStatus.RUNNING, JobStatus.STOPPING]
+# What a worker holds under a lease: the statuses a lost worker's jobs are taken back from.
+HELD = ACTIVE_STATUSES
 # A claim younger than this may still be on its way to the agent.
 MIN_CLAIM_AGE_SECONDS = 5
 
@@ -71,6 +75,44 @@ def take_back_unlisted(*, worker: HybridWorker, held: list[str], now: datetime |
     if not unlisted.exists():
         return LostJobs()
     return _take_back(unlisted, now=now, why="no longer has it (its agent restarted or never received it)")
+
+
+def held_job(*, worker: HybridWorker, job_id, lease) -> Job:
+    """The job a report is about, locked, if this worker holds it under this lease (404 or 409 otherwise)."""
+    # The row lock holds a take-back (_take_back) until this report is stored: a batch checked
+    # under the old lease never lands after the retry marker, on the slots of the next attempt's records.
+    job = Job.objects.select_for_update().filter(pk=job_id, worker=worker).first()
+    if job is None:
+        raise NotFound("This worker holds no such job.", code="no_such_job")
+    if str(job.lease_id) != str(lease):
+        raise Conflict(
+            "This job's lease has moved on (the worker lost it): the report was not applied.", code="stale_lease"
+        )
+    return job
+
+
+def stale_leases(*, worker: HybridWorker, held: Any) -> list[str]:
+    """Of the jobs a worker says it holds ([{id, lease}]), those it no longer holds under that lease."""
+    if held in (None, ""):
+        return []
+    if not isinstance(held, list) or len(held) > 10_000:
+        raise InvalidInput("jobs is a list of {id, lease}.", field="jobs")
+    claimed: dict[str, str] = {}
+    for item in held:
+        if not isinstance(item, dict):
+            raise InvalidInput("jobs is a list of {id, lease}.", field="jobs")
+        try:
+            job_id, lease = str(uuid.UUID(str(item.get("id")))), str(uuid.UUID(str(item.get("lease"))))
+        except ValueError:
+            raise InvalidInput("Each of jobs has an id and a lease, both UUIDs.", field="jobs") from None
+        claimed[job_id] = lease
+    if not claimed:
+        return []
+    current = {
+        str(pk): str(lease)
+        for pk, lease in Job.objects.filter(pk__in=list(claimed), worker=worker).values_list("pk", "lease_id")
+    }
+    return sorted(job_id for job_id, lease in claimed.items() if current.get(job_id) != lease)
 
 
 def _mark_retry(pk, reason: str, now: datetime) -> None:
@@ -126,7 +168,7 @@ def _take_back(jobs, *, now: datetime, why: str) -> LostJobs:
             if moved:
                 job = Job.objects.get(pk=pk)
                 outcome.append(str(pk))
-                push_job_status(job)
+                live.push_job_status(job)
                 if job.status == JobStatus.QUEUED and job.group_id:
-                    wake_group(job.group_id)
+                    live.wake_group_agents(job.group_id)
     return result

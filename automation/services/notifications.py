@@ -1,6 +1,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from automation import live
 from automation.models import AutomationAccount, Notification, NotificationReceipt
 from automation.queries.notifications import visible_to
 from automation.services.errors import InvalidInput
@@ -12,13 +13,11 @@ _STATE_LEVEL = {
 
 
 def _push(notification: Notification, event: str) -> None:
-    from portal import notify
-
-    payload = notify.notification_payload(notification, event=event)
+    payload = live.notification_payload(notification, event=event)
     if notification.recipient_id is not None:
-        transaction.on_commit(lambda: notify.push_to_user(notification.recipient_id, payload))
+        live.after_commit(live.push_to_user, notification.recipient_id, payload)
     else:
-        transaction.on_commit(lambda: notify.push_to_account(notification.account_id, payload))
+        live.after_commit(live.push_to_account, notification.account_id, payload)
 
 
 def create_notification(
@@ -97,9 +96,7 @@ def dismiss_all(*, user) -> int:
 
 def tell_user_about_membership(*, account: AutomationAccount, user, joined: bool) -> None:
     """Let the user's open tabs join or leave the account's live updates."""
-    from portal import notify
-
-    transaction.on_commit(lambda: notify.membership_changed(user.pk, account.pk, joined=joined))
+    live.after_commit(live.membership_changed, user.pk, account.pk, joined=joined)
 
 
 __all__ = ["create_notification", "dismiss_all", "mark_read", "update_notification"]

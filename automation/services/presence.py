@@ -1,14 +1,45 @@
-"""Presence is derived from last_seen_at; this sweep only notices the transitions, once each."""
+"""Presence, in one place: a worker is online while its heartbeats are recent (derived from last_seen_at
+when it is read, by queries and serializers alike), and a sweep on the beat notices the transitions, once
+each, to tell people. The lease of a claim runs out on the same limit (services.leases)."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from automation import live
 from automation.models import HybridWorker, Notification
 from automation.services.notifications import create_notification
-from automation.services.workers import online_q
+
+# When the last sweep ran: the next one pushes the last-seen times that moved since. Shared by every
+# Celery worker through the cache (Redis), and lost with it at worst, which costs one sweep's pushes.
+LAST_SWEEP_KEY = "presence:last-sweep"
+
+
+def offline_after() -> timedelta:
+    return timedelta(seconds=settings.HEARTBEAT_INTERVAL_SECONDS * settings.OFFLINE_AFTER_MISSED_HEARTBEATS)
+
+
+def online_q(now=None, prefix: str = "") -> Q:
+    """Online: heartbeated within the limit, and not since said it was leaving (the heartbeat after a
+    restart is later than left_at, which makes it online again)."""
+    now = now or timezone.now()
+    return Q(**{f"{prefix}last_seen_at__gt": now - offline_after()}) & (
+        Q(**{f"{prefix}left_at__isnull": True}) | Q(**{f"{prefix}left_at__lt": F(f"{prefix}last_seen_at")})
+    )
+
+
+def is_online(worker: HybridWorker, now=None) -> bool:
+    now = now or timezone.now()
+    # The same boundary as online_q (last_seen_at > now - offline_after): offline at the limit.
+    if worker.left_at is not None and worker.last_seen_at is not None and worker.left_at >= worker.last_seen_at:
+        return False
+    return worker.last_seen_at is not None and now - worker.last_seen_at < offline_after()
 
 
 @dataclass
@@ -42,8 +73,6 @@ def _announce(worker: HybridWorker, *, online: bool) -> bool:
 
 
 def _push_status(worker: HybridWorker, *, online: bool) -> None:
-    from portal import notify
-
     payload = {
         "type": "worker-status",
         "worker_id": str(worker.pk),
@@ -51,8 +80,7 @@ def _push_status(worker: HybridWorker, *, online: bool) -> None:
         "status": "Online" if online else "Offline",
         "last_seen": worker.last_seen_at.isoformat() if worker.last_seen_at else None,
     }
-    account_id = worker.account_id
-    transaction.on_commit(lambda: notify.push_to_account(account_id, payload))
+    live.after_commit(live.push_to_account, worker.account_id, payload)
 
 
 def sweep_presence(*, seen_since: datetime | None = None, now: datetime | None = None) -> SweepResult:
@@ -76,8 +104,6 @@ def sweep_presence(*, seen_since: datetime | None = None, now: datetime | None =
 
 def _push_last_seen(since: datetime) -> int:
     """One message per account with the workers that heartbeated since the last sweep."""
-    from portal import notify
-
     rows = HybridWorker.objects.filter(last_seen_at__gt=since).values_list(
         "account_id", "group_id", "id", "last_seen_at"
     )
@@ -86,5 +112,14 @@ def _push_last_seen(since: datetime) -> int:
         seen = {"id": str(worker_id), "group_id": str(group_id), "last_seen": last_seen.isoformat()}
         by_account.setdefault(account_id, []).append(seen)
     for account_id, seen in by_account.items():
-        notify.push_to_account(account_id, {"type": "workers-seen", "workers": seen})
+        live.push_to_account(account_id, {"type": "workers-seen", "workers": seen})
     return sum(len(v) for v in by_account.values())
+
+
+def sweep_since_last(*, now: datetime | None = None) -> SweepResult:
+    """The beat's sweep: the transitions, and the last-seen times that moved since the previous sweep."""
+    now = now or timezone.now()
+    previous = cache.get(LAST_SWEEP_KEY)
+    result = sweep_presence(seen_since=parse_datetime(previous) if previous else None, now=now)
+    cache.set(LAST_SWEEP_KEY, now.isoformat(), timeout=3600)
+    return result

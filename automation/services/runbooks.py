@@ -5,7 +5,6 @@ import json
 import re
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
@@ -13,6 +12,7 @@ from automation.models import OPEN_STATUSES, AutomationAccount, Job, Role, Runbo
 from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
+from automation.services.checks import checked_name
 from automation.services.errors import Conflict, InvalidInput
 from automation.validators import (
     CODE,
@@ -22,7 +22,6 @@ from automation.validators import (
     is_parameter_name,
     json_problem,
     text_problem,
-    validate_name,
 )
 
 # A secret is a string that is shown masked everywhere but in the runbook (see jobs.split_secrets).
@@ -34,14 +33,6 @@ MAX_PARAMETERS = 50
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_CONTENT_BYTES = 1024 * 1024
 MAX_DESCRIPTION_CHARS = 2000
-
-
-def _checked_name(name: Any) -> str:
-    try:
-        validate_name(name)
-    except ValidationError as exc:
-        raise InvalidInput(exc.messages[0], field="name") from None
-    return name
 
 
 def _checked_type(runbook_type: Any) -> str:
@@ -217,7 +208,7 @@ def create_runbook(
     timeout_seconds: Any = None,
 ) -> Runbook:
     require_role(account=account, actor=actor, role=Role.OPERATOR)
-    _checked_name(name)
+    checked_name(name)
     _checked_type(runbook_type)
     _checked_content(content)
     declaration = checked_declaration(parameters)
@@ -278,24 +269,6 @@ def update_draft(
             account=runbook.account,
             target=runbook,
             details={"fields": sorted(changes)},
-        )
-    return runbook
-
-
-def update_settings(*, runbook: Runbook, actor: Actor, retries: Any, timeout_seconds: Any, from_text=False) -> Runbook:
-    """The runbook's job policy: retries after a lost worker, and the default timeout of its jobs."""
-    require_role(account=runbook.account, actor=actor, role=Role.OPERATOR)
-    retries = checked_retries(retries, from_text=from_text)
-    timeout_seconds = checked_timeout(timeout_seconds, from_text=from_text)
-    with transaction.atomic():
-        runbook.retries, runbook.timeout_seconds = retries, timeout_seconds
-        runbook.save(update_fields=["retries", "timeout_seconds", "updated_at"])
-        record_event(
-            actor=actor,
-            action="runbook.settings",
-            account=runbook.account,
-            target=runbook,
-            details={"retries": retries, "timeout_seconds": timeout_seconds},
         )
     return runbook
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from automation.models import ApiToken
 from automation.services.actor import Actor
 from automation.services.audit import record_event
-from automation.services.crypto import hash_secret, issue_credential, same, split_credential
+from automation.services.crypto import constant_time_equal, hash_secret, issue_credential, split_credential
 from automation.services.errors import InvalidInput, NotFound
 from automation.validators import LINE, text_problem
 
@@ -62,7 +62,7 @@ def user_for_token(plain: str):
         return None
     lookup, secret = parts
     token = ApiToken.objects.select_related("user").filter(lookup=lookup).first()
-    if token is None or not same(token.secret_hash, hash_secret(secret)):
+    if token is None or not constant_time_equal(token.secret_hash, hash_secret(secret)):
         return None
     now = timezone.now()
     if token.expires_at is not None and token.expires_at <= now:

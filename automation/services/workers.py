@@ -1,39 +1,26 @@
-"""Hybrid worker groups and workers: registration, heartbeats, removal."""
+"""Hybrid workers: registration, credentials, heartbeats, removal (their groups: services.groups)."""
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from automation import live
 from automation.models import AutomationAccount, HybridWorker, HybridWorkerGroup, Role
 from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
-from automation.services.crypto import hash_secret, issue_credential, same, split_credential
+from automation.services.checks import checked_name
+from automation.services.crypto import constant_time_equal, hash_secret, issue_credential, split_credential
 from automation.services.errors import Conflict, InvalidInput, NotFound
-from automation.validators import machine_id_problem, validate_name
+from automation.services.groups import group_for_registration
+from automation.validators import machine_id_problem
 
 CREDENTIAL_PREFIX = "hrw"
 _FACT_LIMITS = {"os": 200, "ip": 64, "version": 32}
-
-
-def _push(account_id, payload: dict[str, Any]) -> None:
-    """Open pages of the account refresh what changed; sent after commit, so they read the new rows."""
-    from portal import notify
-
-    transaction.on_commit(lambda: notify.push_to_account(account_id, payload))
-
-
-def _wake_long_poll(worker_id) -> None:
-    """A long-poll this worker has waiting looks again at once: its credential just stopped working."""
-    from portal import notify
-
-    transaction.on_commit(lambda: notify.wake_waiters(f"worker-{worker_id}"))
 
 
 @dataclass(frozen=True)
@@ -41,14 +28,6 @@ class Registration:
     worker: HybridWorker
     credential: str
     renewed: bool
-
-
-def _checked_name(value: Any, field: str) -> str:
-    try:
-        validate_name(value)
-    except ValidationError as exc:
-        raise InvalidInput(exc.messages[0], field=field) from None
-    return value
 
 
 def _checked_machine_id(value: Any) -> str:
@@ -77,42 +56,6 @@ def _capacity(facts: dict[str, Any]) -> int:
     return max(1, min(int(capacity), MAX_CAPACITY))
 
 
-def create_group(*, account: AutomationAccount, name: str, actor: Actor) -> HybridWorkerGroup:
-    require_role(account=account, actor=actor, role=Role.OPERATOR)
-    _checked_name(name, "name")
-    try:
-        with transaction.atomic():
-            group = HybridWorkerGroup.objects.create(account=account, name=name, created_by=actor.name)
-            record_event(actor=actor, action="group.create", account=account, target=group)
-            _push(account.pk, {"type": "group-created", "group_id": str(group.pk)})
-    except IntegrityError:
-        raise Conflict(
-            f"A hybrid worker group named {name!r} already exists in {account.name}.", field="name"
-        ) from None
-    return group
-
-
-def _group_for_registration(account: AutomationAccount, name: str, worker_name: str) -> HybridWorkerGroup:
-    group = HybridWorkerGroup.objects.filter(account=account, name=name).first()
-    if group is None:
-        try:
-            with transaction.atomic():
-                group = HybridWorkerGroup.objects.create(account=account, name=name, created_by=f"worker {worker_name}")
-                _push(account.pk, {"type": "group-created", "group_id": str(group.pk)})
-                record_event(
-                    actor=Actor.for_system(),
-                    action="group.create",
-                    account=account,
-                    target=group,
-                    details={"by_worker": worker_name},
-                )
-        except IntegrityError:  # a second agent registering into the same new group at once
-            group = HybridWorkerGroup.objects.get(account=account, name=name)
-    if group.deleting_since is not None:
-        raise Conflict(f"Hybrid worker group {name!r} is being deleted; register into another group.", field="group")
-    return group
-
-
 def register_worker(
     *,
     account: AutomationAccount,
@@ -123,8 +66,8 @@ def register_worker(
     source_ip: str | None = None,
 ) -> Registration:
     """Add-HybridRunbookWorker: join (or create) a group; the same machine again renews its registration."""
-    _checked_name(group_name, "group")
-    _checked_name(name, "name")
+    checked_name(group_name, field="group")
+    checked_name(name)
     _checked_machine_id(machine_id)
     credential = issue_credential(CREDENTIAL_PREFIX)
     now = timezone.now()
@@ -151,7 +94,7 @@ def register_worker(
                 detail,
                 code="registered_elsewhere",
             )
-        group = _group_for_registration(account, group_name, name)
+        group = group_for_registration(account=account, name=group_name, worker_name=name)
         clash = HybridWorker.objects.filter(group=group, name=name).exclude(machine_id=machine_id).exists()
         if clash:
             raise Conflict(
@@ -173,12 +116,16 @@ def register_worker(
             HybridWorker.objects.filter(pk=existing.pk).update(**fields)
             worker = HybridWorker.objects.select_related("group").get(pk=existing.pk)
             action = "worker.renew"
-            _wake_long_poll(worker.pk)
+            live.wake_worker(worker.pk)
         else:
             worker = HybridWorker.objects.create(account=account, group=group, machine_id=machine_id, **fields)
             action = "worker.register"
         record_event(actor=actor, action=action, account=account, target=worker, details={"group": group_name})
-        _push(account.pk, {"type": "worker-registered", "group_id": str(group.pk), "worker_id": str(worker.pk)})
+        live.after_commit(
+            live.push_to_account,
+            account.pk,
+            {"type": "worker-registered", "group_id": str(group.pk), "worker_id": str(worker.pk)},
+        )
     return Registration(worker=worker, credential=credential.token, renewed=existing is not None)
 
 
@@ -188,7 +135,7 @@ def worker_for_credential(token: str) -> HybridWorker | None:
         return None
     lookup, secret = parts
     worker = HybridWorker.objects.select_related("group", "account").filter(credential_id=lookup).first()
-    if worker is None or not same(worker.credential_hash, hash_secret(secret)):
+    if worker is None or not constant_time_equal(worker.credential_hash, hash_secret(secret)):
         return None
     return worker
 
@@ -237,8 +184,9 @@ def deregister_worker(*, worker: HybridWorker, source_ip: str | None = None) -> 
         )
         _remember_last_seen(worker.pk)
         HybridWorker.objects.filter(pk=worker.pk).delete()
-        _wake_long_poll(worker.pk)
-        _push(
+        live.wake_worker(worker.pk)
+        live.after_commit(
+            live.push_to_account,
             worker.account_id,
             {"type": "worker-removed", "group_id": str(worker.group_id), "worker_id": str(worker.pk)},
         )
@@ -257,101 +205,8 @@ def remove_worker(*, account: AutomationAccount, worker_id, actor: Actor) -> Hyb
         worker_id, group_id = str(worker.pk), str(worker.group_id)
         _remember_last_seen(worker.pk)
         worker.delete()
-        _wake_long_poll(worker_id)
-        _push(account.pk, {"type": "worker-removed", "group_id": group_id, "worker_id": worker_id})
+        live.wake_worker(worker_id)
+        live.after_commit(
+            live.push_to_account, account.pk, {"type": "worker-removed", "group_id": group_id, "worker_id": worker_id}
+        )
     return worker
-
-
-def offline_after() -> timedelta:
-    return timedelta(seconds=settings.HEARTBEAT_INTERVAL_SECONDS * settings.OFFLINE_AFTER_MISSED_HEARTBEATS)
-
-
-def online_q(now=None, prefix: str = "") -> Q:
-    """Online: heartbeated within the limit, and not since said it was leaving (the heartbeat after a
-    restart is later than left_at, which makes it online again)."""
-    now = now or timezone.now()
-    return Q(**{f"{prefix}last_seen_at__gt": now - offline_after()}) & (
-        Q(**{f"{prefix}left_at__isnull": True}) | Q(**{f"{prefix}left_at__lt": F(f"{prefix}last_seen_at")})
-    )
-
-
-def is_online(worker: HybridWorker, now=None) -> bool:
-    now = now or timezone.now()
-    # The same boundary as online_q (last_seen_at > now - offline_after): offline at the limit.
-    if worker.left_at is not None and worker.last_seen_at is not None and worker.left_at >= worker.last_seen_at:
-        return False
-    return worker.last_seen_at is not None and now - worker.last_seen_at < offline_after()
-
-
-def request_group_deletion(*, account: AutomationAccount, group_name: str, actor: Actor):
-    """Delete-after-confirmation: refuse while the group has workers, else queue the deletion task.
-
-    Returns the notification that tracks it (in progress, then succeeded or failed).
-    """
-    from automation import tasks
-    from automation.services.notifications import create_notification
-
-    require_role(account=account, actor=actor, role=Role.OPERATOR)
-    with transaction.atomic():
-        group = HybridWorkerGroup.objects.select_for_update().filter(account=account, name=group_name).first()
-        if group is None:
-            raise NotFound(f"No hybrid worker group named {group_name!r} in {account.name}.")
-        members = list(group.workers.order_by("name").values_list("name", flat=True))
-        if members:
-            raise Conflict(
-                f"Hybrid worker group {group_name!r} still has {len(members)} worker(s): {', '.join(members)}. "
-                "Run 'hybridworker remove' on each of them first.",
-                code="group_not_empty",
-            )
-        if group.deleting_since is not None:
-            raise Conflict(f"Hybrid worker group {group_name!r} is already being deleted.", code="already_deleting")
-        HybridWorkerGroup.objects.filter(pk=group.pk).update(deleting_since=timezone.now())
-        notification = create_notification(
-            account=account,
-            title="Deleting hybrid worker group",
-            message=f'Deleting hybrid worker group "{group_name}"…',
-            state="in_progress",
-        )
-        record_event(actor=actor, action="group.delete_requested", account=account, target=group)
-        transaction.on_commit(
-            lambda: tasks.delete_worker_group.delay(
-                str(group.pk), str(notification.pk), actor.user.pk if actor.user else None, actor.ip
-            )
-        )
-    return notification
-
-
-def delete_group(*, group_id, notification_id, actor: Actor) -> bool:
-    """The deletion itself (a Celery task runs it). Returns whether the group is gone."""
-    from automation.models import Notification
-    from automation.services.notifications import update_notification
-
-    notification = Notification.objects.filter(pk=notification_id).first()
-    with transaction.atomic():
-        group = HybridWorkerGroup.objects.select_for_update().select_related("account").filter(pk=group_id).first()
-        if group is None:
-            reason = "it no longer exists"
-        elif group.workers.exists():
-            reason = "a worker registered into it meanwhile"
-            HybridWorkerGroup.objects.filter(pk=group.pk).update(deleting_since=None)
-        else:
-            name = group.name
-            record_event(actor=actor, action="group.delete", account=group.account, target=group)
-            group.delete()
-            if notification is not None:
-                update_notification(
-                    notification=notification,
-                    state="succeeded",
-                    title=f"Deleted hybrid worker group {name}",
-                    message=f'Hybrid worker group "{name}" was deleted.',
-                )
-            _push(group.account_id, {"type": "group-deleted", "group_id": str(group_id)})
-            return True
-        if notification is not None:
-            update_notification(
-                notification=notification,
-                state="failed",
-                title="Failed to delete hybrid worker group",
-                message=f"Failed: {reason}.",
-            )
-    return False

@@ -6,9 +6,9 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods
 
 from automation.agent_package import MIN_PYTHON, install_line, install_warning, register_line
+from automation.queries.groups import GROUP_SORTS, groups_of, sorted_groups
 from automation.queries.jobs import recent_job_counts
-from automation.queries.workers import GROUP_SORTS, groups_of, sorted_groups
-from automation.services import workers as worker_services
+from automation.services import groups as group_services
 from automation.services.errors import ServiceError
 from automation.services.keys import agent_service_url
 from portal.forms import GroupForm
@@ -36,7 +36,7 @@ def add(request, account):
     form = GroupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         group = form.call(
-            worker_services.create_group, account=account, name=form.cleaned_data["name"], actor=request.actor
+            group_services.create_group, account=account, name=form.cleaned_data["name"], actor=request.actor
         )
         if group is not None:
             messages.success(request, f"Created hybrid worker group {group.name}.")
@@ -65,7 +65,7 @@ def delete(request, account, group_id):
     group = _group(account, group_id)
     if request.method == "POST":
         try:
-            worker_services.request_group_deletion(account=account, group_name=group.name, actor=request.actor)
+            group_services.request_group_deletion(account=account, group_name=group.name, actor=request.actor)
         except ServiceError as error:
             if error.status in (403, 404):
                 raise

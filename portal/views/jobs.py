@@ -6,7 +6,7 @@ from django.views.decorators.http import require_http_methods
 
 from automation.models import JobStatus
 from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of
-from automation.queries.waiting import explain_waiting
+from automation.queries.waiting import annotate_waiting_reasons
 from automation.services import jobs as job_services
 from automation.services.errors import ServiceError
 from portal.views.base import account_blade, finish, require_role
@@ -23,7 +23,7 @@ def jobs(request, account):
     except BadFilter as exc:
         return HttpResponseBadRequest(str(exc))
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    explain_waiting(page.object_list)
+    annotate_waiting_reasons(page.object_list)
     context = {
         "account": account,
         "blade": "jobs",
@@ -43,7 +43,7 @@ def _job(account, job_id):
 @account_blade
 def job(request, account, job_id):
     item = _job(account, job_id)
-    explain_waiting([item])
+    annotate_waiting_reasons([item])
     tab = request.GET.get("tab", "all")
     records = list(streams_of(item, stream=TABS.get(tab)))
     context = {"account": account, "blade": "jobs", "job": item, "records": records, "tab": tab, "tabs": TABS}

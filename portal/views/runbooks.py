@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from automation.models import FINAL_STATUSES, HybridWorkerGroup, Job
 from automation.queries.jobs import streams_of
 from automation.queries.runbooks import runbooks_of
-from automation.queries.waiting import explain_waiting
+from automation.queries.waiting import annotate_waiting_reasons
 from automation.services import jobs as job_services
 from automation.services import runbooks as runbook_services
 from automation.services.errors import ServiceError
@@ -209,7 +209,7 @@ def _latest_test(book) -> Job | None:
 def _test_output_context(account, book, job: Job | None) -> dict:
     context = {"account": account, "runbook": book, "job": job, "records": [], "earlier": False}
     if job is not None:
-        explain_waiting([job])
+        annotate_waiting_reasons([job])
         newest = list(streams_of(job).order_by("-seq")[: TEST_PANE_RECORDS + 1])
         context["earlier"] = len(newest) > TEST_PANE_RECORDS
         context["records"] = newest[:TEST_PANE_RECORDS][::-1]

@@ -2,7 +2,8 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods
 
-from automation.queries.workers import groups_of, with_presence, workers_of
+from automation.queries.groups import groups_of
+from automation.queries.workers import with_presence, workers_of
 from automation.services import workers as worker_services
 from portal.views.base import account_blade, finish, require_role
 

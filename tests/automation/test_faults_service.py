@@ -18,14 +18,16 @@ from django.utils import timezone
 
 from automation.models import AuditEvent, HybridWorker, Job, JobStatus, JobStream, Runbook
 from automation.queries.jobs import jobs_of
-from automation.queries.waiting import explain_waiting, status_reason
+from automation.queries.waiting import annotate_waiting_reasons, status_reason
 from automation.services import crypto
 from automation.services import jobs as svc
 from automation.services.actor import Actor
 from automation.services.errors import Conflict, InvalidInput, NotFound
+from automation.services.groups import create_group
 from automation.services.leases import reclaim_lost_jobs, release_worker, take_back_unlisted
+from automation.services.presence import offline_after
 from automation.services.runbooks import MASK, create_runbook, publish_runbook, update_draft
-from automation.services.workers import create_group, offline_after, register_worker
+from automation.services.workers import register_worker
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.for_system()
@@ -163,7 +165,7 @@ def test_the_retry_runs_elsewhere_and_its_records_follow_the_earlier_ones(world)
 
     retry = world.claim("w2")
     assert retry.pk == job.pk
-    assert svc.payload(retry)["attempt"] == 2
+    assert svc.job_for_agent(retry)["attempt"] == 2
     world.append(retry, 0, 1, name="w2", text="second")
     world.append(retry, 0, name="w2", text="replayed")  # a batch sent again adds nothing
     svc.finish_job(
@@ -251,7 +253,7 @@ def test_each_retry_is_numbered_and_every_attempts_records_are_kept(world):
         (5, "warning", marker(lost_w2, 2)),
     ]
     third = world.claim("w1")
-    assert svc.payload(third)["attempt"] == 3
+    assert svc.job_for_agent(third)["attempt"] == 3
     world.append(third, 0, name="w1", text="three")
     assert streams(job)[-1] == (6, "output", "three 0")
 
@@ -500,7 +502,7 @@ def test_a_secret_is_masked_encrypted_at_rest_and_reaches_only_the_runbook(world
     assert stored.secret_parameters and SECRET not in stored.secret_parameters
     assert json.loads(crypto.decrypt(stored.secret_parameters)) == {"token": SECRET}
     assert SECRET not in everything_stored()
-    assert svc.payload(world.claim("w1"))["parameters"] == {"user": "bob", "token": SECRET}
+    assert svc.job_for_agent(world.claim("w1"))["parameters"] == {"user": "bob", "token": SECRET}
 
 
 def end_by_finishing(world, job):
@@ -550,7 +552,7 @@ def test_a_job_queued_again_keeps_its_secret_for_the_next_attempt(world):
 
     retry = world.claim("w2")
 
-    assert svc.payload(retry)["parameters"] == {"user": "bob", "token": SECRET}
+    assert svc.job_for_agent(retry)["parameters"] == {"user": "bob", "token": SECRET}
     assert retry.pk == job.pk and retry.attempt == 2
 
 
@@ -579,7 +581,7 @@ def test_a_secret_cannot_be_declared_with_a_default(world, default):
 
 def explained(*jobs) -> list[str | None]:
     rows = list(Job.objects.filter(pk__in=[j.pk for j in jobs]).order_by("created_at"))
-    explain_waiting(rows)
+    annotate_waiting_reasons(rows)
     return [row.waiting_reason for row in rows]
 
 
@@ -700,13 +702,13 @@ def test_explaining_costs_one_query_however_many_jobs_and_groups(world):
     for count in (5, 50):
         rows = list(Job.objects.filter(pk__in=[j.pk for j in jobs[:count]]))
         with CaptureQueriesContext(connection) as queries:
-            explain_waiting(rows)
+            annotate_waiting_reasons(rows)
         costs[count] = len(queries)
         assert all(row.waiting_reason for row in rows)
 
     assert costs == {5: 1, 50: 1}
     with CaptureQueriesContext(connection) as queries:
-        explain_waiting([])
+        annotate_waiting_reasons([])
     assert len(queries) == 0
 
 
@@ -729,14 +731,14 @@ def test_a_test_run_takes_a_snapshot_of_the_draft_as_it_was_when_started(world):
 
     stored = fetch(job)
     assert (stored.is_test, stored.version_id, stored.version_number) == (True, None, 0)
-    payload = svc.payload(world.claim("w1"))
+    payload = svc.job_for_agent(world.claim("w1"))
     assert (payload["version"], payload["content"], payload["parameters"]) == (0, draft, {"only_in_draft": 7})
     assert payload["sha256"] == hashlib.sha256(draft.encode()).hexdigest()
     assert payload["declared"] == [{"name": "only_in_draft", "type": "int", "required": True}]
     assert job.pk not in set(jobs_of(world.account).values_list("pk", flat=True))
     assert job.pk in set(jobs_of(world.account, tests=True).values_list("pk", flat=True))
     # The published runbook still runs its published version.
-    assert svc.payload(fetch(world.start()))["content"] == "echo published"
+    assert svc.job_for_agent(fetch(world.start()))["content"] == "echo published"
 
 
 @pytest.mark.sqlite

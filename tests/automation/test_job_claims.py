@@ -13,13 +13,13 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from automation import live
 from automation.models import Job, JobStatus
 from automation.services import jobs as svc
 from automation.services.accounts import create_account
 from automation.services.actor import Actor
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.workers import register_worker
-from portal import notify
 
 SYSTEM = Actor.for_system()
 CLAIM_LIMIT = 10
@@ -133,7 +133,7 @@ def test_32_claimers_take_5000_jobs_each_exactly_once(make_user, monkeypatch):
         pytest.skip("the full-size run is for PostgreSQL")
     # Live pushes (one Redis round trip per status change, best effort after commit) would triple
     # the run and are not what this test is about; the smaller run below keeps them.
-    monkeypatch.setattr(notify, "_send", lambda group, message: None)
+    monkeypatch.setattr(live, "_send", lambda group, message: None)
     members = queue_jobs(make_user, jobs=5000, workers=32)
 
     claimed = claim_everything(members)

@@ -12,8 +12,9 @@ from automation.models import AuditEvent, HybridWorkerGroup, Job, JobStatus, Job
 from automation.services import jobs as svc
 from automation.services.actor import Actor
 from automation.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from automation.services.runbooks import create_runbook, publish_runbook, update_draft
-from automation.services.workers import create_group, register_worker
+from automation.services.groups import create_group
+from automation.services.runbooks import MAX_TIMEOUT_SECONDS, create_runbook, publish_runbook, update_draft
+from automation.services.workers import register_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -279,7 +280,7 @@ def test_an_empty_group_may_be_given_a_job_to_wait_in(people, lab):
 
 @pytest.mark.parametrize(
     ("timeout", "from_text", "stored"),
-    [(None, False, None), ("", True, None), (1, False, 1), (svc.MAX_TIMEOUT_SECONDS, False, 604800), ("60", True, 60)],
+    [(None, False, None), ("", True, None), (1, False, 1), (MAX_TIMEOUT_SECONDS, False, 604800), ("60", True, 60)],
 )
 def test_a_timeout_within_bounds_is_kept(people, lab, timeout, from_text, stored):
     assert start(people, timeout_seconds=timeout, from_text=from_text).timeout_seconds == stored
@@ -288,8 +289,8 @@ def test_a_timeout_within_bounds_is_kept(people, lab, timeout, from_text, stored
 @pytest.mark.parametrize(
     ("timeout", "from_text"),
     [
-        *[(0, False), (-1, False), (svc.MAX_TIMEOUT_SECONDS + 1, False), ("60", False), (True, False), (1.5, False)],
-        *[("0", True), ("-5", True), ("1.5", True), ("soon", True), (str(svc.MAX_TIMEOUT_SECONDS + 1), True)],
+        *[(0, False), (-1, False), (MAX_TIMEOUT_SECONDS + 1, False), ("60", False), (True, False), (1.5, False)],
+        *[("0", True), ("-5", True), ("1.5", True), ("soon", True), (str(MAX_TIMEOUT_SECONDS + 1), True)],
     ],
 )
 def test_a_timeout_out_of_bounds_is_refused(people, lab, timeout, from_text):
@@ -323,7 +324,7 @@ def test_a_worker_never_holds_more_jobs_than_its_capacity(people, lab):
     first = svc.claim_jobs(worker=lab, limit=10)
     assert {j.pk for j in first} == {j.pk for j in jobs[:2]}  # the oldest first
     assert svc.claim_jobs(worker=lab, limit=10) == []
-    assert svc.held_by(lab) == 2
+    assert svc.held_job_count(lab) == 2
 
     held = first[0]
     svc.finish_job(worker=lab, job_id=held.pk, lease=held.lease_id, status=JobStatus.COMPLETED, exit_code=0)
@@ -381,7 +382,7 @@ def test_a_jobs_payload_carries_the_content_and_its_sha256(people, lab):
     start(people, parameters={"service": "web", "extra": [1]}, timeout_seconds=30)
 
     job = svc.claim_jobs(worker=lab)[0]
-    payload = svc.payload(job)
+    payload = svc.job_for_agent(job)
 
     assert payload == {
         "id": str(job.pk),
@@ -446,7 +447,8 @@ def test_a_batch_sent_again_adds_nothing_twice(people, lab, held):
 
 def test_an_empty_batch_also_marks_the_job_running(people, lab, held):
     assert svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[]).status == JobStatus.RUNNING
-    assert svc.mark_running(worker=lab, job_id=held.pk, lease=held.lease_id).status == JobStatus.RUNNING
+    # Again: still Running, from the first batch's time.
+    assert svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[]).status == JobStatus.RUNNING
 
 
 def test_records_under_a_stale_lease_are_refused_and_nothing_is_written(people, lab, held):
@@ -471,7 +473,7 @@ def test_a_worker_cannot_report_on_a_job_it_does_not_hold(people, lab, held):
         with pytest.raises(NotFound):
             svc.finish_job(worker=other, job_id=held.pk, lease=held.lease_id, status=JobStatus.COMPLETED)
         with pytest.raises(NotFound):
-            svc.mark_running(worker=other, job_id=held.pk, lease=held.lease_id)
+            svc.append_records(worker=other, job_id=held.pk, lease=held.lease_id, records=[])
     with pytest.raises(NotFound):
         svc.finish_job(worker=lab, job_id=uuid.uuid4(), lease=held.lease_id, status=JobStatus.COMPLETED)
 
@@ -501,7 +503,7 @@ def test_a_job_ends_once_with_its_last_records(people, lab, held):
     )
     assert stored.ended_at is not None and stored.started_at <= stored.ended_at
     assert rows(held) == [(0, "output", "line 0"), (1, "error", "boom")]
-    assert svc.held_by(lab) == 0
+    assert svc.held_job_count(lab) == 0
 
 
 def test_a_job_finished_before_any_record_gets_a_start_time(people, lab, held):
@@ -598,7 +600,7 @@ def test_a_finished_job_can_never_be_moved_again(people, lab, held, second):
         svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[record(6)])
     assert error.value.code == "job_ended"
     with pytest.raises(Conflict) as error:
-        svc.mark_running(worker=lab, job_id=held.pk, lease=held.lease_id)
+        svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[])
     assert error.value.code == "job_ended"
     with pytest.raises(Conflict) as error:
         svc.request_stop(job=held, actor=SYSTEM)
@@ -768,7 +770,7 @@ def test_stopping_a_running_job_asks_its_worker(people, lab, held, running):
     # The worker hears it on its next report too, and still counts the job against its capacity.
     answer = svc.append_records(worker=lab, job_id=held.pk, lease=held.lease_id, records=[record(1)])
     assert answer.status == JobStatus.STOPPING
-    assert svc.held_by(lab) == 1
+    assert svc.held_job_count(lab) == 1
     # Asking again changes nothing.
     assert svc.request_stop(job=held, actor=SYSTEM).status == JobStatus.STOPPING
 

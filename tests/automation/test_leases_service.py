@@ -9,8 +9,9 @@ from automation.services import jobs as job_services
 from automation.services.actor import Actor
 from automation.services.errors import Conflict
 from automation.services.leases import reclaim_lost_jobs
+from automation.services.presence import offline_after
 from automation.services.runbooks import create_runbook, publish_runbook
-from automation.services.workers import offline_after, register_worker, remove_worker
+from automation.services.workers import register_worker, remove_worker
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.for_system()
@@ -44,7 +45,7 @@ def test_a_lost_workers_unstarted_job_goes_back_to_the_queue_and_a_running_one_f
     waiting, running = start(account), start(account)
     claimed = job_services.claim_jobs(worker=first, limit=2)
     assert {job.pk for job in claimed} == {waiting.pk, running.pk}
-    job_services.mark_running(worker=first, job_id=running.pk, lease=claimed[0].lease_id)
+    job_services.append_records(worker=first, job_id=running.pk, lease=claimed[0].lease_id, records=[])
     HybridWorker.objects.filter(pk=second.pk).update(last_seen_at=silent(first))  # the other one is alive
 
     result = reclaim_lost_jobs(now=silent(first))
@@ -64,7 +65,7 @@ def test_a_second_sweep_and_the_lost_workers_late_reports_change_nothing(setup):
     account, first, _ = setup
     job = start(account)
     (claimed,) = job_services.claim_jobs(worker=first)
-    job_services.mark_running(worker=first, job_id=job.pk, lease=claimed.lease_id)
+    job_services.append_records(worker=first, job_id=job.pk, lease=claimed.lease_id, records=[])
     now = silent(first)
     reclaim_lost_jobs(now=now)
 
@@ -89,7 +90,7 @@ def test_a_removed_workers_jobs_are_taken_back_too(setup):
     account, first, _ = setup
     job = start(account)
     (claimed,) = job_services.claim_jobs(worker=first)
-    job_services.mark_running(worker=first, job_id=job.pk, lease=claimed.lease_id)
+    job_services.append_records(worker=first, job_id=job.pk, lease=claimed.lease_id, records=[])
     remove_worker(account=account, worker_id=first.pk, actor=SYSTEM)
 
     assert reclaim_lost_jobs().failed == [str(job.pk)]
@@ -101,7 +102,7 @@ def test_a_job_being_stopped_when_its_worker_is_lost_ends_stopped(setup):
     account, first, _ = setup
     job = start(account)
     (claimed,) = job_services.claim_jobs(worker=first)
-    job_services.mark_running(worker=first, job_id=job.pk, lease=claimed.lease_id)
+    job_services.append_records(worker=first, job_id=job.pk, lease=claimed.lease_id, records=[])
     job_services.request_stop(job=Job.objects.get(pk=job.pk), actor=SYSTEM)
 
     reclaim_lost_jobs(now=silent(first))

@@ -1,4 +1,5 @@
-"""The presence sweep: each online/offline transition is told once, and moved last-seen times are pushed."""
+"""Presence: the online rule (offline after three missed heartbeats), and the sweep that tells each
+online/offline transition once and pushes the last-seen times that moved."""
 
 import uuid
 from datetime import timedelta
@@ -6,11 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from automation import live
 from automation.models import HybridWorker, Notification
 from automation.queries.notifications import visible_to
-from automation.services.presence import _announce, sweep_presence
-from automation.services.workers import is_online, offline_after, record_heartbeat, register_worker
-from portal import notify
+from automation.services.presence import _announce, is_online, offline_after, sweep_presence
+from automation.services.workers import record_heartbeat, register_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ def _settings(settings):
 def pushes(monkeypatch):
     """What would be pushed to the open pages of each account: (account id, payload)."""
     sent = []
-    monkeypatch.setattr(notify, "push_to_account", lambda account_id, payload: sent.append((account_id, payload)))
+    monkeypatch.setattr(live, "push_to_account", lambda account_id, payload: sent.append((account_id, payload)))
     return sent
 
 
@@ -320,3 +321,45 @@ def test_a_heartbeat_after_the_last_sweep_is_pushed_with_its_new_time(people, pu
     assert payload["workers"] == [
         {"id": str(worker.pk), "group_id": str(worker.group_id), "last_seen": worker.last_seen_at.isoformat()}
     ]
+
+
+# ---- the online rule -------------------------------------------------------------------
+
+
+def test_offline_after_is_three_heartbeat_intervals(settings):
+    settings.HEARTBEAT_INTERVAL_SECONDS = 15
+    assert offline_after() == timedelta(seconds=45)
+    settings.HEARTBEAT_INTERVAL_SECONDS = 7
+    assert offline_after() == timedelta(seconds=21)
+    assert settings.OFFLINE_AFTER_MISSED_HEARTBEATS == 3
+
+
+def test_a_worker_is_online_until_three_heartbeats_are_missed(people, settings):
+    settings.HEARTBEAT_INTERVAL_SECONDS = 10
+    worker = register(people.account)
+    now = worker.last_seen_at
+    assert is_online(worker, now)
+    assert is_online(worker, now + timedelta(seconds=29.9))
+    assert not is_online(worker, now + timedelta(seconds=30))
+    assert not is_online(worker, now + timedelta(hours=1))
+
+
+def test_a_worker_never_seen_is_offline(people):
+    worker = register(people.account)
+    HybridWorker.objects.filter(pk=worker.pk).update(last_seen_at=None)
+    assert not is_online(fresh(worker))
+
+
+def test_is_online_defaults_to_now(people):
+    worker = register(people.account)
+    assert is_online(fresh(worker))
+    HybridWorker.objects.filter(pk=worker.pk).update(last_seen_at=timezone.now() - offline_after())
+    assert not is_online(fresh(worker))
+
+
+def test_a_heartbeat_brings_an_offline_worker_back_online(people):
+    worker = heartbeat(register(people.account))
+    HybridWorker.objects.filter(pk=worker.pk).update(last_seen_at=timezone.now() - timedelta(hours=1))
+    assert not is_online(fresh(worker))
+    heartbeat(worker)
+    assert is_online(fresh(worker))

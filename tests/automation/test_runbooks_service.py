@@ -9,7 +9,7 @@ from automation.queries.runbooks import runbooks_of
 from automation.services import runbooks as svc
 from automation.services.actor import Actor
 from automation.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from automation.services.workers import create_group
+from automation.services.groups import create_group
 from automation.validators import NAME_RULE
 
 pytestmark = pytest.mark.django_db

@@ -9,20 +9,15 @@ from django.core.cache import cache
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from automation import tasks
+from automation import live, tasks
 from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup, Notification
 from automation.queries.notifications import visible_to
 from automation.services.actor import Actor
 from automation.services.errors import InvalidInput
-from automation.services.workers import (
-    create_group,
-    offline_after,
-    record_heartbeat,
-    register_worker,
-    request_group_deletion,
-)
-from automation.tasks import announce_to_account, delete_worker_group, sweep_worker_presence
-from portal import notify
+from automation.services.groups import create_group, request_group_deletion
+from automation.services.presence import offline_after
+from automation.services.workers import record_heartbeat, register_worker
+from automation.tasks import announce_to_account, sweep_worker_presence
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +41,7 @@ def _no_previous_sweep():
 @pytest.fixture
 def pushes(monkeypatch):
     sent = []
-    monkeypatch.setattr(notify, "push_to_account", lambda account_id, payload: sent.append((account_id, payload)))
+    monkeypatch.setattr(live, "push_to_account", lambda account_id, payload: sent.append((account_id, payload)))
     return sent
 
 
@@ -54,7 +49,7 @@ def pushes(monkeypatch):
 def queued(monkeypatch):
     calls = []
     # In the task's own attributes, so that undoing it leaves the task exactly as it was.
-    task = tasks.delete_worker_group._get_current_object()
+    task = tasks.delete_group._get_current_object()
     monkeypatch.setitem(vars(task), "delay", lambda *args: calls.append(args))
     return calls
 
@@ -177,7 +172,7 @@ def test_the_sweep_leaves_a_worker_that_is_online_alone(people, pushes, django_c
     assert fresh(worker).announced_online
 
 
-# ---- delete_worker_group ---------------------------------------------------------------
+# ---- delete_group (the task) --------------------------------------------------------------
 
 
 @pytest.fixture
@@ -195,7 +190,7 @@ def test_deleting_a_group_removes_it_and_the_notification_succeeds(
     group, notification = deletion
 
     with django_capture_on_commit_callbacks(execute=True):
-        deleted = delete_worker_group(str(group.pk), str(notification.pk), people.operator.pk, "198.51.100.7")
+        deleted = tasks.delete_group(str(group.pk), str(notification.pk), people.operator.pk, "198.51.100.7")
 
     assert deleted is True
     assert not HybridWorkerGroup.objects.filter(pk=group.pk).exists()
@@ -220,7 +215,7 @@ def test_deleting_a_group_removes_it_and_the_notification_succeeds(
 def test_a_deleted_or_absent_user_deletes_as_the_system(people, deletion):
     group, notification = deletion
 
-    assert delete_worker_group(str(group.pk), str(notification.pk), 987654321, "198.51.100.7")
+    assert tasks.delete_group(str(group.pk), str(notification.pk), 987654321, "198.51.100.7")
 
     event = AuditEvent.objects.get(action="group.delete")
     assert (event.actor, event.actor_name) == (None, "system")
@@ -232,7 +227,7 @@ def test_a_worker_registered_meanwhile_keeps_the_group_and_the_notification_fail
         account=people.account, group=group, name="late", machine_id="machine-late", credential_id="late"
     )
 
-    assert delete_worker_group(str(group.pk), str(notification.pk), people.operator.pk, None) is False
+    assert tasks.delete_group(str(group.pk), str(notification.pk), people.operator.pk, None) is False
 
     assert HybridWorkerGroup.objects.get(pk=group.pk).deleting_since is None
     notification.refresh_from_db()
@@ -245,7 +240,7 @@ def test_a_group_already_gone_fails_the_notification(people, deletion):
     group, notification = deletion
     HybridWorkerGroup.objects.filter(pk=group.pk).delete()
 
-    assert delete_worker_group(str(group.pk), str(notification.pk), people.operator.pk, None) is False
+    assert tasks.delete_group(str(group.pk), str(notification.pk), people.operator.pk, None) is False
 
     notification.refresh_from_db()
     assert (notification.state, notification.message) == ("failed", "Failed: it no longer exists.")
@@ -255,7 +250,7 @@ def test_a_deletion_whose_notification_was_dismissed_still_deletes(people, delet
     group, notification = deletion
     Notification.objects.filter(pk=notification.pk).delete()
 
-    assert delete_worker_group(str(group.pk), str(notification.pk), people.operator.pk, None) is True
+    assert tasks.delete_group(str(group.pk), str(notification.pk), people.operator.pk, None) is True
 
     assert not HybridWorkerGroup.objects.filter(pk=group.pk).exists()
 

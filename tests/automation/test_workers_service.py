@@ -1,8 +1,7 @@
-"""Hybrid worker groups and workers through the service layer: registration, heartbeats,
-online/offline, removal and group deletion."""
+"""Hybrid workers through the service layer: registration, heartbeats, credentials and removal (groups:
+test_groups_service.py; online/offline: test_presence_service.py)."""
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -10,19 +9,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup, Notification
+from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup
 from automation.services.actor import Actor
 from automation.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from automation.services.workers import (
-    create_group,
-    delete_group,
     deregister_worker,
-    is_online,
-    offline_after,
     record_heartbeat,
     register_worker,
     remove_worker,
-    request_group_deletion,
     worker_for_credential,
 )
 
@@ -176,45 +170,6 @@ def test_long_facts_are_cut_to_their_columns(people):
 # ---- online / offline -----------------------------------------------------------------
 
 
-def test_offline_after_is_three_heartbeat_intervals(settings):
-    settings.HEARTBEAT_INTERVAL_SECONDS = 15
-    assert offline_after() == timedelta(seconds=45)
-    settings.HEARTBEAT_INTERVAL_SECONDS = 7
-    assert offline_after() == timedelta(seconds=21)
-    assert settings.OFFLINE_AFTER_MISSED_HEARTBEATS == 3
-
-
-def test_a_worker_is_online_until_three_heartbeats_are_missed(people, settings):
-    settings.HEARTBEAT_INTERVAL_SECONDS = 10
-    worker = fresh(register(people.account).worker)
-    now = worker.last_seen_at
-    assert is_online(worker, now)
-    assert is_online(worker, now + timedelta(seconds=29.9))
-    assert not is_online(worker, now + timedelta(seconds=30))
-    assert not is_online(worker, now + timedelta(hours=1))
-
-
-def test_a_worker_never_seen_is_offline(people):
-    worker = register(people.account).worker
-    HybridWorker.objects.filter(pk=worker.pk).update(last_seen_at=None)
-    assert not is_online(fresh(worker))
-
-
-def test_is_online_defaults_to_now(people):
-    worker = register(people.account).worker
-    assert is_online(fresh(worker))
-    HybridWorker.objects.filter(pk=worker.pk).update(last_seen_at=timezone.now() - offline_after())
-    assert not is_online(fresh(worker))
-
-
-def test_a_heartbeat_brings_an_offline_worker_back_online(people):
-    worker = heartbeat_after_first(register(people.account).worker)
-    HybridWorker.objects.filter(pk=worker.pk).update(last_seen_at=timezone.now() - timedelta(hours=1))
-    assert not is_online(fresh(worker))
-    record_heartbeat(worker=fresh(worker), facts=dict(FACTS))
-    assert is_online(fresh(worker))
-
-
 # ---- registration ---------------------------------------------------------------------
 
 
@@ -325,86 +280,6 @@ def test_deregistering_removes_the_worker_and_keeps_the_group(people):
     assert not HybridWorker.objects.exists() and HybridWorkerGroup.objects.filter(name="lab").exists()
     event = AuditEvent.objects.get(action="worker.deregister")
     assert event.source_ip == "198.51.100.10" and event.target_name == "web-01"
-
-
-# ---- groups ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("role", ["owner", "operator"])
-def test_owners_and_operators_create_groups(people, role):
-    group = create_group(account=people.account, name="lab linux.v2_x-1", actor=Actor(user=people.by_role[role]))
-    assert group.created_by == people.by_role[role].username
-
-
-@pytest.mark.parametrize(("role", "error"), [("reader", PermissionDenied), ("stranger", NotFound)])
-def test_readers_and_strangers_cannot_create_groups(people, role, error):
-    before = state()
-    with pytest.raises(error):
-        create_group(account=people.account, name="lab", actor=Actor(user=people.by_role[role]))
-    assert state() == before
-
-
-def test_group_names_are_unique_per_account(people):
-    create_group(account=people.account, name="lab", actor=Actor(user=people.owner))
-    create_group(account=people.other_account, name="lab", actor=Actor(user=people.stranger))
-    before = state()
-    with pytest.raises(Conflict):
-        create_group(account=people.account, name="lab", actor=Actor(user=people.owner))
-    with pytest.raises(InvalidInput):
-        create_group(account=people.account, name="..", actor=Actor(user=people.owner))
-    assert state() == before
-
-
-def test_a_group_with_workers_is_not_deleted(people):
-    register(people.account)
-    register(people.account, machine_id="machine-0002", name="web-02")
-    before = state()
-    with pytest.raises(Conflict) as refused:
-        request_group_deletion(account=people.account, group_name="lab", actor=Actor(user=people.owner))
-    assert refused.value.code == "group_not_empty" and "web-01, web-02" in refused.value.detail
-    assert state() == before and not Notification.objects.exists()
-
-
-def test_deleting_an_empty_group_goes_through_a_notification(people, django_capture_on_commit_callbacks):
-    group = create_group(account=people.account, name="lab", actor=Actor(user=people.owner))
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        notification = request_group_deletion(account=people.account, group_name="lab", actor=Actor(user=people.owner))
-    assert len(callbacks) >= 1
-    assert notification.state == "in_progress"
-    assert HybridWorkerGroup.objects.get(pk=group.pk).deleting_since is not None
-    assert delete_group(group_id=group.pk, notification_id=notification.pk, actor=Actor(user=people.owner))
-    assert not HybridWorkerGroup.objects.filter(pk=group.pk).exists()
-    notification.refresh_from_db()
-    assert (notification.state, notification.level) == ("succeeded", "success")
-
-
-def test_deleting_a_group_that_is_already_gone_fails_the_notification(people):
-    group = create_group(account=people.account, name="lab", actor=Actor(user=people.owner))
-    notification = request_group_deletion(account=people.account, group_name="lab", actor=Actor(user=people.owner))
-    HybridWorkerGroup.objects.filter(pk=group.pk).delete()
-    assert not delete_group(group_id=group.pk, notification_id=notification.pk, actor=Actor.for_system())
-    notification.refresh_from_db()
-    assert notification.state == "failed" and "no longer exists" in notification.message
-
-
-def test_readers_cannot_delete_groups(people):
-    create_group(account=people.account, name="lab", actor=Actor(user=people.owner))
-    before = state()
-    with pytest.raises(PermissionDenied):
-        request_group_deletion(account=people.account, group_name="lab", actor=Actor(user=people.reader))
-    with pytest.raises(NotFound):
-        request_group_deletion(account=people.account, group_name="lab", actor=Actor(user=people.stranger))
-    assert state() == before
-
-
-def test_the_celery_task_runs_the_deletion(people):
-    from automation.tasks import delete_worker_group
-
-    group = create_group(account=people.account, name="lab", actor=Actor(user=people.owner))
-    notification = request_group_deletion(account=people.account, group_name="lab", actor=Actor(user=people.owner))
-    assert delete_worker_group.run(str(group.pk), str(notification.pk), people.owner.pk, "198.51.100.20")
-    event = AuditEvent.objects.get(action="group.delete")
-    assert event.actor == people.owner and event.source_ip == "198.51.100.20"
 
 
 def test_heartbeat_interval_settings_are_sane():

@@ -26,6 +26,7 @@ import pytest
 from django.conf import settings
 from django.db import connection, connections
 
+from automation import live
 from tests.support.postgres import free_port
 from tests.support.processes import BASE_DIR, BIN, Process
 
@@ -402,7 +403,7 @@ def waiting_in_groups(redis_url: str, group_ids: list) -> int:
     try:
         pipe = client.pipeline()
         for group_id in group_ids:
-            pipe.zcard(f"{prefix}:group:jobs-{group_id}")
+            pipe.zcard(f"{prefix}:group:{live.jobs_waiters(group_id)}")
         return sum(pipe.execute())
     finally:
         client.close()
@@ -446,7 +447,7 @@ def all_waiting(redis_url: str, group_ids: list, expected: int, settle: float, t
     import redis
 
     prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix", "asgi")
-    keys = [f"{prefix}:group:jobs-{group_id}" for group_id in group_ids]
+    keys = [f"{prefix}:group:{live.jobs_waiters(group_id)}" for group_id in group_ids]
     client = redis.Redis.from_url(redis_url)
     try:
         deadline = time.monotonic() + timeout

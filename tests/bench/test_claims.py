@@ -47,7 +47,8 @@ def _config() -> dict:
 def test_claims_per_second(mode, transactional_db, server_env, run_dir, postgres):
     from automation.models import HybridWorker, Job, JobStatus
     from automation.services.actor import Actor
-    from automation.services.workers import create_group, register_worker
+    from automation.services.groups import create_group
+    from automation.services.workers import register_worker
 
     config = _config()
     if mode not in config["modes"]:

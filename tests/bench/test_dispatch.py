@@ -51,8 +51,8 @@ def _config() -> dict:
 def run_dispatch(*, label: str, daphne_env: dict[str, str], log_dir: Path, redis_url: str, postmaster: int | None):
     from automation.models import FINAL_STATUSES, Job, JobStatus
     from automation.services.actor import Actor
+    from automation.services.groups import create_group
     from automation.services.jobs import start_job
-    from automation.services.workers import create_group
 
     config = _config()
     setup = support.make_account("bench-dispatch")

@@ -54,8 +54,8 @@ def _config() -> dict:
 def test_idle_agents_on_one_daphne(transactional_db, server_env, log_dir, redis_url, postgres):
     from automation.models import FINAL_STATUSES, Job, JobStatus
     from automation.services.actor import Actor
+    from automation.services.groups import create_group
     from automation.services.jobs import start_job
-    from automation.services.workers import create_group
 
     config = _config()
     agents = config["agents"]

@@ -213,8 +213,8 @@ def _crossing(progress: list[tuple[float, int]], target: float) -> float | None:
 def test_throughput_of_real_agents(transactional_db, server_env, log_dir, run_dir, postgres):
     from automation.models import FINAL_STATUSES, Job, JobStatus
     from automation.services.actor import Actor
+    from automation.services.groups import create_group
     from automation.services.jobs import start_job
-    from automation.services.workers import create_group
 
     config = _config()
     setup = support.make_account("bench-throughput")

@@ -5,8 +5,8 @@ from playwright.sync_api import expect
 
 from automation.agent_package import install_line, register_line
 from automation.services.actor import Actor
+from automation.services.groups import create_group
 from automation.services.keys import agent_service_url
-from automation.services.workers import create_group
 from tests.e2e.conftest import off_loop, sign_in
 
 pytestmark = pytest.mark.e2e

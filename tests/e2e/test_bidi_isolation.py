@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 from automation.models import Runbook
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
+from automation.services.groups import create_group
 from automation.services.runbooks import publish_runbook, update_draft
-from automation.services.workers import create_group
 from tests.e2e.conftest import off_loop, sign_in
 
 pytestmark = pytest.mark.e2e

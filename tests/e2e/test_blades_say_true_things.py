@@ -10,6 +10,7 @@ import pytest
 from django.db import connections
 from playwright.sync_api import expect
 
+from automation import live
 from automation.models import Membership, Role
 from automation.services import jobs as job_services
 from automation.services.accounts import change_role
@@ -179,7 +180,7 @@ def test_the_jobs_list_shows_a_jobs_new_status_while_other_jobs_keep_changing(wo
     def keep_changing():
         # Another job's status pushes, every 50 ms, as a busy account sends them.
         while not stop.is_set():
-            job_services.push_job_status(other)
+            live.push_job_status(other)
             busy.set()
             stop.wait(0.05)
 

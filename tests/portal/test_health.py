@@ -6,8 +6,10 @@ These run without a Celery worker; the happy path with a real worker is tested e
 import time
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
+from automation.redis_client import redis_client
 from portal import health
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def no_recent_pong():
     """Forget any worker's earlier answer, so the check really asks (and nobody answers)."""
-    client = health._redis_client()
+    client = redis_client(settings.REDIS_URL)
     client.delete(health._CELERY_PONG_KEY)
     yield client
     client.delete(health._CELERY_PONG_KEY)

@@ -8,8 +8,8 @@ import pytest
 import redis
 from django.conf import settings
 
+from automation.redis_client import for_redis_py
 from portal.health import _CELERY_PONG_KEY
-from portal.redis_url import for_redis_py
 from tests.support.processes import start_celery_worker
 
 pytestmark = pytest.mark.django_db

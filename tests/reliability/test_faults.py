@@ -249,8 +249,8 @@ def test_an_agent_stopped_with_sigterm_hands_its_worker_back_at_once(stack, make
     worker = HybridWorker.objects.get(pk=worker.pk)
     assert worker.left_at is not None and worker.left_at >= worker.last_seen_at
     job = start(stack.account, "sleep", Seconds=0)
-    from automation.queries.waiting import explain_waiting
+    from automation.queries.waiting import annotate_waiting_reasons
 
-    explain_waiting([job])
+    annotate_waiting_reasons([job])
     assert job.waiting_reason.startswith(f"Waiting: every worker in group {GROUP} is offline (polite last seen")
     assert os.path.exists(agent.state_dir)

@@ -9,6 +9,7 @@ import redis
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from automation import live
 from automation.models import FINAL_STATUSES, Job, JobStatus, JobStream
 from automation.services.actor import Actor
 from automation.services.jobs import start_job
@@ -70,10 +71,10 @@ def sandbox(agent: Agent, job: Job) -> Path:
 
 def waiting_polls(group) -> int:
     """How many long-polls of a worker group's members wait at the server right now: each one joins the
-    group's channel group (`jobs-<group id>`, automation/api/agent/jobs.py) while it waits."""
+    group's channel group (automation.live.jobs_waiters) while it waits."""
     layer = get_channel_layer()
     client = redis.Redis.from_url(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
     try:
-        return client.zcard(layer._group_key(f"jobs-{group.pk}"))
+        return client.zcard(layer._group_key(live.jobs_waiters(group.pk)))
     finally:
         client.close()

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from automation.models import JobStatus, JobStream
 from automation.services.leases import reclaim_lost_jobs
-from automation.services.workers import offline_after
+from automation.services.presence import offline_after
 from tests.workers.conftest import (
     AS_ROOT,
     processes_in,

@@ -11,6 +11,7 @@ from django.db import connections
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from automation import live
 from automation.api import schema as openapi
 from automation.api.agent import serializers as s
 from automation.api.agent.views import BAD_CREDENTIAL, AgentView
@@ -80,7 +81,7 @@ class NextJobsView(AgentView, AsyncAPIView):
         known = {str(job_id) for job_id in data.get("stopping", [])}
         layer = get_channel_layer()
         channel = await layer.new_channel()
-        groups = [f"jobs-{worker.group_id}", f"worker-{worker.pk}"]
+        groups = [live.jobs_waiters(worker.group_id), live.worker_waiters(worker.pk)]
         for group in groups:
             await layer.group_add(group, channel)
         try:
@@ -88,7 +89,7 @@ class NextJobsView(AgentView, AsyncAPIView):
                 jobs, stops, held = await _closing(lambda: self._take(worker, known))()
                 left = deadline - time.monotonic()
                 if jobs or stops or left <= 0:
-                    return Response({"jobs": [job_services.payload(job) for job in jobs], "stop": stops})
+                    return Response({"jobs": [job_services.job_for_agent(job) for job in jobs], "stop": stops})
                 try:
                     await asyncio.wait_for(layer.receive(channel), timeout=min(left, FALLBACK_POLL_SECONDS))
                 except TimeoutError:
@@ -112,7 +113,7 @@ class NextJobsView(AgentView, AsyncAPIView):
             raise BadCredentials(BAD_CREDENTIAL)
         jobs = job_services.claim_jobs(worker=worker, limit=worker.capacity)
         stops = [job_id for job_id in job_services.stop_requests(worker=worker) if job_id not in known_stops]
-        return jobs, stops, job_services.held_by(worker)
+        return jobs, stops, job_services.held_job_count(worker)
 
 
 class JobRecordsView(AgentView):
@@ -159,4 +160,6 @@ class JobFinishView(AgentView):
         )
         # The slot just freed takes the next job in the same exchange: one round trip per job, not two.
         claimed = job_services.claim_jobs(worker=worker, limit=data["claim"]) if data["claim"] else []
-        return Response({"status": job.status, "stop": False, "jobs": [job_services.payload(item) for item in claimed]})
+        return Response(
+            {"status": job.status, "stop": False, "jobs": [job_services.job_for_agent(item) for item in claimed]}
+        )

@@ -16,7 +16,6 @@ from automation.api.agent import serializers as s
 from automation.api.exceptions import BadCredentials
 from automation.api.parsers import LimitedJSONParser
 from automation.models import HybridWorker
-from automation.services import jobs as job_services
 from automation.services import keys as key_services
 from automation.services import leases as lease_services
 from automation.services import workers as worker_services
@@ -145,7 +144,7 @@ class HeartbeatView(AgentView):
         # Fencing: a worker that was paused past its lease learns which jobs were taken back, and
         # its heartbeat does not count until it lets go of them.
         held = [dict(item) for item in data["jobs"]] if "jobs" in data else None
-        lost = job_services.stale_leases(worker=worker, held=held)
+        lost = lease_services.stale_leases(worker=worker, held=held)
         if lost:
             detail = f"This worker no longer holds {len(lost)} of its jobs (their lease moved on): end them."
             return Response({"code": "stale_lease", "detail": detail, "lost": lost}, status=409)

@@ -10,8 +10,8 @@ from automation.api.errors import get_or_not_found
 from automation.api.fields import NameField
 from automation.api.management.scoping import AccountScoped
 from automation.models import HybridWorkerGroup
-from automation.queries.workers import groups_of
-from automation.services import workers as worker_services
+from automation.queries.groups import groups_of
+from automation.services import groups as group_services
 
 
 class GroupSerializer(serializers.ModelSerializer):
@@ -64,7 +64,7 @@ class GroupList(AccountScoped, generics.ListAPIView):
     def post(self, request, account_id):
         data = GroupCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        group = worker_services.create_group(
+        group = group_services.create_group(
             account=self.get_account(), name=data.validated_data["name"], actor=self.actor()
         )
         group = groups_of(self.get_account()).get(pk=group.pk)
@@ -90,7 +90,7 @@ class GroupDetail(GroupScoped, generics.RetrieveAPIView):
     )
     def delete(self, request, account_id, group_name):
         self.get_group()  # the same 404 as a GET
-        notification = worker_services.request_group_deletion(
+        notification = group_services.request_group_deletion(
             account=self.get_account(), group_name=group_name, actor=self.actor()
         )
         body = {

@@ -12,7 +12,7 @@ from automation.api.management.fields import JSONValue, timeout_field
 from automation.api.management.scoping import AccountScoped
 from automation.models import Job, JobStream
 from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of
-from automation.queries.waiting import explain_waiting, status_reason
+from automation.queries.waiting import annotate_waiting_reasons, status_reason
 from automation.services import jobs as job_services
 
 
@@ -97,7 +97,7 @@ class JobList(AccountScoped, generics.ListAPIView):
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
-        explain_waiting(page if page is not None else queryset)
+        annotate_waiting_reasons(page if page is not None else queryset)
         return page
 
     @extend_schema(
@@ -120,7 +120,7 @@ class JobList(AccountScoped, generics.ListAPIView):
             timeout_seconds=values.get("timeout_seconds"),
             actor=self.actor(),
         )
-        explain_waiting([job])
+        annotate_waiting_reasons([job])
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
@@ -137,7 +137,7 @@ class JobDetail(JobScoped, generics.RetrieveAPIView):
 
     def get_object(self):
         job = self.get_job()
-        explain_waiting([job])
+        annotate_waiting_reasons([job])
         return job
 
 

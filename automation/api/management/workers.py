@@ -12,7 +12,7 @@ from automation.api.management.scoping import AccountScoped
 from automation.models import HybridWorker
 from automation.queries.workers import workers_of
 from automation.services import workers as worker_services
-from automation.services.workers import is_online
+from automation.services.presence import is_online
 
 
 class WorkerSerializer(serializers.ModelSerializer):

@@ -11,9 +11,10 @@ from rest_framework.test import APIClient
 
 from automation.models import AccountKey, AuditEvent, HybridWorker, HybridWorkerGroup, Notification
 from automation.services.actor import Actor
+from automation.services.groups import create_group
 from automation.services.notifications import create_notification
 from automation.services.tokens import create_token
-from automation.services.workers import create_group, register_worker
+from automation.services.workers import register_worker
 
 GROUP = "lab linux.v2_x-1"  # every character a name may hold
 WORKER_FIELDS = {"id", "name", "group", "status", "last_seen", "registered", "ip", "os", "version", "facts"}

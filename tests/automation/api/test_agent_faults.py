@@ -12,13 +12,14 @@ from django.db import connections
 from django.utils import timezone
 
 from automation.models import AuditEvent, HybridWorker, Job, JobStatus, JobStream, Notification
-from automation.queries.workers import groups_of, with_presence, worker_totals, workers_of
+from automation.queries.groups import groups_of
+from automation.queries.workers import with_presence, worker_totals, workers_of
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
 from automation.services.leases import reclaim_lost_jobs
-from automation.services.presence import sweep_presence
+from automation.services.presence import is_online, offline_after, sweep_presence
 from automation.services.runbooks import MASK, create_runbook, publish_runbook
-from automation.services.workers import is_online, offline_after, register_worker
+from automation.services.workers import register_worker
 from tests.automation.api.helpers import assert_error, call
 
 SYSTEM = Actor.for_system()
@@ -411,7 +412,7 @@ def test_an_end_report_claims_no_more_than_the_freed_capacity(agent, world):
     )
 
     assert len(response.json()["jobs"]) == 1
-    assert job_services.held_by(world.worker()) == 2
+    assert job_services.held_job_count(world.worker()) == 2
     assert Job.objects.filter(status=JobStatus.QUEUED).count() == 2
 
 

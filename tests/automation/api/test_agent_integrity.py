@@ -24,9 +24,10 @@ from automation.models import HybridWorker, Job, JobStatus, JobStream
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
 from automation.services.leases import reclaim_lost_jobs
+from automation.services.presence import offline_after
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.tokens import create_token
-from automation.services.workers import offline_after, register_worker, remove_worker
+from automation.services.workers import register_worker, remove_worker
 from tests.automation.api.helpers import assert_error, call
 
 SYSTEM = Actor.for_system()

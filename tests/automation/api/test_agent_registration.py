@@ -206,7 +206,7 @@ def test_deregister_cannot_remove_another_accounts_machine_with_this_accounts_ke
 
 
 def test_registering_into_a_group_being_deleted_is_409(agent, people, keys):
-    from automation.services.workers import create_group, request_group_deletion
+    from automation.services.groups import create_group, request_group_deletion
 
     create_group(account=people.account, name="going", actor=Actor(user=people.owner))
     request_group_deletion(account=people.account, group_name="going", actor=Actor(user=people.owner))

@@ -204,11 +204,12 @@ def test_successful_requests_do_not_count_as_failures(agent, people, keys, worke
 
 
 def test_the_block_lifts_when_the_window_ends(agent, people, keys, worker_a, settings):
-    from automation.api.throttling import _client, address_key
+    from automation.api.throttling import address_key
+    from automation.redis_client import redis_client
 
     settings.AUTH_FAILURES_PER_MINUTE = 2
     for _ in range(2):
         assert_unauthorized(call(agent, people.account.pk, "heartbeat", {}, token="wrong"))
     assert_error(call(agent, people.account.pk, "heartbeat", {}, token="wrong"), 429)
-    _client(settings.REDIS_URL).delete(address_key("198.51.100.10"))  # what the 60 s expiry does
+    redis_client(settings.REDIS_URL).delete(address_key("198.51.100.10"))  # what the 60 s expiry does
     assert_unauthorized(call(agent, people.account.pk, "heartbeat", {}, token="wrong"))

@@ -356,7 +356,7 @@ def test_another_users_notification_is_not_found_either(people):
 
 @pytest.fixture
 def sixty_groups(people):
-    from automation.services.workers import create_group
+    from automation.services.groups import create_group
 
     for n in range(60):
         create_group(account=people.account, name=f"g{n:02}", actor=SYSTEM)

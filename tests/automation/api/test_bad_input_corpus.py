@@ -244,11 +244,12 @@ def world(django_db_setup, django_db_blocker, redis_url):
     from automation.services import jobs as job_services
     from automation.services.accounts import create_account
     from automation.services.actor import Actor
+    from automation.services.groups import create_group
     from automation.services.keys import reveal_keys
     from automation.services.notifications import create_notification
     from automation.services.runbooks import create_runbook, publish_runbook
     from automation.services.tokens import create_token
-    from automation.services.workers import create_group, register_worker
+    from automation.services.workers import register_worker
 
     system = Actor.for_system()
     with django_db_blocker.unblock():

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup
 from automation.services.actor import Actor
-from automation.services.workers import create_group
+from automation.services.groups import create_group
 from tests.automation.api.helpers import assert_error, is_uuid
 from tests.automation.api.management_support import (
     GROUP,

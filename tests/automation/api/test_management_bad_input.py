@@ -13,9 +13,9 @@ from rest_framework.test import APIClient
 from automation.models import AuditEvent, HybridWorkerGroup, Job, JobStream, Runbook, RunbookVersion
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
+from automation.services.groups import create_group
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.tokens import create_token
-from automation.services.workers import create_group
 from tests.automation.api.helpers import assert_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]

@@ -17,10 +17,12 @@ from rest_framework.test import APIClient
 from automation.models import AuditEvent, HybridWorker, Job, JobStatus, Runbook
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
+from automation.services.groups import create_group
 from automation.services.leases import reclaim_lost_jobs
+from automation.services.presence import offline_after
 from automation.services.runbooks import MASK, MAX_TIMEOUT_SECONDS, create_runbook, publish_runbook, update_draft
 from automation.services.tokens import create_token
-from automation.services.workers import create_group, offline_after, register_worker
+from automation.services.workers import register_worker
 from tests.automation.api.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +147,7 @@ def test_a_secret_never_comes_back_from_the_api_the_activity_log_or_the_portal(w
 def test_the_secret_is_cleared_once_the_job_ends(world):
     job = world.start()
     (claimed,) = job_services.claim_jobs(worker=world.worker)
-    assert job_services.payload(claimed)["parameters"]["token"] == SECRET
+    assert job_services.job_for_agent(claimed)["parameters"]["token"] == SECRET
 
     job_services.finish_job(worker=world.worker, job_id=job.pk, lease=claimed.lease_id, status="Completed")
 
@@ -223,7 +225,7 @@ def test_a_queued_job_says_why_it_waits_in_the_api_and_on_its_blade(world, clien
     else:
         job = world.start()
         (claimed,) = job_services.claim_jobs(worker=world.worker)
-        job_services.mark_running(worker=world.worker, job_id=job.pk, lease=claimed.lease_id)
+        job_services.append_records(worker=world.worker, job_id=job.pk, lease=claimed.lease_id, records=[])
         HybridWorker.objects.update(last_seen_at=timezone.now() - offline_after() - timedelta(seconds=1))
         assert reclaim_lost_jobs().retried == [str(job.pk)]
         HybridWorker.objects.update(last_seen_at=timezone.now())
@@ -437,5 +439,5 @@ def test_a_job_gets_the_runbooks_default_timeout_unless_it_has_its_own(world, ru
     job = Job.objects.get(pk=response.json()["id"])
     assert job.timeout_seconds == stored
     (claimed,) = job_services.claim_jobs(worker=world.worker)
-    assert job_services.payload(claimed)["timeout_seconds"] == stored
+    assert job_services.job_for_agent(claimed)["timeout_seconds"] == stored
     assert (job.retries_left, job.attempt, job.status) == (1, 1, JobStatus.QUEUED)

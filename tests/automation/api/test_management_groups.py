@@ -4,7 +4,8 @@ import pytest
 
 from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup
 from automation.services.actor import Actor
-from automation.services.workers import delete_group, register_worker
+from automation.services.groups import delete_group
+from automation.services.workers import register_worker
 from tests.automation.api.helpers import assert_error
 from tests.automation.api.management_support import (
     GROUP,

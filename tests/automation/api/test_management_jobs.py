@@ -10,8 +10,8 @@ from rest_framework.test import APIClient
 
 from automation.models import Job, JobStatus
 from automation.services import jobs as job_services
+from automation.services.groups import create_group
 from automation.services.runbooks import create_runbook, publish_runbook
-from automation.services.workers import create_group
 from tests.automation.api.helpers import assert_error, is_uuid
 from tests.automation.api.runbooks_support import (
     JOB_KEYS,

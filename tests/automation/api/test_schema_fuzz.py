@@ -513,7 +513,7 @@ def test_the_stateful_mistake_is_the_fuzzers_and_only_that_is_let_pass(target):
     )
     from schemathesis.specs.openapi.checks import negative_data_rejection
 
-    from automation.services.workers import create_group
+    from automation.services.groups import create_group
     from portal.asgi import application
 
     named = "No such API token."

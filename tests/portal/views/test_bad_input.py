@@ -12,9 +12,9 @@ from django.urls import reverse
 
 from automation.models import ApiToken, AuditEvent, Job, Runbook
 from automation.services.actor import Actor
+from automation.services.groups import create_group
 from automation.services.jobs import start_job
 from automation.services.runbooks import create_runbook, publish_runbook
-from automation.services.workers import create_group
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 

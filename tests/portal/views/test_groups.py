@@ -16,15 +16,10 @@ from django.utils.html import escape
 from automation import tasks
 from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup, Notification
 from automation.services.actor import Actor
+from automation.services.groups import create_group, delete_group
 from automation.services.keys import agent_service_url, reveal_keys
-from automation.services.workers import (
-    create_group,
-    delete_group,
-    deregister_worker,
-    offline_after,
-    register_worker,
-    remove_worker,
-)
+from automation.services.presence import offline_after
+from automation.services.workers import deregister_worker, register_worker, remove_worker
 from automation.validators import NAME_RULE
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +38,7 @@ def queued(monkeypatch):
     """The arguments of each deletion task queued (the task itself is not sent to a broker)."""
     calls = []
     # In the task's own attributes, so that undoing it leaves the task exactly as it was.
-    task = tasks.delete_worker_group._get_current_object()
+    task = tasks.delete_group._get_current_object()
     monkeypatch.setitem(vars(task), "delay", lambda *args: calls.append(args))
     return calls
 

@@ -9,8 +9,9 @@ from django.urls import reverse
 
 from automation.models import AccountKey, AuditEvent, Membership
 from automation.services.actor import Actor
+from automation.services.groups import create_group
 from automation.services.keys import account_for_key, agent_service_url, reveal_keys
-from automation.services.workers import create_group, register_worker
+from automation.services.workers import register_worker
 from portal.urls import portal_patterns
 
 pytestmark = pytest.mark.django_db

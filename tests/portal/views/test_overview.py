@@ -97,7 +97,8 @@ def test_the_overview_counts_groups_and_workers_and_who_is_online(people, client
     from django.utils import timezone
 
     from automation.models import HybridWorker
-    from automation.services.workers import create_group, register_worker
+    from automation.services.groups import create_group
+    from automation.services.workers import register_worker
 
     system = Actor.for_system()
     create_group(account=people.account, name="empty-group", actor=system)

@@ -12,8 +12,9 @@ from django.utils.html import escape
 from automation.models import AuditEvent, Job, JobStatus, JobStream, Runbook
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
+from automation.services.groups import create_group
 from automation.services.runbooks import MASK, create_runbook
-from automation.services.workers import create_group, register_worker
+from automation.services.workers import register_worker
 
 pytestmark = pytest.mark.django_db
 

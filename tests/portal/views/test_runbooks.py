@@ -12,9 +12,10 @@ from django.utils.html import escape
 
 from automation.models import AuditEvent, HybridWorkerGroup, Job, JobStatus, Runbook, RunbookVersion
 from automation.services.actor import Actor
+from automation.services.groups import create_group
 from automation.services.jobs import start_job
 from automation.services.runbooks import create_runbook, publish_runbook, update_draft
-from automation.services.workers import create_group, register_worker
+from automation.services.workers import register_worker
 from automation.validators import NAME_RULE
 
 pytestmark = pytest.mark.django_db

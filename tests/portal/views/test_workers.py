@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup
 from automation.services.actor import Actor
-from automation.services.workers import create_group, offline_after, register_worker, worker_for_credential
+from automation.services.groups import create_group
+from automation.services.presence import offline_after
+from automation.services.workers import register_worker, worker_for_credential
 from tests.portal.views.test_keys import STATE_DIR_HINT
 
 pytestmark = pytest.mark.django_db
@@ -463,10 +465,10 @@ def test_a_reader_cannot_open_or_post_a_removal(people, client_for, lab, htmx):
 def test_removing_a_worker_tells_open_pages_of_the_account(
     people, client_for, lab, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from portal import notify
+    from automation import live
 
     pushed = []
-    monkeypatch.setattr(notify, "push_to_account", lambda account_id, payload: pushed.append((account_id, payload)))
+    monkeypatch.setattr(live, "push_to_account", lambda account_id, payload: pushed.append((account_id, payload)))
 
     with django_capture_on_commit_callbacks(execute=True):
         client_for(people.operator).post(remove_url(people, lab.online))
