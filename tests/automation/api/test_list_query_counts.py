@@ -8,6 +8,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from automation.services.actor import Actor
+from automation.services.notifications import create_notification
 from automation.services.tokens import create_token
 from tests.rows import GrowingWorld
 from tests.test_routes import ROUTES
@@ -42,11 +43,8 @@ READS = {
 
 
 @pytest.fixture
-def world(people, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def world(people):
     world = GrowingWorld(people)
-    from automation.services.notifications import create_notification
-
     world.notification = create_notification(account=world.account, title="Something happened")
     return world
 

@@ -72,9 +72,14 @@ PAGES = {
 }
 
 
-@pytest.fixture
-def world(people, settings):
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Autouse, so it applies before `people` makes its users."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def world(people):
     return GrowingWorld(people)
 
 
