@@ -1,0 +1,87 @@
+"""Every read of the management API costs the same number of queries with 3 of everything as with
+30: lists are read in bulk, never one query per row they hold."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from automation.services.actor import Actor
+from automation.services.notifications import create_notification
+from automation.services.tokens import create_token
+from tests.rows import GrowingWorld
+from tests.test_routes import ROUTES
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
+
+FEW, MANY = 3, 30
+
+
+def _account(w):
+    return {"account_id": w.account.pk}
+
+
+# route → (its path's values, how many rows its list holds once the world holds `n`, or None for one object).
+READS = {
+    "api:account-list": (lambda w: {}, lambda n: n + 1),
+    "api:account-detail": (_account, None),
+    "api:group-list": (_account, lambda n: n + 2),
+    "api:group-detail": (lambda w: _account(w) | {"group_name": "lab"}, None),
+    "api:group-workers": (lambda w: _account(w) | {"group_name": "lab"}, lambda n: n + 1),
+    "api:worker-detail": (lambda w: _account(w) | {"worker_id": w.worker.pk}, None),
+    "api:runbook-list": (_account, lambda n: n + 1),
+    "api:runbook-detail": (lambda w: _account(w) | {"runbook_name": "hello"}, None),
+    "api:runbook-versions": (lambda w: _account(w) | {"runbook_name": "hello"}, lambda n: n + 1),
+    # Test pane runs are kept out of the Jobs list.
+    "api:job-list": (_account, lambda n: n + 1),
+    "api:job-detail": (lambda w: _account(w) | {"job_id": w.job.pk}, None),
+    "api:job-streams": (lambda w: _account(w) | {"job_id": w.job.pk}, lambda n: n),
+    "api:notification-list": (lambda w: {}, lambda n: n + 1),
+    "api:notification-detail": (lambda w: {"notification_id": w.notification.pk}, None),
+}
+
+
+@pytest.fixture
+def world(people):
+    world = GrowingWorld(people)
+    world.notification = create_notification(account=world.account, title="Something happened")
+    return world
+
+
+def test_every_read_of_the_api_is_measured():
+    reads = {
+        route for route, rows in ROUTES.items() if route.startswith("api:") and any(row.method == "get" for row in rows)
+    }
+    assert sorted(reads - READS.keys()) == [], "API reads with no query count"
+    assert sorted(READS.keys() - reads) == [], "measured routes that are no API read"
+
+
+def test_every_read_costs_the_same_queries_for_3_or_30_of_everything(world):
+    client = APIClient(REMOTE_ADDR="198.51.100.20")
+    token = create_token(user=world.people.owner, name="counts", expires_days=None, actor=Actor.for_system()).plain
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    urls = {route: reverse(route, kwargs=path(world)) for route, (path, _) in READS.items()}
+
+    def measure(n: int) -> dict[str, list[str]]:
+        world.grow(n)
+        client.get(urls["api:account-list"])  # warm up: the token's last use, content types
+        counted = {}
+        for route, url in urls.items():
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(url)
+            assert response.status_code == 200, (route, response.status_code, response.content)
+            rows = READS[route][1]
+            if rows is not None:
+                body = response.json()
+                assert body["count"] == len(body["results"]) == rows(n), (route, body["count"], rows(n))
+            counted[route] = [q["sql"] for q in queries.captured_queries]
+        return counted
+
+    few = measure(FEW)
+    many = measure(MANY)
+
+    grew = {route: (len(few[route]), len(many[route])) for route in READS if len(few[route]) != len(many[route])}
+    assert not grew, f"reads whose queries grow with their rows (3 → 30): {grew}\n" + "\n".join(
+        sql for route in grew for sql in many[route]
+    )

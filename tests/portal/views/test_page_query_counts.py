@@ -1,0 +1,121 @@
+"""Every page of the portal costs the same number of queries with 3 of everything as with 30: the
+reads a page needs are done in bulk, never one query per row shown."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from tests.rows import GrowingWorld
+from tests.test_routes import ROUTES
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
+
+FEW, MANY = 3, 30
+
+# route → (its path's values, what the page shows once it holds `n` rows, or None for a page of counts).
+PAGES = {
+    "portal:home": (lambda w: {}, lambda n: f"acct-{n - 1:02}"),
+    "portal:profile": (lambda w: {}, lambda n: f"t-{n - 1:02}"),
+    "portal:token_new": (lambda w: {}, None),
+    "portal:token_revoke": (lambda w: {"token_id": w.people.owner.api_tokens.earliest("pk").pk}, None),
+    "portal:notifications": (lambda w: {}, lambda n: f"note-{n - 1:02}"),
+    "portal:notifications_bell": (lambda w: {}, None),
+    "portal:overview": (lambda w: {"account_id": w.account.pk}, None),
+    "portal:activity": (lambda w: {"account_id": w.account.pk}, None),
+    "portal:access": (lambda w: {"account_id": w.account.pk}, lambda n: f"m-{n - 1:02}"),
+    "portal:access_add": (lambda w: {"account_id": w.account.pk}, None),
+    "portal:access_remove": (
+        lambda w: {"account_id": w.account.pk, "membership_id": w.people.reader.memberships.get().pk},
+        None,
+    ),
+    "portal:keys": (lambda w: {"account_id": w.account.pk}, None),
+    "portal:keys_regenerate": (lambda w: {"account_id": w.account.pk, "slot": "secondary"}, None),
+    "portal:groups": (lambda w: {"account_id": w.account.pk}, lambda n: f"g-{n - 1:02}"),
+    "portal:group_add": (lambda w: {"account_id": w.account.pk}, None),
+    "portal:group": (lambda w: {"account_id": w.account.pk, "group_id": w.group.pk}, None),
+    "portal:group_delete": (lambda w: {"account_id": w.account.pk, "group_id": w.empty_group.pk}, None),
+    "portal:group_add_worker": (lambda w: {"account_id": w.account.pk, "group_id": w.group.pk}, None),
+    "portal:group_workers": (
+        lambda w: {"account_id": w.account.pk, "group_id": w.group.pk},
+        lambda n: f"w-{n - 1:02}",
+    ),
+    "portal:worker": (lambda w: {"account_id": w.account.pk, "worker_id": w.worker.pk}, None),
+    "portal:worker_remove": (lambda w: {"account_id": w.account.pk, "worker_id": w.worker.pk}, None),
+    "portal:runbooks": (lambda w: {"account_id": w.account.pk}, lambda n: f"rb-{n - 1:02}"),
+    "portal:runbook_create": (lambda w: {"account_id": w.account.pk}, None),
+    "portal:runbook": (lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk}, None),
+    "portal:runbook_delete": (lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk}, None),
+    "portal:runbook_start": (
+        lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk},
+        lambda n: f"g-{n - 1:02}",
+    ),
+    "portal:runbook_test": (
+        lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk},
+        lambda n: f"test-line-{n - 1:02}",
+    ),
+    "portal:runbook_test_output": (
+        lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk, "job_id": w.test_job.pk},
+        lambda n: f"test-line-{n - 1:02}",
+    ),
+    "portal:runbook_test_stop": (
+        lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk, "job_id": w.test_job.pk},
+        None,
+    ),
+    "portal:jobs": (lambda w: {"account_id": w.account.pk}, None),
+    "portal:job": (lambda w: {"account_id": w.account.pk, "job_id": w.job.pk}, lambda n: f"line-{n - 1:02}"),
+    "portal:job_streams": (
+        lambda w: {"account_id": w.account.pk, "job_id": w.job.pk},
+        lambda n: f"line-{n - 1:02}",
+    ),
+    "portal:job_stop": (lambda w: {"account_id": w.account.pk, "job_id": w.job.pk}, None),
+}
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Autouse, so it applies before `people` makes its users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def world(people):
+    return GrowingWorld(people)
+
+
+def test_every_page_an_owner_may_open_is_measured():
+    pages = {
+        route
+        for route, rows in ROUTES.items()
+        if route.startswith("portal:") and any(row.method == "get" and row.expect.get("owner") == 200 for row in rows)
+    }
+    assert sorted(pages - PAGES.keys()) == [], "pages with no query count"
+    assert sorted(PAGES.keys() - pages) == [], "measured routes that are no page"
+
+
+def test_every_page_costs_the_same_queries_for_3_or_30_of_everything(world, client_for):
+    client = client_for(world.people.owner)
+    world.grow(FEW)  # the owner's first token exists, for its Revoke dialog
+    urls = {route: reverse(route, kwargs=path(world)) for route, (path, _) in PAGES.items()}
+
+    def measure(n: int) -> dict[str, list[str]]:
+        world.grow(n)
+        client.get(urls["portal:home"])  # warm up: the session, content types
+        counted = {}
+        for route, url in urls.items():
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(url)
+            assert response.status_code == 200, (route, response.status_code)
+            shows = PAGES[route][1]
+            if shows is not None:
+                assert shows(n) in response.content.decode(), (route, shows(n))
+            counted[route] = [q["sql"] for q in queries.captured_queries]
+        return counted
+
+    few = measure(FEW)
+    many = measure(MANY)
+
+    grew = {route: (len(few[route]), len(many[route])) for route in PAGES if len(few[route]) != len(many[route])}
+    assert not grew, f"pages whose queries grow with their rows (3 → 30): {grew}\n" + "\n".join(
+        sql for route in grew for sql in many[route]
+    )

@@ -1,0 +1,69 @@
+"""A world that grows: some of every row a page or an API list shows, through the services, so the
+query-count tests can ask each page and list the same thing with few rows and with many."""
+
+from django.contrib.auth import get_user_model
+
+from automation.models import Role
+from automation.services import jobs as job_services
+from automation.services.accounts import add_member, create_account
+from automation.services.actor import Actor
+from automation.services.notifications import create_notification
+from automation.services.runbooks import create_runbook, publish_runbook, update_draft
+from automation.services.tokens import create_token
+from automation.services.workers import create_group, register_worker
+
+SYSTEM = Actor.for_system()
+
+
+class GrowingWorld:
+    """The people's account with runbook "hello" (published), group "lab" whose worker web-01 holds a
+    job and a Test pane run of "hello", and empty group "dmz". `grow(n)` adds, up to n of each: groups,
+    workers in "lab", runbooks, versions of "hello", queued jobs, stream records of both held jobs,
+    members, the owner's API tokens, notifications and accounts the owner belongs to."""
+
+    def __init__(self, people):
+        self.people = people
+        self.account = people.account
+        self.owner = Actor(user=people.owner)
+        self.runbook = create_runbook(
+            account=self.account, name="hello", runbook_type="bash", content="echo hi", actor=SYSTEM
+        )
+        publish_runbook(runbook=self.runbook, actor=SYSTEM)
+        registration = register_worker(
+            account=self.account, group_name="lab", machine_id="machine-0000", name="web-01", facts={"capacity": 2}
+        )
+        self.worker = registration.worker
+        self.group = self.worker.group
+        self.empty_group = create_group(account=self.account, name="dmz", actor=SYSTEM)
+        self.job = job_services.start_job(
+            account=self.account, runbook_name="hello", group_name="lab", actor=self.owner
+        )
+        self.test_job = job_services.start_test(runbook=self.runbook, group_name="lab", actor=self.owner)
+        held = {job.pk: str(job.lease_id) for job in job_services.claim_jobs(worker=self.worker, limit=2)}
+        assert held.keys() == {self.job.pk, self.test_job.pk}
+        self.leases = held
+        self.size = 0
+
+    def grow(self, n: int) -> None:
+        for i in range(self.size, n):
+            self._add(i)
+        self.size = n
+
+    def _add(self, i: int) -> None:
+        account = self.account
+        create_group(account=account, name=f"g-{i:02}", actor=SYSTEM)
+        register_worker(account=account, group_name="lab", machine_id=f"machine-{i + 1:04}", name=f"w-{i:02}", facts={})
+        runbook = create_runbook(account=account, name=f"rb-{i:02}", runbook_type="bash", content="echo", actor=SYSTEM)
+        if i % 2:
+            publish_runbook(runbook=runbook, actor=SYSTEM)
+        update_draft(runbook=self.runbook, content=f"echo {i}", actor=SYSTEM)
+        publish_runbook(runbook=self.runbook, actor=SYSTEM)
+        job_services.start_job(account=account, runbook_name="hello", group_name="lab", actor=self.owner)
+        for job, prefix in ((self.job, "line"), (self.test_job, "test-line")):
+            records = job_services.checked_records([{"seq": i, "stream": "output", "text": f"{prefix}-{i:02}"}])
+            job_services.append_records(worker=self.worker, job_id=job.pk, lease=self.leases[job.pk], records=records)
+        get_user_model().objects.create_user(username=f"m-{i:02}", password=None)
+        add_member(account=account, username=f"m-{i:02}", role=Role.READER, actor=SYSTEM)
+        create_token(user=self.people.owner, name=f"t-{i:02}", expires_days=None, actor=SYSTEM)
+        create_notification(account=account, title=f"note-{i:02}")
+        create_account(name=f"acct-{i:02}", owner=self.people.owner, actor=SYSTEM)
