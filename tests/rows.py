@@ -7,10 +7,11 @@ from automation.models import Role
 from automation.services import jobs as job_services
 from automation.services.accounts import add_member, create_account
 from automation.services.actor import Actor
+from automation.services.groups import create_group
 from automation.services.notifications import create_notification
 from automation.services.runbooks import create_runbook, publish_runbook, update_draft
 from automation.services.tokens import create_token
-from automation.services.workers import create_group, register_worker
+from automation.services.workers import register_worker
 
 SYSTEM = Actor.for_system()
 

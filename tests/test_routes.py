@@ -24,11 +24,12 @@ from automation.agent_package import wheel_filename
 from automation.models import Membership
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
+from automation.services.groups import create_group
 from automation.services.keys import reveal_keys
 from automation.services.notifications import create_notification
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.tokens import create_token
-from automation.services.workers import create_group, register_worker
+from automation.services.workers import register_worker
 
 SYSTEM = Actor.for_system()
 USERS = ("anonymous", "stranger", "reader", "operator", "owner")
