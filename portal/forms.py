@@ -2,19 +2,17 @@ from django import forms
 
 from automation.models import Role, RunbookType
 from automation.services.errors import ServiceError
+from portal.views.dialogs import attempt
 
 
 class ServiceForm(forms.Form):
     def call(self, action, /, **kwargs):
         """Run a service on the form's behalf: a refusal of the input lands on the form (and None is
         returned); not being allowed or not finding the account is raised, for the error page."""
-        try:
-            return action(**kwargs)
-        except ServiceError as error:
-            if error.status in (403, 404):
-                raise
-            self.add_service_error(error)
-            return None
+        outcome = attempt(action, **kwargs)
+        if outcome.refused:
+            self.add_service_error(outcome.error)
+        return outcome.value
 
     def add_service_error(self, error: ServiceError) -> None:
         field = error.field if error.field in self.fields else None

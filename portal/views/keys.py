@@ -5,7 +5,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from automation.models import AccountKey
 from automation.services import keys as key_services
-from portal.views.base import account_blade, finish, is_owner, no_store, require_owner
+from portal.views.base import account_blade, blade_context, finish, no_store, require_owner
+from portal.views.dialogs import dialog
 
 
 @account_blade
@@ -14,14 +15,13 @@ def keys(request, account):
 
 
 def _blade(request, account, values: dict[str, str] | None = None):
-    context = {
-        "account": account,
-        "blade": "keys",
-        "url": key_services.agent_service_url(account),
-        "is_owner": is_owner(account),
-        "slots": AccountKey.Slot.choices,
-        "values": values,
-    }
+    context = blade_context(
+        account,
+        "keys",
+        url=key_services.agent_service_url(account),
+        slots=AccountKey.Slot.choices,
+        values=values,
+    )
     return render(request, "keys/index.html", context)
 
 
@@ -55,6 +55,5 @@ def regenerate(request, account, slot: str):
         messages.success(request, f"Regenerated the {label.lower()} access key. Click Show to see it.")
         return finish(request, "portal:keys", account_id=account.pk)
     other = "secondary" if slot == "primary" else "primary"
-    context = {"account": account, "blade": "keys", "slot": slot, "label": label, "other": other}
-    template = "keys/partials/regenerate_dialog.html" if request.htmx else "keys/regenerate.html"
-    return render(request, template, context)
+    context = blade_context(account, "keys", slot=slot, label=label, other=other)
+    return dialog(request, "keys/partials/regenerate_dialog.html", context)

@@ -15,7 +15,8 @@ from automation.services import jobs as job_services
 from automation.services import runbooks as runbook_services
 from automation.services.errors import ServiceError
 from portal.forms import RunbookCreateForm, RunbookEditForm, StartJobForm
-from portal.views.base import account_blade, finish, require_role
+from portal.views.base import account_blade, blade_context, can_operate, finish, partial_or_page, require_role
+from portal.views.dialogs import act, attempt, dialog
 
 # The editor's language for each runbook type (Ace's mode names).
 EDITOR_MODES = {"python3": "python", "bash": "sh", "powershell": "powershell"}
@@ -25,8 +26,8 @@ TEST_PANE_RECORDS = 500
 
 @account_blade
 def runbooks(request, account):
-    items = list(runbooks_of(account))
-    return render(request, "runbooks/index.html", {"account": account, "blade": "runbooks", "runbooks": items})
+    context = blade_context(account, "runbooks", runbooks=list(runbooks_of(account)))
+    return render(request, "runbooks/index.html", context)
 
 
 @account_blade
@@ -39,9 +40,8 @@ def create(request, account):
         if runbook is not None:
             messages.success(request, f"Created runbook {runbook.name}. Write it, then Publish.")
             return finish(request, "portal:runbook", account_id=account.pk, runbook_id=runbook.pk)
-    template = "runbooks/partials/create_dialog.html" if request.htmx else "runbooks/create.html"
-    ctx = {"account": account, "blade": "runbooks", "form": form}
-    return render(request, template, ctx, status=400 if form.errors else 200)
+    context = blade_context(account, "runbooks", form=form)
+    return dialog(request, "runbooks/partials/create_dialog.html", context, status=400 if form.errors else 200)
 
 
 def _runbook(account, runbook_id):
@@ -69,21 +69,21 @@ def _editor_initial(book) -> dict:
 
 def _blade(request, account, book, form: RunbookEditForm, *, status: int = 200, refused: bool = False):
     """The runbook blade with this form in its editor: the saved draft, or what was posted and refused."""
-    if account.role == "reader":
+    if not can_operate(account):
         for field in form.fields.values():
             # A select has no read-only state: it is shown disabled.
             field.widget.attrs["disabled" if getattr(field.widget, "input_type", "") == "select" else "readonly"] = True
     versions = list(book.versions.order_by("-number")[:20])
-    context = {
-        "account": account,
-        "blade": "runbooks",
-        "runbook": book,
-        "form": form,
-        "versions": versions,
-        "next_version": (book.published_version or 0) + 1,
-        "publish_refused": refused,
-        "editor_mode": EDITOR_MODES.get(book.runbook_type, "text"),
-    }
+    context = blade_context(
+        account,
+        "runbooks",
+        runbook=book,
+        form=form,
+        versions=versions,
+        next_version=(book.published_version or 0) + 1,
+        publish_refused=refused,
+        editor_mode=EDITOR_MODES.get(book.runbook_type, "text"),
+    )
     return render(request, "runbooks/detail.html", context, status=status)
 
 
@@ -119,16 +119,14 @@ def publish(request, account, runbook_id):
     if posted and not form.is_valid():
         return _blade(request, account, book, form, status=400, refused=True)
     changes = _changed_fields(book, _posted_changes(form, request.POST)) if posted else {}
-    try:
-        version = runbook_services.publish_runbook(runbook=book, actor=request.actor, **changes)
-    except ServiceError as error:
-        if error.status in (403, 404):
-            raise
-        if not posted:
-            messages.error(request, error.detail)
+    if not posted:
+        version = act(request, runbook_services.publish_runbook, runbook=book, actor=request.actor).value
+        if version is None:
             return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
-        form.add_service_error(error)
-        return _blade(request, account, book, form, status=400, refused=True)
+    else:
+        version = form.call(runbook_services.publish_runbook, runbook=book, actor=request.actor, **changes)
+        if version is None:
+            return _blade(request, account, book, form, status=400, refused=True)
     if changes:
         messages.success(
             request, f"Saved the editor's changes and published them as version {version.number} of {book.name}."
@@ -145,22 +143,19 @@ def delete(request, account, runbook_id):
     book = _runbook(account, runbook_id)
     error = None
     if request.method == "POST":
-        try:
-            runbook_services.delete_runbook(runbook=book, actor=request.actor)
-        except ServiceError as exc:
-            if exc.status in (403, 404):
-                raise
-            if not request.htmx:
-                messages.error(request, exc.detail)
-                return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
-            # The dialog says why, and the blade stays as it is, with whatever the editor holds.
-            error = exc.detail
-        else:
+        deletion = attempt(runbook_services.delete_runbook, runbook=book, actor=request.actor)
+        if not deletion.refused:
             messages.success(request, f"Deleted runbook {book.name}.")
             return finish(request, "portal:runbooks", account_id=account.pk)
-    template = "runbooks/partials/delete_dialog.html" if request.htmx else "runbooks/delete.html"
-    context = {"account": account, "blade": "runbooks", "runbook": book, "error": error}
-    return render(request, template, context, status=400 if error else 200)
+        if not request.htmx:
+            messages.error(request, deletion.error.detail)
+            return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
+        # The dialog says why, and the blade stays as it is, with whatever the editor holds.
+        error = deletion.error.detail
+    context = blade_context(account, "runbooks", runbook=book, error=error, blocked=error is not None)
+    return dialog(
+        request, "runbooks/partials/delete_dialog.html", context, name=book.name, status=400 if error else 200
+    )
 
 
 @account_blade
@@ -186,9 +181,9 @@ def start(request, account, runbook_id):
         if job is not None:
             messages.success(request, f"Started {book.name} on {job.group_name}.")
             return finish(request, "portal:job", account_id=account.pk, job_id=job.pk)
-    context = {"account": account, "blade": "runbooks", "runbook": book, "version": version, "form": form}
-    template = "runbooks/partials/start_dialog.html" if request.htmx else "runbooks/start.html"
-    return render(request, template, context, status=400 if form.errors else 200)
+    context = blade_context(account, "runbooks", runbook=book, version=version, form=form)
+    status = 400 if form.errors else 200
+    return dialog(request, "runbooks/partials/start_dialog.html", context, name=book.name, status=status)
 
 
 # ---- the Test pane ---------------------------------------------------------------------------------
@@ -304,16 +299,10 @@ def test_pane(request, account, runbook_id):
     failed = bool(draft_errors or (request.method == "POST" and job is None))
     if job is None:
         job = _latest_test(book)
-    context = {
-        "account": account,
-        "blade": "runbooks",
-        "form": form,
-        "saved": saved,
-        "draft_errors": draft_errors,
-        **_test_output_context(account, book, job),
-    }
-    template = "runbooks/partials/test_pane.html" if request.htmx else "runbooks/test.html"
-    return render(request, template, context, status=400 if failed else 200)
+    context = _test_output_context(account, book, job)
+    context.update(blade_context(account, "runbooks", form=form, saved=saved, draft_errors=draft_errors))
+    status = 400 if failed else 200
+    return partial_or_page(request, "runbooks/partials/test_pane.html", "runbooks/test.html", context, status=status)
 
 
 @account_blade
@@ -333,12 +322,8 @@ def test_pane_stop(request, account, runbook_id, job_id):
     job = _test_job(book, job_id)
     error = None
     if request.method == "POST":
-        try:
-            job_services.request_stop(job=job, actor=request.actor)
-        except ServiceError as exc:
-            if exc.status in (403, 404):
-                raise
-            error = exc.detail
+        stop = attempt(job_services.request_stop, job=job, actor=request.actor)
+        error = stop.error.detail if stop.refused else None
         if not request.htmx:
             if error:
                 messages.error(request, error)
@@ -348,6 +333,6 @@ def test_pane_stop(request, account, runbook_id, job_id):
             # The dialog closes (an empty modal) and the pane fetches the output again at once, without
             # waiting for the push.
             return HttpResponse("", headers={"HX-Trigger": "test-job-changed"})
-    context = {"account": account, "blade": "runbooks", "runbook": book, "job": job, "error": error}
-    template = "runbooks/partials/test_stop_dialog.html" if request.htmx else "runbooks/test_stop.html"
-    return render(request, template, context, status=400 if error else 200)
+    context = blade_context(account, "runbooks", runbook=book, job=job, error=error, blocked=error is not None)
+    status = 400 if error else 200
+    return dialog(request, "runbooks/partials/test_stop_dialog.html", context, name=book.name, status=status)
