@@ -14,6 +14,11 @@ class ServiceForm(forms.Form):
             self.add_service_error(outcome.error)
         return outcome.value
 
+    def submit(self, action, /, **kwargs):
+        """For a posted form: when it is valid, call() the service with its fields and `kwargs`. None when
+        nothing was posted, or the form or the service refused it (the form then says why)."""
+        return self.call(action, **self.cleaned_data, **kwargs) if self.is_valid() else None
+
     def add_service_error(self, error: ServiceError) -> None:
         field = error.field if error.field in self.fields else None
         self.add_error(field, error.detail)

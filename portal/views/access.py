@@ -1,13 +1,13 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
 from automation.models import Membership, Role
 from automation.queries.accounts import is_last_owner, members_of
 from automation.services import accounts as account_services
 from portal.forms import AddMemberForm, ChangeRoleForm
 from portal.views.base import account_blade, blade_context, finish, require_owner
-from portal.views.dialogs import act, dialog
+from portal.views.dialogs import account_dialog, act, dialog, posted
 
 
 @account_blade
@@ -16,18 +16,14 @@ def members(request, account):
     return render(request, "access/index.html", context)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("owner")
 def add(request, account):
-    require_owner(account)
-    form = AddMemberForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        membership = form.call(account_services.add_member, account=account, actor=request.actor, **form.cleaned_data)
-        if membership is not None:
-            messages.success(request, f"Added {membership.user.get_username()} as {membership.get_role_display()}.")
-            return finish(request, "portal:access", account_id=account.pk)
-    context = blade_context(account, "access", form=form)
-    return dialog(request, "access/partials/add_dialog.html", context, status=400 if form.errors else 200)
+    form = posted(request, AddMemberForm)
+    added = form.submit(account_services.add_member, account=account, actor=request.actor)
+    if added is None:
+        return dialog(request, "access/partials/add_dialog.html", blade_context(account, "access", form=form))
+    said = f"Added {added.user.get_username()} as {added.get_role_display()}."
+    return finish(request, "portal:access", account_id=account.pk, success=said)
 
 
 @account_blade
@@ -52,10 +48,8 @@ def change_role(request, account, membership_id: int):
     return finish(request, "portal:access", account_id=account.pk)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("owner")
 def remove(request, account, membership_id: int):
-    require_owner(account)
     membership = get_object_or_404(Membership.objects.select_related("user"), account=account, pk=membership_id)
     if request.method == "POST":
         removed = act(

@@ -1,6 +1,7 @@
 from functools import wraps
 from urllib.parse import quote
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
@@ -96,8 +97,11 @@ def paginate(request, rows, *, keep: dict[str, str] | None = None, size: int = P
     return page
 
 
-def finish(request, to: str, **kwargs):
-    """After a change: a plain redirect, or for a form posted from an htmx dialog, a full-page one."""
+def finish(request, to: str, /, *, success: str | None = None, **kwargs):
+    """After a change: a plain redirect, or for a form posted from an htmx dialog, a full-page one; the page
+    it leads to says `success` (what was done)."""
+    if success:
+        messages.success(request, success)
     url = resolve_url(to, **kwargs)
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 

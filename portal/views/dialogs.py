@@ -7,13 +7,15 @@ A confirm-and-act dialog is a few lines of view and one short template that fill
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
 
 from automation.services.errors import ServiceError
-from portal.views.base import wants_partial
+from portal.views.base import account_blade, require_role, wants_partial
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,28 @@ def act(request, action: Callable[..., Any], /, **kwargs) -> Outcome:
     return outcome
 
 
+def account_dialog(role: str):
+    """A dialog of an account's blade, for members of `role` and above: GET shows it, POST acts. The role
+    is checked before anything is looked up, so a Reader learns nothing from a dialog's URL."""
+
+    def decorate(view):
+        @account_blade
+        @require_http_methods(["GET", "POST"])
+        @wraps(view)
+        def wrapper(request, account, *args, **kwargs):
+            require_role(account, role)
+            return view(request, account, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def posted(request, form_class, **kwargs):
+    """The dialog's form: bound to what was posted, or empty to be filled in."""
+    return form_class(request.POST if request.method == "POST" else None, **kwargs)
+
+
 def dialog(
     request,
     template: str,
@@ -57,12 +81,15 @@ def dialog(
     heading: str | None = None,
     title: str | None = None,
     crumbs: tuple[tuple[str, str | None], ...] = (),
-    status: int = 200,
+    status: int | None = None,
 ):
     """A dialog: the partial for htmx's modal, or for a browser without JavaScript the same partial on a
     page of its own. Within an account it stands on the blade (`name` titles the page, `heading` the blade,
     both the blade's heading unless given); outside one (Home, Profile) under the breadcrumbs `crumbs`,
-    (label, url) pairs after Home, the last one's url None when it is this page."""
+    (label, url) pairs after Home, the last one's url None when it is this page. Unless `status` says
+    otherwise, a form the dialog shows again with errors answers 400, so htmx and tests see a refusal."""
+    if status is None:
+        status = 400 if getattr(context.get("form"), "errors", None) else 200
     if wants_partial(request):
         return render(request, template, context, status=status)
     if "account" in context:

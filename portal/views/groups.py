@@ -3,7 +3,6 @@ from django.contrib import messages
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
 
 from automation.agent_package import MIN_PYTHON, install_line, install_warning, register_line
 from automation.queries.jobs import recent_job_counts
@@ -12,7 +11,7 @@ from automation.services import workers as worker_services
 from automation.services.keys import agent_service_url
 from portal.forms import GroupForm
 from portal.views.base import account_blade, blade_context, finish, paginate, partial_or_page, require_role
-from portal.views.dialogs import act, dialog
+from portal.views.dialogs import account_dialog, act, dialog, posted
 
 
 @account_blade
@@ -26,20 +25,14 @@ def groups(request, account):
     return partial_or_page(request, "groups/partials/table.html", "groups/index.html", context)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def add(request, account):
-    require_role(account, "operator")
-    form = GroupForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        group = form.call(
-            worker_services.create_group, account=account, name=form.cleaned_data["name"], actor=request.actor
-        )
-        if group is not None:
-            messages.success(request, f"Created hybrid worker group {group.name}.")
-            return finish(request, "portal:group", account_id=account.pk, group_id=group.pk)
-    context = blade_context(account, "groups", form=form)
-    return dialog(request, "groups/partials/add_dialog.html", context, status=400 if form.errors else 200)
+    form = posted(request, GroupForm)
+    group = form.submit(worker_services.create_group, account=account, actor=request.actor)
+    if group is None:
+        return dialog(request, "groups/partials/add_dialog.html", blade_context(account, "groups", form=form))
+    said = f"Created hybrid worker group {group.name}."
+    return finish(request, "portal:group", account_id=account.pk, group_id=group.pk, success=said)
 
 
 def _group(account, group_id):
@@ -53,10 +46,8 @@ def group(request, account, group_id):
     return partial_or_page(request, "groups/partials/tiles.html", "groups/detail.html", context)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def delete(request, account, group_id):
-    require_role(account, "operator")
     group = _group(account, group_id)
     if request.method == "POST":
         deletion = act(

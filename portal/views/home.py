@@ -46,5 +46,4 @@ def create(request):
                     return finish(request, "portal:home")
                 return finish(request, "portal:overview", account_id=account.pk)
     crumbs = (("Create Automation account", None),)
-    status = 400 if form.errors else 200
-    return dialog(request, "home/partials/create_dialog.html", {"form": form}, crumbs=crumbs, status=status)
+    return dialog(request, "home/partials/create_dialog.html", {"form": form}, crumbs=crumbs)

@@ -1,14 +1,13 @@
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_http_methods
 
 from automation.models import JobStatus
 from automation.models.jobs import STOPPABLE_STATUSES
 from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of
 from automation.queries.waiting import explain_waiting
 from automation.services import jobs as job_services
-from portal.views.base import account_blade, blade_context, finish, paginate, partial_or_page, require_role
-from portal.views.dialogs import act, dialog
+from portal.views.base import account_blade, blade_context, finish, paginate, partial_or_page
+from portal.views.dialogs import account_dialog, act, dialog
 
 TABS = {"all": None, "output": "output", "errors": "error", "warnings": "warning"}
 
@@ -54,10 +53,8 @@ def streams(request, account, job_id):
     return render(request, "jobs/partials/records.html", {"records": records})
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def stop(request, account, job_id):
-    require_role(account, "operator")
     item = _job(account, job_id)
     if request.method == "POST":
         act(request, job_services.request_stop, job=item, actor=request.actor)

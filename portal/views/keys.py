@@ -1,12 +1,11 @@
-from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
 from automation.models import AccountKey
 from automation.services import keys as key_services
 from portal.views.base import account_blade, blade_context, finish, no_store, require_owner
-from portal.views.dialogs import dialog
+from portal.views.dialogs import account_dialog, dialog
 
 
 @account_blade
@@ -43,17 +42,15 @@ def reveal(request, account):
     return no_store(response)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("owner")
 def regenerate(request, account, slot: str):
-    require_owner(account)
     if slot not in AccountKey.Slot.values:
         raise Http404("No such key.")
     label = AccountKey.Slot(slot).label
     if request.method == "POST":
         key_services.regenerate_key(account=account, slot=slot, actor=request.actor)
-        messages.success(request, f"Regenerated the {label.lower()} access key. Click Show to see it.")
-        return finish(request, "portal:keys", account_id=account.pk)
+        said = f"Regenerated the {label.lower()} access key. Click Show to see it."
+        return finish(request, "portal:keys", account_id=account.pk, success=said)
     other = "secondary" if slot == "primary" else "primary"
     context = blade_context(account, "keys", slot=slot, label=label, other=other)
     return dialog(request, "keys/partials/regenerate_dialog.html", context)

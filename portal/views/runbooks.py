@@ -16,7 +16,7 @@ from automation.services import runbooks as runbook_services
 from automation.services.errors import ServiceError
 from portal.forms import RunbookCreateForm, RunbookEditForm, StartJobForm
 from portal.views.base import account_blade, blade_context, can_operate, finish, partial_or_page, require_role
-from portal.views.dialogs import act, attempt, dialog
+from portal.views.dialogs import account_dialog, act, attempt, dialog, posted
 
 # The editor's language for each runbook type (Ace's mode names).
 EDITOR_MODES = {"python3": "python", "bash": "sh", "powershell": "powershell"}
@@ -30,18 +30,14 @@ def runbooks(request, account):
     return render(request, "runbooks/index.html", context)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def create(request, account):
-    require_role(account, "operator")
-    form = RunbookCreateForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        runbook = form.call(runbook_services.create_runbook, account=account, actor=request.actor, **form.cleaned_data)
-        if runbook is not None:
-            messages.success(request, f"Created runbook {runbook.name}. Write it, then Publish.")
-            return finish(request, "portal:runbook", account_id=account.pk, runbook_id=runbook.pk)
-    context = blade_context(account, "runbooks", form=form)
-    return dialog(request, "runbooks/partials/create_dialog.html", context, status=400 if form.errors else 200)
+    form = posted(request, RunbookCreateForm)
+    book = form.submit(runbook_services.create_runbook, account=account, actor=request.actor)
+    if book is None:
+        return dialog(request, "runbooks/partials/create_dialog.html", blade_context(account, "runbooks", form=form))
+    said = f"Created runbook {book.name}. Write it, then Publish."
+    return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk, success=said)
 
 
 def _runbook(account, runbook_id):
@@ -99,8 +95,9 @@ def runbook(request, account, runbook_id):
             runbook_services.update_draft, runbook=book, actor=request.actor, **_posted_changes(form, request.POST)
         )
         if saved:
-            messages.success(request, "Saved the draft.")
-            return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
+            return finish(
+                request, "portal:runbook", account_id=account.pk, runbook_id=book.pk, success="Saved the draft."
+            )
         status = 400
     return _blade(request, account, book, form, status=status)
 
@@ -136,17 +133,14 @@ def publish(request, account, runbook_id):
     return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def delete(request, account, runbook_id):
-    require_role(account, "operator")
     book = _runbook(account, runbook_id)
     error = None
     if request.method == "POST":
         deletion = attempt(runbook_services.delete_runbook, runbook=book, actor=request.actor)
         if not deletion.refused:
-            messages.success(request, f"Deleted runbook {book.name}.")
-            return finish(request, "portal:runbooks", account_id=account.pk)
+            return finish(request, "portal:runbooks", account_id=account.pk, success=f"Deleted runbook {book.name}.")
         if not request.htmx:
             messages.error(request, deletion.error.detail)
             return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
@@ -158,15 +152,13 @@ def delete(request, account, runbook_id):
     )
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def start(request, account, runbook_id):
-    require_role(account, "operator")
     book = _runbook(account, runbook_id)
     version = runbook_services.latest_version(book)
     groups = _groups(account)
     declared = version.parameters if version else []
-    form = StartJobForm(request.POST if request.method == "POST" else None, groups=groups, declared=declared)
+    form = posted(request, StartJobForm, groups=groups, declared=declared)
     if request.method == "POST" and version is not None and form.is_valid():
         job = form.call(
             job_services.start_job,
@@ -179,11 +171,10 @@ def start(request, account, runbook_id):
             from_text=True,
         )
         if job is not None:
-            messages.success(request, f"Started {book.name} on {job.group_name}.")
-            return finish(request, "portal:job", account_id=account.pk, job_id=job.pk)
+            said = f"Started {book.name} on {job.group_name}."
+            return finish(request, "portal:job", account_id=account.pk, job_id=job.pk, success=said)
     context = blade_context(account, "runbooks", runbook=book, version=version, form=form)
-    status = 400 if form.errors else 200
-    return dialog(request, "runbooks/partials/start_dialog.html", context, name=book.name, status=status)
+    return dialog(request, "runbooks/partials/start_dialog.html", context, name=book.name)
 
 
 # ---- the Test pane ---------------------------------------------------------------------------------
@@ -314,10 +305,8 @@ def test_pane_output(request, account, runbook_id, job_id):
     return render(request, "runbooks/partials/test_output.html", _test_output_context(account, book, job))
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def test_pane_stop(request, account, runbook_id, job_id):
-    require_role(account, "operator")
     book = _runbook(account, runbook_id)
     job = _test_job(book, job_id)
     error = None

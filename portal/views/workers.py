@@ -1,11 +1,9 @@
-from django.contrib import messages
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_http_methods
 
 from automation.queries.workers import groups_of, with_presence, workers_of
 from automation.services import workers as worker_services
-from portal.views.base import account_blade, blade_context, finish, partial_or_page, require_role
-from portal.views.dialogs import dialog
+from portal.views.base import account_blade, blade_context, finish, partial_or_page
+from portal.views.dialogs import account_dialog, dialog
 
 
 @account_blade
@@ -26,14 +24,12 @@ def worker(request, account, worker_id):
     return partial_or_page(request, "workers/partials/facts.html", "workers/detail.html", context)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def remove(request, account, worker_id):
-    require_role(account, "operator")
     worker = _worker(account, worker_id)
     if request.method == "POST":
         worker_services.remove_worker(account=account, worker_id=worker.pk, actor=request.actor)
-        messages.success(request, f"Removed worker {worker.name} from {worker.group.name}.")
-        return finish(request, "portal:group_workers", account_id=account.pk, group_id=worker.group_id)
+        said = f"Removed worker {worker.name} from {worker.group.name}."
+        return finish(request, "portal:group_workers", account_id=account.pk, group_id=worker.group_id, success=said)
     context = blade_context(account, "groups", worker=worker)
     return dialog(request, "workers/partials/remove_dialog.html", context, name=worker.name, heading="Hybrid workers")
