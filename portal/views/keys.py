@@ -4,7 +4,7 @@ from django.views.decorators.http import require_POST
 
 from automation.models import AccountKey
 from automation.services import keys as key_services
-from portal.views.base import account_blade, blade_context, finish, no_store, require_owner
+from portal.views.base import account_blade, blade_context, finish, no_store, require_owner, wants_partial
 from portal.views.dialogs import account_dialog, dialog
 
 
@@ -34,7 +34,7 @@ def reveal(request, account):
     """
     require_owner(account)
     values = key_services.reveal_keys(account=account, actor=request.actor)
-    if request.htmx:
+    if wants_partial(request):
         context = {"account": account, "url": key_services.agent_service_url(account), "values": values}
         response = render(request, "keys/partials/values.html", context)
     else:

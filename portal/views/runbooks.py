@@ -15,7 +15,15 @@ from automation.services import jobs as job_services
 from automation.services import runbooks as runbook_services
 from automation.services.errors import ServiceError
 from portal.forms import RunbookCreateForm, RunbookEditForm, StartJobForm
-from portal.views.base import account_blade, blade_context, can_operate, finish, partial_or_page, require_role
+from portal.views.base import (
+    account_blade,
+    blade_context,
+    can_operate,
+    finish,
+    partial_or_page,
+    require_role,
+    wants_partial,
+)
 from portal.views.dialogs import account_dialog, act, attempt, dialog, posted
 
 # The editor's language for each runbook type (Ace's mode names).
@@ -141,7 +149,7 @@ def delete(request, account, runbook_id):
         deletion = attempt(runbook_services.delete_runbook, runbook=book, actor=request.actor)
         if not deletion.refused:
             return finish(request, "portal:runbooks", account_id=account.pk, success=f"Deleted runbook {book.name}.")
-        if not request.htmx:
+        if not wants_partial(request):
             messages.error(request, deletion.error.detail)
             return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
         # The dialog says why, and the blade stays as it is, with whatever the editor holds.
@@ -277,7 +285,7 @@ def test_pane(request, account, runbook_id):
                 actor=request.actor,
                 from_text=True,
             )
-            if job is not None and not request.htmx:
+            if job is not None and not wants_partial(request):
                 messages.success(request, f"Started a test of the draft on {job.group_name}.")
                 url = reverse("portal:runbook_test", args=[account.pk, book.pk])
                 return redirect(f"{url}?job={job.pk}")
@@ -313,7 +321,7 @@ def test_pane_stop(request, account, runbook_id, job_id):
     if request.method == "POST":
         stop = attempt(job_services.request_stop, job=job, actor=request.actor)
         error = stop.error.detail if stop.refused else None
-        if not request.htmx:
+        if not wants_partial(request):
             if error:
                 messages.error(request, error)
             url = reverse("portal:runbook_test", args=[account.pk, book.pk])
