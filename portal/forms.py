@@ -2,19 +2,22 @@ from django import forms
 
 from automation.models import Role, RunbookType
 from automation.services.errors import ServiceError
+from portal.views.dialogs import attempt
 
 
 class ServiceForm(forms.Form):
     def call(self, action, /, **kwargs):
         """Run a service on the form's behalf: a refusal of the input lands on the form (and None is
         returned); not being allowed or not finding the account is raised, for the error page."""
-        try:
-            return action(**kwargs)
-        except ServiceError as error:
-            if error.status in (403, 404):
-                raise
-            self.add_service_error(error)
-            return None
+        outcome = attempt(action, **kwargs)
+        if outcome.refused:
+            self.add_service_error(outcome.error)
+        return outcome.value
+
+    def submit(self, action, /, **kwargs):
+        """For a posted form: when it is valid, call() the service with its fields and `kwargs`. None when
+        nothing was posted, or the form or the service refused it (the form then says why)."""
+        return self.call(action, **self.cleaned_data, **kwargs) if self.is_valid() else None
 
     def add_service_error(self, error: ServiceError) -> None:
         field = error.field if error.field in self.fields else None

@@ -17,6 +17,21 @@ class JobStatus(models.TextChoices):
 ACTIVE_STATUSES = [JobStatus.ACTIVATING, JobStatus.RUNNING, JobStatus.STOPPING]
 OPEN_STATUSES = [JobStatus.NEW, JobStatus.QUEUED, *ACTIVE_STATUSES]
 FINAL_STATUSES = [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED]
+# A stop request is taken until the job ends or is already stopping (see services.jobs.request_stop).
+STOPPABLE_STATUSES = [JobStatus.NEW, JobStatus.QUEUED, JobStatus.ACTIVATING, JobStatus.RUNNING]
+# How pages show a status: the colour of its badge (a class of `.status`), and the tone of the reason beside
+# it (why it failed, why it still waits). Pages read these, so a new status is drawn by adding it here.
+STATUS_BADGES = {
+    JobStatus.NEW: "offline",
+    JobStatus.QUEUED: "running",
+    JobStatus.ACTIVATING: "running",
+    JobStatus.RUNNING: "running",
+    JobStatus.STOPPING: "running",
+    JobStatus.COMPLETED: "completed",
+    JobStatus.FAILED: "failed",
+    JobStatus.STOPPED: "stopped",
+}
+REASON_TONES = {JobStatus.FAILED: "failed", JobStatus.QUEUED: "waiting"}
 
 
 class Job(models.Model):

@@ -4,6 +4,8 @@ import signal
 from django import template
 from django.template.defaultfilters import filesizeformat, floatformat
 
+from automation.models.jobs import REASON_TONES, STATUS_BADGES
+
 register = template.Library()
 
 NONE = "—"
@@ -87,3 +89,15 @@ def exit_code(code):
             name = f"signal {-code}"
         return f"{code} (ended by {name})"
     return str(code)
+
+
+@register.filter
+def status_badge(status):
+    """The class of a job status's badge, from the model's map (a status it does not know looks busy)."""
+    return STATUS_BADGES.get(status, "running")
+
+
+@register.filter
+def reason_tone(status):
+    """The class of the reason shown beside a job's status: failed, waiting, or none."""
+    return REASON_TONES.get(status, "")

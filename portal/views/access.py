@@ -1,37 +1,29 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
 from automation.models import Membership, Role
 from automation.queries.accounts import is_last_owner, members_of
 from automation.services import accounts as account_services
-from automation.services.errors import ServiceError
 from portal.forms import AddMemberForm, ChangeRoleForm
-from portal.views.base import account_blade, finish, require_owner
+from portal.views.base import account_blade, blade_context, finish, require_owner
+from portal.views.dialogs import account_dialog, act, dialog, posted
 
 
 @account_blade
 def members(request, account):
-    return render(
-        request,
-        "access/index.html",
-        {"account": account, "blade": "access", "members": list(members_of(account)), "roles": Role.choices},
-    )
+    context = blade_context(account, "access", members=list(members_of(account)), roles=Role.choices)
+    return render(request, "access/index.html", context)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("owner")
 def add(request, account):
-    require_owner(account)
-    form = AddMemberForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        membership = form.call(account_services.add_member, account=account, actor=request.actor, **form.cleaned_data)
-        if membership is not None:
-            messages.success(request, f"Added {membership.user.get_username()} as {membership.get_role_display()}.")
-            return finish(request, "portal:access", account_id=account.pk)
-    template = "access/partials/add_dialog.html" if request.htmx else "access/add.html"
-    ctx = {"account": account, "blade": "access", "form": form}
-    return render(request, template, ctx, status=400 if form.errors else 200)
+    form = posted(request, AddMemberForm)
+    added = form.submit(account_services.add_member, account=account, actor=request.actor)
+    if added is None:
+        return dialog(request, "access/partials/add_dialog.html", blade_context(account, "access", form=form))
+    said = f"Added {added.user.get_username()} as {added.get_role_display()}."
+    return finish(request, "portal:access", account_id=account.pk, success=said)
 
 
 @account_blade
@@ -42,36 +34,31 @@ def change_role(request, account, membership_id: int):
     if not form.is_valid():
         messages.error(request, "Choose a role: Owner, Operator or Reader.")
         return finish(request, "portal:access", account_id=account.pk)
-    try:
-        membership = account_services.change_role(
-            account=account, membership_id=membership_id, role=form.cleaned_data["role"], actor=request.actor
-        )
-    except ServiceError as error:
-        if error.status in (403, 404):
-            raise
-        messages.error(request, error.detail)
-    else:
+    changed = act(
+        request,
+        account_services.change_role,
+        account=account,
+        membership_id=membership_id,
+        role=form.cleaned_data["role"],
+        actor=request.actor,
+    )
+    if not changed.refused:
+        membership = changed.value
         messages.success(request, f"{membership.user.get_username()} is now {membership.get_role_display()}.")
     return finish(request, "portal:access", account_id=account.pk)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("owner")
 def remove(request, account, membership_id: int):
-    require_owner(account)
     membership = get_object_or_404(Membership.objects.select_related("user"), account=account, pk=membership_id)
     if request.method == "POST":
-        try:
-            account_services.remove_member(account=account, membership_id=membership.pk, actor=request.actor)
-        except ServiceError as error:
-            if error.status in (403, 404):
-                raise
-            messages.error(request, error.detail)
-        else:
+        removed = act(
+            request, account_services.remove_member, account=account, membership_id=membership.pk, actor=request.actor
+        )
+        if not removed.refused:
             messages.success(request, f"Removed {membership.user.get_username()} from {account.name}.")
             if membership.user_id == request.user.pk:
                 return finish(request, "portal:home")
         return finish(request, "portal:access", account_id=account.pk)
-    template = "access/partials/remove_dialog.html" if request.htmx else "access/remove.html"
-    context = {"account": account, "blade": "access", "membership": membership, "last_owner": is_last_owner(membership)}
-    return render(request, template, context)
+    context = blade_context(account, "access", membership=membership, blocked=is_last_owner(membership))
+    return dialog(request, "access/partials/remove_dialog.html", context)

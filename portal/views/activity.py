@@ -1,11 +1,10 @@
-from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from automation.queries.audit import activity_of
-from portal.views.base import account_blade
+from portal.views.base import account_blade, blade_context, paginate
 
 
 @account_blade
 def activity(request, account):
-    page = Paginator(activity_of(account), 50).get_page(request.GET.get("page"))
-    return render(request, "activity/index.html", {"account": account, "blade": "activity", "page": page})
+    context = blade_context(account, "activity", page=paginate(request, activity_of(account)))
+    return render(request, "activity/index.html", context)

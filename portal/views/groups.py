@@ -1,20 +1,17 @@
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpResponseNotAllowed
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_http_methods
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 
 from automation.agent_package import MIN_PYTHON, install_line, install_warning, register_line
 from automation.queries.groups import GROUP_SORTS, groups_of, sorted_groups
 from automation.queries.jobs import recent_job_counts
 from automation.services import groups as group_services
-from automation.services.errors import ServiceError
 from automation.services.keys import agent_service_url
 from portal.forms import GroupForm
-from portal.views.base import account_blade, finish, require_role
-
-PAGE_SIZE = 50
+from portal.views.base import account_blade, blade_context, finish, paginate, partial_or_page, require_role
+from portal.views.dialogs import account_dialog, act, dialog, posted
 
 
 @account_blade
@@ -23,27 +20,19 @@ def groups(request, account):
     sort = request.GET.get("sort", "name")
     if sort.lstrip("-") not in GROUP_SORTS:
         sort = "name"
-    page = Paginator(sorted_groups(account, query=query, sort=sort), PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"account": account, "blade": "groups", "page": page, "query": query, "sort": sort}
-    template = "groups/partials/table.html" if request.htmx and not request.htmx.boosted else "groups/index.html"
-    return render(request, template, context)
+    page = paginate(request, sorted_groups(account, query=query, sort=sort), keep={"q": query, "sort": sort})
+    context = blade_context(account, "groups", page=page, query=query, sort=sort)
+    return partial_or_page(request, "groups/partials/table.html", "groups/index.html", context)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def add(request, account):
-    require_role(account, "operator")
-    form = GroupForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        group = form.call(
-            group_services.create_group, account=account, name=form.cleaned_data["name"], actor=request.actor
-        )
-        if group is not None:
-            messages.success(request, f"Created hybrid worker group {group.name}.")
-            return finish(request, "portal:group", account_id=account.pk, group_id=group.pk)
-    template = "groups/partials/add_dialog.html" if request.htmx else "groups/add.html"
-    ctx = {"account": account, "blade": "groups", "form": form}
-    return render(request, template, ctx, status=400 if form.errors else 200)
+    form = posted(request, GroupForm)
+    group = form.submit(group_services.create_group, account=account, actor=request.actor)
+    if group is None:
+        return dialog(request, "groups/partials/add_dialog.html", blade_context(account, "groups", form=form))
+    said = f"Created hybrid worker group {group.name}."
+    return finish(request, "portal:group", account_id=account.pk, group_id=group.pk, success=said)
 
 
 def _group(account, group_id):
@@ -53,36 +42,25 @@ def _group(account, group_id):
 @account_blade
 def group(request, account, group_id):
     group = _group(account, group_id)
-    template = "groups/partials/tiles.html" if request.htmx else "groups/detail.html"
-    context = {"account": account, "blade": "groups", "group": group, "jobs": recent_job_counts(group)}
-    return render(request, template, context)
+    context = blade_context(account, "groups", group=group, jobs=recent_job_counts(group))
+    return partial_or_page(request, "groups/partials/tiles.html", "groups/detail.html", context)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def delete(request, account, group_id):
-    require_role(account, "operator")
     group = _group(account, group_id)
     if request.method == "POST":
-        try:
-            group_services.request_group_deletion(account=account, group_name=group.name, actor=request.actor)
-        except ServiceError as error:
-            if error.status in (403, 404):
-                raise
-            messages.error(request, error.detail)
+        deletion = act(
+            request, group_services.request_group_deletion, account=account, group_name=group.name, actor=request.actor
+        )
+        if deletion.refused:
             return finish(request, "portal:group", account_id=account.pk, group_id=group.pk)
         messages.info(request, f"Deleting hybrid worker group {group.name}: follow it under Notifications.")
         return finish(request, "portal:groups", account_id=account.pk)
     members = list(group.workers.order_by("name").values("pk", "name"))
-    context = {
-        "account": account,
-        "blade": "groups",
-        "group": group,
-        "members": members,
-        "url": agent_service_url(account),
-    }
-    template = "groups/partials/delete_dialog.html" if request.htmx else "groups/delete.html"
-    return render(request, template, context)
+    url = agent_service_url(account)
+    context = blade_context(account, "groups", group=group, members=members, blocked=bool(members), url=url)
+    return dialog(request, "groups/partials/delete_dialog.html", context, name=group.name)
 
 
 @account_blade
@@ -93,14 +71,18 @@ def add_worker(request, account, group_id):
     require_role(account, "operator")
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
-    context = {
-        "account": account,
-        "blade": "groups",
-        "group": group,
-        "install_line": install_line(settings.PORTAL_BASE_URL),
-        "install_warning": install_warning(settings.PORTAL_BASE_URL),
-        "register_line": register_line(endpoint=agent_service_url(account), group_name=group.name),
-        "min_python": "{}.{}".format(*MIN_PYTHON),
-    }
-    template = "groups/partials/add_worker_dialog.html" if request.htmx else "groups/add_worker.html"
-    return render(request, template, context)
+    context = blade_context(
+        account,
+        "groups",
+        group=group,
+        install_line=install_line(settings.PORTAL_BASE_URL),
+        install_warning=install_warning(settings.PORTAL_BASE_URL),
+        register_line=register_line(endpoint=agent_service_url(account), group_name=group.name),
+        min_python="{}.{}".format(*MIN_PYTHON),
+    )
+    crumbs = (
+        ("Hybrid worker groups", reverse("portal:groups", args=[account.pk])),
+        (group.name, reverse("portal:group", args=[account.pk, group.pk])),
+        ("Add a worker", None),
+    )
+    return dialog(request, "groups/partials/add_worker_dialog.html", context, name=group.name, crumbs=crumbs)

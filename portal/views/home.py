@@ -8,10 +8,10 @@ from django.views.decorators.http import require_http_methods
 from automation.queries.accounts import accounts_of
 from automation.services.accounts import create_account
 from automation.services.actor import Actor
-from automation.services.errors import ServiceError
 from automation.validators import LINE, text_problem
 from portal.forms import CreateAccountForm
 from portal.views.base import finish
+from portal.views.dialogs import dialog
 
 
 @login_required
@@ -37,15 +37,13 @@ def create(request):
         if owner is None:
             form.add_error("owner", f"There is no active user named {form.cleaned_data['owner']!r}.")
         else:
-            try:
-                account = create_account(name=form.cleaned_data["name"], owner=owner, actor=Actor.from_request(request))
-            except ServiceError as error:
-                form.add_service_error(error)
-            else:
+            account = form.call(
+                create_account, name=form.cleaned_data["name"], owner=owner, actor=Actor.from_request(request)
+            )
+            if account is not None:
                 messages.success(request, f"Created Automation account {account.name}.")
                 if owner != request.user:  # staff creating for someone else are not a member of it
                     return finish(request, "portal:home")
                 return finish(request, "portal:overview", account_id=account.pk)
-    status = 400 if form.errors else 200
-    template = "home/partials/create_dialog.html" if request.htmx else "home/create.html"
-    return render(request, template, {"form": form}, status=status)
+    crumbs = (("Create Automation account", None),)
+    return dialog(request, "home/partials/create_dialog.html", {"form": form}, crumbs=crumbs)

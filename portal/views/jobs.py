@@ -1,17 +1,14 @@
-from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_http_methods
 
 from automation.models import JobStatus
+from automation.models.jobs import STOPPABLE_STATUSES
 from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of
 from automation.queries.waiting import annotate_waiting_reasons
 from automation.services import jobs as job_services
-from automation.services.errors import ServiceError
-from portal.views.base import account_blade, finish, require_role
+from portal.views.base import account_blade, blade_context, finish, paginate, partial_or_page
+from portal.views.dialogs import account_dialog, act, dialog
 
-PAGE_SIZE = 50
 TABS = {"all": None, "output": "output", "errors": "error", "warnings": "warning"}
 
 
@@ -22,18 +19,10 @@ def jobs(request, account):
         rows = jobs_of(account, filters)
     except BadFilter as exc:
         return HttpResponseBadRequest(str(exc))
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, rows, keep=filters)
     annotate_waiting_reasons(page.object_list)
-    context = {
-        "account": account,
-        "blade": "jobs",
-        "page": page,
-        "filters": filters,
-        "statuses": JobStatus.values,
-        "query_string": "&".join(f"{k}={v}" for k, v in filters.items()),
-    }
-    template = "jobs/partials/table.html" if request.htmx else "jobs/index.html"
-    return render(request, template, context)
+    context = blade_context(account, "jobs", page=page, filters=filters, statuses=JobStatus.values)
+    return partial_or_page(request, "jobs/partials/table.html", "jobs/index.html", context)
 
 
 def _job(account, job_id):
@@ -46,9 +35,9 @@ def job(request, account, job_id):
     annotate_waiting_reasons([item])
     tab = request.GET.get("tab", "all")
     records = list(streams_of(item, stream=TABS.get(tab)))
-    context = {"account": account, "blade": "jobs", "job": item, "records": records, "tab": tab, "tabs": TABS}
-    template = "jobs/partials/summary.html" if request.htmx else "jobs/detail.html"
-    return render(request, template, context)
+    context = blade_context(account, "jobs", job=item, records=records, tab=tab, tabs=TABS)
+    context["can_stop"] = context["can_operate"] and item.status in STOPPABLE_STATUSES
+    return partial_or_page(request, "jobs/partials/summary.html", "jobs/detail.html", context)
 
 
 @account_blade
@@ -64,18 +53,10 @@ def streams(request, account, job_id):
     return render(request, "jobs/partials/records.html", {"records": records})
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def stop(request, account, job_id):
-    require_role(account, "operator")
     item = _job(account, job_id)
     if request.method == "POST":
-        try:
-            job_services.request_stop(job=item, actor=request.actor)
-        except ServiceError as error:
-            if error.status in (403, 404):
-                raise
-            messages.error(request, error.detail)
+        act(request, job_services.request_stop, job=item, actor=request.actor)
         return finish(request, "portal:job", account_id=account.pk, job_id=item.pk)
-    template = "jobs/partials/stop_dialog.html" if request.htmx else "jobs/stop.html"
-    return render(request, template, {"account": account, "blade": "jobs", "job": item})
+    return dialog(request, "jobs/partials/stop_dialog.html", blade_context(account, "jobs", job=item), name="Job")

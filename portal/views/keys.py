@@ -1,11 +1,11 @@
-from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
 from automation.models import AccountKey
 from automation.services import keys as key_services
-from portal.views.base import account_blade, finish, is_owner, no_store, require_owner
+from portal.views.base import account_blade, blade_context, finish, no_store, require_owner, wants_partial
+from portal.views.dialogs import account_dialog, dialog
 
 
 @account_blade
@@ -14,14 +14,13 @@ def keys(request, account):
 
 
 def _blade(request, account, values: dict[str, str] | None = None):
-    context = {
-        "account": account,
-        "blade": "keys",
-        "url": key_services.agent_service_url(account),
-        "is_owner": is_owner(account),
-        "slots": AccountKey.Slot.choices,
-        "values": values,
-    }
+    context = blade_context(
+        account,
+        "keys",
+        url=key_services.agent_service_url(account),
+        slots=AccountKey.Slot.choices,
+        values=values,
+    )
     return render(request, "keys/index.html", context)
 
 
@@ -35,7 +34,7 @@ def reveal(request, account):
     """
     require_owner(account)
     values = key_services.reveal_keys(account=account, actor=request.actor)
-    if request.htmx:
+    if wants_partial(request):
         context = {"account": account, "url": key_services.agent_service_url(account), "values": values}
         response = render(request, "keys/partials/values.html", context)
     else:
@@ -43,18 +42,15 @@ def reveal(request, account):
     return no_store(response)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("owner")
 def regenerate(request, account, slot: str):
-    require_owner(account)
     if slot not in AccountKey.Slot.values:
         raise Http404("No such key.")
     label = AccountKey.Slot(slot).label
     if request.method == "POST":
         key_services.regenerate_key(account=account, slot=slot, actor=request.actor)
-        messages.success(request, f"Regenerated the {label.lower()} access key. Click Show to see it.")
-        return finish(request, "portal:keys", account_id=account.pk)
+        said = f"Regenerated the {label.lower()} access key. Click Show to see it."
+        return finish(request, "portal:keys", account_id=account.pk, success=said)
     other = "secondary" if slot == "primary" else "primary"
-    context = {"account": account, "blade": "keys", "slot": slot, "label": label, "other": other}
-    template = "keys/partials/regenerate_dialog.html" if request.htmx else "keys/regenerate.html"
-    return render(request, template, context)
+    context = blade_context(account, "keys", slot=slot, label=label, other=other)
+    return dialog(request, "keys/partials/regenerate_dialog.html", context)

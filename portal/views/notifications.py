@@ -6,12 +6,12 @@ from django.views.decorators.http import require_POST
 
 from automation.queries.notifications import panel_for, unread_count
 from automation.services import notifications as notification_services
+from portal.views.base import partial_or_page, wants_partial
 
 
 def _panel(request, status: int = 200):
     ctx = {"notifications": panel_for(request.user), "unread_notifications": unread_count(request.user)}
-    template = "notifications/partials/panel.html" if request.htmx else "notifications/index.html"
-    return render(request, template, ctx, status=status)
+    return partial_or_page(request, "notifications/partials/panel.html", "notifications/index.html", ctx, status=status)
 
 
 @login_required
@@ -32,11 +32,11 @@ def mark_read(request):
         notification_services.mark_read(user=request.user, notification_ids=ids)
     except ValidationError:
         return HttpResponseBadRequest("Unknown notification id.")
-    return _panel(request) if request.htmx else redirect("portal:notifications")
+    return _panel(request) if wants_partial(request) else redirect("portal:notifications")
 
 
 @login_required
 @require_POST
 def dismiss_all(request):
     notification_services.dismiss_all(user=request.user)
-    return _panel(request) if request.htmx else redirect("portal:notifications")
+    return _panel(request) if wants_partial(request) else redirect("portal:notifications")

@@ -1,14 +1,14 @@
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from automation.models import ApiToken
 from automation.services import tokens as token_services
 from automation.services.actor import Actor
-from automation.services.errors import ServiceError
 from portal.forms import ApiTokenForm
 from portal.views.base import finish, no_store
+from portal.views.dialogs import dialog, posted
 
 
 @login_required
@@ -17,25 +17,27 @@ def profile(request):
     return render(request, "profile/index.html", {"tokens": tokens})
 
 
+def _dialog(request, template: str, context: dict):
+    """A dialog of the Profile page (on a page of its own under Home > Profile without JavaScript)."""
+    crumbs = (("Profile", reverse("portal:profile")),)
+    return dialog(request, template, context, title="Profile", crumbs=crumbs)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def new_token(request):
-    form = ApiTokenForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            new = token_services.create_token(
-                user=request.user,
-                name=form.cleaned_data["name"],
-                expires_days=form.cleaned_data["expires_days"],
-                actor=Actor.from_request(request),
-            )
-        except ServiceError as error:
-            form.add_service_error(error)
-        else:
-            template = "profile/partials/token_created.html" if request.htmx else "profile/token_created.html"
-            return no_store(render(request, template, {"new": new}))
-    template = "profile/partials/new_token_dialog.html" if request.htmx else "profile/new_token.html"
-    return render(request, template, {"form": form}, status=400 if form.errors else 200)
+    form = posted(request, ApiTokenForm)
+    if form.is_valid():
+        new = form.call(
+            token_services.create_token,
+            user=request.user,
+            name=form.cleaned_data["name"],
+            expires_days=form.cleaned_data["expires_days"],
+            actor=Actor.from_request(request),
+        )
+        if new is not None:
+            return no_store(_dialog(request, "profile/partials/token_created.html", {"new": new}))
+    return _dialog(request, "profile/partials/new_token_dialog.html", {"form": form})
 
 
 @login_required
@@ -44,7 +46,5 @@ def revoke_token(request, token_id: int):
     token = get_object_or_404(ApiToken, user=request.user, pk=token_id)
     if request.method == "POST":
         token_services.revoke_token(user=request.user, token_id=token.pk, actor=Actor.from_request(request))
-        messages.success(request, f"Revoked API token {token.name}.")
-        return finish(request, "portal:profile")
-    template = "profile/partials/revoke_dialog.html" if request.htmx else "profile/revoke.html"
-    return render(request, template, {"token": token})
+        return finish(request, "portal:profile", success=f"Revoked API token {token.name}.")
+    return _dialog(request, "profile/partials/revoke_dialog.html", {"token": token})

@@ -15,7 +15,16 @@ from automation.services import jobs as job_services
 from automation.services import runbooks as runbook_services
 from automation.services.errors import ServiceError
 from portal.forms import RunbookCreateForm, RunbookEditForm, StartJobForm
-from portal.views.base import account_blade, finish, require_role
+from portal.views.base import (
+    account_blade,
+    blade_context,
+    can_operate,
+    finish,
+    partial_or_page,
+    require_role,
+    wants_partial,
+)
+from portal.views.dialogs import account_dialog, act, attempt, dialog, posted
 
 # The editor's language for each runbook type (Ace's mode names).
 EDITOR_MODES = {"python3": "python", "bash": "sh", "powershell": "powershell"}
@@ -25,23 +34,18 @@ TEST_PANE_RECORDS = 500
 
 @account_blade
 def runbooks(request, account):
-    items = list(runbooks_of(account))
-    return render(request, "runbooks/index.html", {"account": account, "blade": "runbooks", "runbooks": items})
+    context = blade_context(account, "runbooks", runbooks=list(runbooks_of(account)))
+    return render(request, "runbooks/index.html", context)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def create(request, account):
-    require_role(account, "operator")
-    form = RunbookCreateForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        runbook = form.call(runbook_services.create_runbook, account=account, actor=request.actor, **form.cleaned_data)
-        if runbook is not None:
-            messages.success(request, f"Created runbook {runbook.name}. Write it, then Publish.")
-            return finish(request, "portal:runbook", account_id=account.pk, runbook_id=runbook.pk)
-    template = "runbooks/partials/create_dialog.html" if request.htmx else "runbooks/create.html"
-    ctx = {"account": account, "blade": "runbooks", "form": form}
-    return render(request, template, ctx, status=400 if form.errors else 200)
+    form = posted(request, RunbookCreateForm)
+    book = form.submit(runbook_services.create_runbook, account=account, actor=request.actor)
+    if book is None:
+        return dialog(request, "runbooks/partials/create_dialog.html", blade_context(account, "runbooks", form=form))
+    said = f"Created runbook {book.name}. Write it, then Publish."
+    return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk, success=said)
 
 
 def _runbook(account, runbook_id):
@@ -69,21 +73,21 @@ def _editor_initial(book) -> dict:
 
 def _blade(request, account, book, form: RunbookEditForm, *, status: int = 200, refused: bool = False):
     """The runbook blade with this form in its editor: the saved draft, or what was posted and refused."""
-    if account.role == "reader":
+    if not can_operate(account):
         for field in form.fields.values():
             # A select has no read-only state: it is shown disabled.
             field.widget.attrs["disabled" if getattr(field.widget, "input_type", "") == "select" else "readonly"] = True
     versions = list(book.versions.order_by("-number")[:20])
-    context = {
-        "account": account,
-        "blade": "runbooks",
-        "runbook": book,
-        "form": form,
-        "versions": versions,
-        "next_version": (book.published_version or 0) + 1,
-        "publish_refused": refused,
-        "editor_mode": EDITOR_MODES.get(book.runbook_type, "text"),
-    }
+    context = blade_context(
+        account,
+        "runbooks",
+        runbook=book,
+        form=form,
+        versions=versions,
+        next_version=(book.published_version or 0) + 1,
+        publish_refused=refused,
+        editor_mode=EDITOR_MODES.get(book.runbook_type, "text"),
+    )
     return render(request, "runbooks/detail.html", context, status=status)
 
 
@@ -99,8 +103,9 @@ def runbook(request, account, runbook_id):
             runbook_services.update_draft, runbook=book, actor=request.actor, **_posted_changes(form, request.POST)
         )
         if saved:
-            messages.success(request, "Saved the draft.")
-            return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
+            return finish(
+                request, "portal:runbook", account_id=account.pk, runbook_id=book.pk, success="Saved the draft."
+            )
         status = 400
     return _blade(request, account, book, form, status=status)
 
@@ -119,16 +124,14 @@ def publish(request, account, runbook_id):
     if posted and not form.is_valid():
         return _blade(request, account, book, form, status=400, refused=True)
     changes = _changed_fields(book, _posted_changes(form, request.POST)) if posted else {}
-    try:
-        version = runbook_services.publish_runbook(runbook=book, actor=request.actor, **changes)
-    except ServiceError as error:
-        if error.status in (403, 404):
-            raise
-        if not posted:
-            messages.error(request, error.detail)
+    if not posted:
+        version = act(request, runbook_services.publish_runbook, runbook=book, actor=request.actor).value
+        if version is None:
             return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
-        form.add_service_error(error)
-        return _blade(request, account, book, form, status=400, refused=True)
+    else:
+        version = form.call(runbook_services.publish_runbook, runbook=book, actor=request.actor, **changes)
+        if version is None:
+            return _blade(request, account, book, form, status=400, refused=True)
     if changes:
         messages.success(
             request, f"Saved the editor's changes and published them as version {version.number} of {book.name}."
@@ -138,40 +141,32 @@ def publish(request, account, runbook_id):
     return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def delete(request, account, runbook_id):
-    require_role(account, "operator")
     book = _runbook(account, runbook_id)
     error = None
     if request.method == "POST":
-        try:
-            runbook_services.delete_runbook(runbook=book, actor=request.actor)
-        except ServiceError as exc:
-            if exc.status in (403, 404):
-                raise
-            if not request.htmx:
-                messages.error(request, exc.detail)
-                return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
-            # The dialog says why, and the blade stays as it is, with whatever the editor holds.
-            error = exc.detail
-        else:
-            messages.success(request, f"Deleted runbook {book.name}.")
-            return finish(request, "portal:runbooks", account_id=account.pk)
-    template = "runbooks/partials/delete_dialog.html" if request.htmx else "runbooks/delete.html"
-    context = {"account": account, "blade": "runbooks", "runbook": book, "error": error}
-    return render(request, template, context, status=400 if error else 200)
+        deletion = attempt(runbook_services.delete_runbook, runbook=book, actor=request.actor)
+        if not deletion.refused:
+            return finish(request, "portal:runbooks", account_id=account.pk, success=f"Deleted runbook {book.name}.")
+        if not wants_partial(request):
+            messages.error(request, deletion.error.detail)
+            return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk)
+        # The dialog says why, and the blade stays as it is, with whatever the editor holds.
+        error = deletion.error.detail
+    context = blade_context(account, "runbooks", runbook=book, error=error, blocked=error is not None)
+    return dialog(
+        request, "runbooks/partials/delete_dialog.html", context, name=book.name, status=400 if error else 200
+    )
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def start(request, account, runbook_id):
-    require_role(account, "operator")
     book = _runbook(account, runbook_id)
     version = runbook_services.latest_version(book)
     groups = _groups(account)
     declared = version.parameters if version else []
-    form = StartJobForm(request.POST if request.method == "POST" else None, groups=groups, declared=declared)
+    form = posted(request, StartJobForm, groups=groups, declared=declared)
     if request.method == "POST" and version is not None and form.is_valid():
         job = form.call(
             job_services.start_job,
@@ -184,11 +179,10 @@ def start(request, account, runbook_id):
             from_text=True,
         )
         if job is not None:
-            messages.success(request, f"Started {book.name} on {job.group_name}.")
-            return finish(request, "portal:job", account_id=account.pk, job_id=job.pk)
-    context = {"account": account, "blade": "runbooks", "runbook": book, "version": version, "form": form}
-    template = "runbooks/partials/start_dialog.html" if request.htmx else "runbooks/start.html"
-    return render(request, template, context, status=400 if form.errors else 200)
+            said = f"Started {book.name} on {job.group_name}."
+            return finish(request, "portal:job", account_id=account.pk, job_id=job.pk, success=said)
+    context = blade_context(account, "runbooks", runbook=book, version=version, form=form)
+    return dialog(request, "runbooks/partials/start_dialog.html", context, name=book.name)
 
 
 # ---- the Test pane ---------------------------------------------------------------------------------
@@ -291,7 +285,7 @@ def test_pane(request, account, runbook_id):
                 actor=request.actor,
                 from_text=True,
             )
-            if job is not None and not request.htmx:
+            if job is not None and not wants_partial(request):
                 messages.success(request, f"Started a test of the draft on {job.group_name}.")
                 url = reverse("portal:runbook_test", args=[account.pk, book.pk])
                 return redirect(f"{url}?job={job.pk}")
@@ -304,16 +298,10 @@ def test_pane(request, account, runbook_id):
     failed = bool(draft_errors or (request.method == "POST" and job is None))
     if job is None:
         job = _latest_test(book)
-    context = {
-        "account": account,
-        "blade": "runbooks",
-        "form": form,
-        "saved": saved,
-        "draft_errors": draft_errors,
-        **_test_output_context(account, book, job),
-    }
-    template = "runbooks/partials/test_pane.html" if request.htmx else "runbooks/test.html"
-    return render(request, template, context, status=400 if failed else 200)
+    context = _test_output_context(account, book, job)
+    context.update(blade_context(account, "runbooks", form=form, saved=saved, draft_errors=draft_errors))
+    status = 400 if failed else 200
+    return partial_or_page(request, "runbooks/partials/test_pane.html", "runbooks/test.html", context, status=status)
 
 
 @account_blade
@@ -325,21 +313,15 @@ def test_pane_output(request, account, runbook_id, job_id):
     return render(request, "runbooks/partials/test_output.html", _test_output_context(account, book, job))
 
 
-@account_blade
-@require_http_methods(["GET", "POST"])
+@account_dialog("operator")
 def test_pane_stop(request, account, runbook_id, job_id):
-    require_role(account, "operator")
     book = _runbook(account, runbook_id)
     job = _test_job(book, job_id)
     error = None
     if request.method == "POST":
-        try:
-            job_services.request_stop(job=job, actor=request.actor)
-        except ServiceError as exc:
-            if exc.status in (403, 404):
-                raise
-            error = exc.detail
-        if not request.htmx:
+        stop = attempt(job_services.request_stop, job=job, actor=request.actor)
+        error = stop.error.detail if stop.refused else None
+        if not wants_partial(request):
             if error:
                 messages.error(request, error)
             url = reverse("portal:runbook_test", args=[account.pk, book.pk])
@@ -348,6 +330,6 @@ def test_pane_stop(request, account, runbook_id, job_id):
             # The dialog closes (an empty modal) and the pane fetches the output again at once, without
             # waiting for the push.
             return HttpResponse("", headers={"HX-Trigger": "test-job-changed"})
-    context = {"account": account, "blade": "runbooks", "runbook": book, "job": job, "error": error}
-    template = "runbooks/partials/test_stop_dialog.html" if request.htmx else "runbooks/test_stop.html"
-    return render(request, template, context, status=400 if error else 200)
+    context = blade_context(account, "runbooks", runbook=book, job=job, error=error, blocked=error is not None)
+    status = 400 if error else 200
+    return dialog(request, "runbooks/partials/test_stop_dialog.html", context, name=book.name, status=status)

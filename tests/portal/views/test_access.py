@@ -126,7 +126,7 @@ def test_an_owner_opens_the_add_dialog_as_a_page(people, client_for):
     response = client_for(people.owner).get(add_url(people))
 
     assert response.status_code == 200
-    assert "access/add.html" in templates(response)
+    assert "shell/dialog_page.html" in templates(response)
     assert "base.html" in templates(response)
 
 
@@ -183,7 +183,7 @@ def test_adding_with_bad_input_shows_the_form_again_with_a_400_and_changes_nothi
 
     assert response.status_code == 400
     assert message in response.content.decode()
-    expected = "access/partials/add_dialog.html" if htmx else "access/add.html"
+    expected = "access/partials/add_dialog.html" if htmx else "shell/dialog_page.html"
     assert templates(response)[0] == expected
     assert state() == before
 
@@ -267,7 +267,7 @@ def test_an_owner_is_asked_to_confirm_a_removal(people, client_for):
     response = client_for(people.owner).get(remove_url(people, "rita"))
 
     assert response.status_code == 200
-    assert "access/remove.html" in templates(response)
+    assert "shell/dialog_page.html" in templates(response)
     assert "Are you sure you want to remove <strong>rita</strong> (Reader)" in response.content.decode()
     assert "rita" in roles_in(people.account)
 

@@ -538,7 +538,7 @@ def copy_lines(html: str) -> dict[str, str]:
 
 
 @pytest.mark.sqlite
-@pytest.mark.parametrize(("headers", "template"), [({}, "groups/add_worker.html"), (HTMX, None)])
+@pytest.mark.parametrize(("headers", "template"), [({}, "shell/dialog_page.html"), (HTMX, None)])
 def test_add_a_worker_shows_the_install_line_and_the_register_line_to_copy(
     people, client_for, settings, headers, template
 ):
@@ -610,7 +610,7 @@ def test_an_operator_opens_the_add_dialog_as_a_page(people, client_for):
     response = client_for(people.operator).get(add_url(people))
 
     assert response.status_code == 200
-    assert "groups/add.html" in templates(response)
+    assert "shell/dialog_page.html" in templates(response)
     assert "base.html" in templates(response)
     assert f'action="{add_url(people)}"' in response.content.decode()
 
@@ -658,7 +658,7 @@ def test_a_bad_name_shows_the_rule_with_a_400_and_writes_nothing(people, client_
 
     assert response.status_code == 400
     assert escape(NAME_RULE) in response.content.decode()
-    expected = "groups/partials/add_dialog.html" if htmx else "groups/add.html"
+    expected = "groups/partials/add_dialog.html" if htmx else "shell/dialog_page.html"
     assert templates(response)[0] == expected
     assert state() == before
 
@@ -743,7 +743,7 @@ def test_the_delete_dialog_of_a_group_with_workers_names_them_and_offers_only_cl
     response = client_for(people.operator).get(delete_url(people, group))
 
     assert response.status_code == 200
-    assert "groups/delete.html" in templates(response)
+    assert "shell/dialog_page.html" in templates(response)
     content = response.content.decode()
     dialog = content[content.index('<div class="dialog"') :]
     assert "cannot be deleted while it has workers" in dialog
@@ -791,7 +791,7 @@ def test_the_delete_dialog_comes_as_an_htmx_partial(people, client_for, with_wor
     response = client_for(people.operator).get(delete_url(people, group), headers=HTMX)
 
     assert response.status_code == 200
-    assert templates(response) == ["groups/partials/delete_dialog.html"]
+    assert templates(response)[0] == "groups/partials/delete_dialog.html" and "base.html" not in templates(response)
     assert (b"<form" in response.content) is not with_workers
 
 

@@ -139,7 +139,7 @@ def test_staff_open_the_create_dialog_with_themselves_as_owner(staff, client_for
     response = client_for(staff).get(CREATE)
 
     assert response.status_code == 200
-    assert "home/create.html" in templates(response)
+    assert "shell/user_dialog_page.html" in templates(response)
     assert response.context["form"]["owner"].value() == "stella"
 
 
@@ -230,7 +230,7 @@ def test_a_create_form_with_errors_is_a_400_and_writes_nothing(staff, client_for
 
     assert response.status_code == 400
     assert message in response.content.decode()
-    expected = "home/partials/create_dialog.html" if htmx else "home/create.html"
+    expected = "home/partials/create_dialog.html" if htmx else "shell/user_dialog_page.html"
     assert templates(response)[0] == expected
     assert state() == before
 

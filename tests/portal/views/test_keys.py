@@ -310,7 +310,7 @@ def test_an_owner_is_asked_to_confirm_a_regeneration(people, client_for, slot, o
     response = client_for(people.owner).get(regenerate_url(people, slot))
 
     assert response.status_code == 200
-    assert "keys/regenerate.html" in templates(response)
+    assert "shell/dialog_page.html" in templates(response)
     content = response.content.decode()
     assert f"Are you sure you want to regenerate the {slot} access key of <strong>contoso-automation</strong>?" in (
         content
@@ -324,7 +324,7 @@ def test_the_regenerate_dialog_comes_as_an_htmx_partial(people, client_for):
     response = client_for(people.owner).get(regenerate_url(people, "secondary"), headers=HTMX)
 
     assert response.status_code == 200
-    assert templates(response) == ["keys/partials/regenerate_dialog.html"]
+    assert templates(response)[0] == "keys/partials/regenerate_dialog.html" and "base.html" not in templates(response)
     assert b"<html" not in response.content
 
 

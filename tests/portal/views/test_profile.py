@@ -68,7 +68,7 @@ def make_token(user, name="ci pipeline", expires_days=None):
 def test_the_new_token_dialog_is_a_form(people, client_for):
     response = client_for(people.owner).get(NEW)
     assert response.status_code == 200
-    assert "profile/new_token.html" in templates(response)
+    assert "shell/user_dialog_page.html" in templates(response)
     html = response.content.decode()
     assert 'name="name"' in html and 'name="expires_days"' in html and "csrfmiddlewaretoken" in html
 
@@ -84,7 +84,7 @@ def test_a_user_creates_a_token_that_is_shown_once_and_stored_only_as_a_hash(peo
     client = client_for(people.owner)
     response = client.post(NEW, {"name": "ci pipeline", "expires_days": "30"}, headers=HTMX if htmx else {})
     assert response.status_code == 200
-    expected = "profile/partials/token_created.html" if htmx else "profile/token_created.html"
+    expected = "profile/partials/token_created.html" if htmx else "shell/user_dialog_page.html"
     assert templates(response)[0] == expected
     plain = response.context["new"].plain
     assert plain.startswith("hrwpat_") and plain in response.content.decode()
@@ -197,7 +197,7 @@ def test_revoking_asks_for_confirmation_first(people, client_for, htmx):
     before = state()
     response = client_for(people.owner).get(revoke_url(new.token), headers=HTMX if htmx else {})
     assert response.status_code == 200
-    expected = "profile/partials/revoke_dialog.html" if htmx else "profile/revoke.html"
+    expected = "profile/partials/revoke_dialog.html" if htmx else "shell/user_dialog_page.html"
     assert templates(response)[0] == expected
     html = response.content.decode()
     assert "Are you sure" in html and "ci pipeline" in html

@@ -268,8 +268,8 @@ def test_the_create_dialog_comes_as_a_page_or_an_htmx_partial(people, client_for
     page = client.get(url(people, "runbook_create"))
     partial = client.get(url(people, "runbook_create"), headers=HTMX)
 
-    assert "runbooks/create.html" in templates(page)
-    assert "runbooks/create.html" not in templates(partial)
+    assert "shell/dialog_page.html" in templates(page)
+    assert "shell/dialog_page.html" not in templates(partial)
     assert b"<html" not in partial.content
     for response in (page, partial):
         html = response.content.decode()
@@ -630,7 +630,7 @@ def test_the_delete_dialog_asks_yes_or_no(people, client_for):
     page = client.get(url(people, "runbook_delete", runbook))
     partial = client.get(url(people, "runbook_delete", runbook), headers=HTMX)
 
-    assert "runbooks/delete.html" in templates(page)
+    assert "shell/dialog_page.html" in templates(page)
     assert b"<html" not in partial.content
     for response in (page, partial):
         html = response.content.decode()
