@@ -15,6 +15,8 @@ NAME_RULE = (
     f"Names are 1 to {NAME_MAX_LENGTH} characters: letters A-Z and a-z, digits, spaces, '-', '_' and '.', "
     "do not start or end with a space, and are not only dots."
 )
+# What a form says under a name field, before anyone has typed one.
+NAME_HINT = f"Letters, digits, spaces, '-', '_' and '.'; up to {NAME_MAX_LENGTH} characters."
 # NAME_RULE but its length, as one regular expression: the URL converter matches paths with it and the
 # OpenAPI document states it. Without lookahead, so every JSON Schema generator can use it; only dots are
 # refused because "." and ".." would be read as path segments in URLs.

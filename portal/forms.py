@@ -2,6 +2,7 @@ from django import forms
 
 from automation.models import Role, RunbookType
 from automation.services.errors import ServiceError
+from automation.validators import NAME_HINT, NAME_MAX_LENGTH
 from portal.views.dialogs import attempt
 
 
@@ -24,8 +25,15 @@ class ServiceForm(forms.Form):
         self.add_error(field, error.detail)
 
 
+def name_field(**kwargs) -> forms.CharField:
+    """Every name the portal asks for. The service checks the rule, length included, and says it
+    (validators.NAME_RULE); the browser only stops typing at the limit."""
+    widget = forms.TextInput(attrs={"maxlength": NAME_MAX_LENGTH})
+    return forms.CharField(widget=widget, help_text=NAME_HINT, **kwargs)
+
+
 class CreateAccountForm(ServiceForm):
-    name = forms.CharField(max_length=200, help_text="Letters, digits, spaces, '-', '_' and '.'.")
+    name = name_field()
     owner = forms.CharField(max_length=150, label="Owner", help_text="Username of the account's first Owner.")
 
 
@@ -46,13 +54,11 @@ class ApiTokenForm(ServiceForm):
 
 
 class GroupForm(ServiceForm):
-    name = forms.CharField(
-        max_length=200, strip=False, help_text="Letters, digits, spaces, '-', '_' and '.'; up to 128 characters."
-    )
+    name = name_field(strip=False)
 
 
 class RunbookCreateForm(ServiceForm):
-    name = forms.CharField(max_length=200, strip=False, help_text="Letters, digits, spaces, '-', '_' and '.'.")
+    name = name_field(strip=False)
     runbook_type = forms.ChoiceField(label="Runbook type", choices=RunbookType.choices)
     description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
 

@@ -34,6 +34,11 @@ def online_q(now=None, prefix: str = "") -> Q:
     )
 
 
+def presence_label(online: bool) -> str:
+    """What pages, pushes and the API call a worker's presence."""
+    return "Online" if online else "Offline"
+
+
 def is_online(worker: HybridWorker, now=None) -> bool:
     now = now or timezone.now()
     # The same boundary as online_q (last_seen_at > now - offline_after): offline at the limit.
@@ -77,7 +82,7 @@ def _push_status(worker: HybridWorker, *, online: bool) -> None:
         "type": "worker-status",
         "worker_id": str(worker.pk),
         "group_id": str(worker.group_id),
-        "status": "Online" if online else "Offline",
+        "status": presence_label(online),
         "last_seen": worker.last_seen_at.isoformat() if worker.last_seen_at else None,
     }
     live.after_commit(live.push_to_account, worker.account_id, payload)

@@ -12,7 +12,7 @@ from automation.api.management.scoping import AccountScoped
 from automation.models import HybridWorker
 from automation.queries.workers import workers_of
 from automation.services import workers as worker_services
-from automation.services.presence import is_online
+from automation.services.presence import is_online, presence_label
 
 
 class WorkerSerializer(serializers.ModelSerializer):
@@ -27,7 +27,7 @@ class WorkerSerializer(serializers.ModelSerializer):
 
     def get_status(self, worker) -> str:
         now = self.context.setdefault("now", timezone.now())
-        return "Online" if is_online(worker, now) else "Offline"
+        return presence_label(is_online(worker, now))
 
 
 @extend_schema(tags=["workers"], **openapi.listing(WorkerSerializer))
