@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from automation.models import Membership, Role
@@ -7,7 +8,7 @@ from automation.queries.accounts import is_last_owner, members_of
 from automation.services import accounts as account_services
 from portal.forms import AddMemberForm, ChangeRoleForm
 from portal.views.base import account_blade, blade_context, finish, require_owner
-from portal.views.dialogs import account_dialog, act, dialog, posted
+from portal.views.dialogs import account_dialog, act, create_dialog, dialog
 
 
 @account_blade
@@ -18,12 +19,12 @@ def members(request, account):
 
 @account_dialog("owner")
 def add(request, account):
-    form = posted(request, AddMemberForm)
-    added = form.submit(account_services.add_member, account=account, actor=request.actor)
-    if added is None:
-        return dialog(request, "access/partials/add_dialog.html", blade_context(account, "access", form=form))
-    said = f"Added {added.user.get_username()} as {added.get_role_display()}."
-    return finish(request, "portal:access", account_id=account.pk, success=said)
+    def done(added):
+        said = f"Added {added.user.get_username()} as {added.get_role_display()}."
+        return said, reverse("portal:access", args=[account.pk])
+
+    template = "access/partials/add_dialog.html"
+    return create_dialog(request, account, AddMemberForm, account_services.add_member, template, done=done)
 
 
 @account_blade

@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from automation.services.errors import ServiceError
-from portal.views.base import account_blade, require_role, wants_partial
+from portal.views.base import account_blade, blade_context, finish, require_role, wants_partial
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,15 @@ def dialog(
         return render(request, "shell/dialog_page.html", {**context, "dialog_page": page}, status=status)
     page = {"dialog": template, "title": title, "crumbs": crumbs}
     return render(request, "shell/user_dialog_page.html", {**context, "dialog_page": page}, status=status)
+
+
+def create_dialog(request, account, form_class, service: Callable[..., Any], template: str, *, done):
+    """A dialog whose form makes one thing through `service`: the form (again, saying what was wrong), or
+    the thing made and the person taken where `done(thing)` says, as (what was done, URL). The blade is the
+    template's folder."""
+    form = posted(request, form_class)
+    made = form.submit(service, account=account, actor=request.actor)
+    if made is None:
+        return dialog(request, template, blade_context(account, template.split("/")[0], form=form))
+    said, url = done(made)
+    return finish(request, url, success=said)

@@ -11,7 +11,7 @@ from automation.services import groups as group_services
 from automation.services.keys import agent_service_url
 from portal.forms import GroupForm
 from portal.views.base import account_blade, blade_context, finish, paginate, partial_or_page, require_role
-from portal.views.dialogs import account_dialog, act, dialog, posted
+from portal.views.dialogs import account_dialog, act, create_dialog, dialog
 
 
 @account_blade
@@ -27,12 +27,13 @@ def groups(request, account):
 
 @account_dialog("operator")
 def add(request, account):
-    form = posted(request, GroupForm)
-    group = form.submit(group_services.create_group, account=account, actor=request.actor)
-    if group is None:
-        return dialog(request, "groups/partials/add_dialog.html", blade_context(account, "groups", form=form))
-    said = f"Created hybrid worker group {group.name}."
-    return finish(request, "portal:group", account_id=account.pk, group_id=group.pk, success=said)
+    def done(group):
+        said = f"Created hybrid worker group {group.name}."
+        return said, reverse("portal:group", args=[account.pk, group.pk])
+
+    return create_dialog(
+        request, account, GroupForm, group_services.create_group, "groups/partials/add_dialog.html", done=done
+    )
 
 
 def _group(account, group_id):

@@ -24,7 +24,7 @@ from portal.views.base import (
     require_role,
     wants_partial,
 )
-from portal.views.dialogs import account_dialog, act, attempt, dialog, posted
+from portal.views.dialogs import account_dialog, act, attempt, create_dialog, dialog, posted
 
 # The editor's language for each runbook type (Ace's mode names).
 EDITOR_MODES = {"python3": "python", "bash": "sh", "powershell": "powershell"}
@@ -40,12 +40,12 @@ def runbooks(request, account):
 
 @account_dialog("operator")
 def create(request, account):
-    form = posted(request, RunbookCreateForm)
-    book = form.submit(runbook_services.create_runbook, account=account, actor=request.actor)
-    if book is None:
-        return dialog(request, "runbooks/partials/create_dialog.html", blade_context(account, "runbooks", form=form))
-    said = f"Created runbook {book.name}. Write it, then Publish."
-    return finish(request, "portal:runbook", account_id=account.pk, runbook_id=book.pk, success=said)
+    def done(book):
+        said = f"Created runbook {book.name}. Write it, then Publish."
+        return said, reverse("portal:runbook", args=[account.pk, book.pk])
+
+    template = "runbooks/partials/create_dialog.html"
+    return create_dialog(request, account, RunbookCreateForm, runbook_services.create_runbook, template, done=done)
 
 
 def _runbook(account, runbook_id):
