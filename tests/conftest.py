@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.test import override_settings
 
 from portal import embedded_redis
+from tests.support.passwords import FAST_PASSWORD_HASHERS
 from tests.support.postgres import start_postgres
 
 USE_SQLITE = os.environ.get("TEST_DATABASE", "postgres") == "sqlite"
@@ -64,6 +66,12 @@ def redis_url(run_dir):
     yield url
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    with override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +127,7 @@ def server_env(run_dir, redis_url, django_db_setup) -> dict[str, str]:
     var_dir.mkdir(exist_ok=True)
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "DJANGO_SETTINGS_MODULE": "tests.support.server_settings",
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "SECRET_KEY": settings.SECRET_KEY,
