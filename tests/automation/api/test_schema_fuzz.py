@@ -48,6 +48,9 @@ SEED = 17
 CLIENT = ("198.51.100.77", 50000)
 
 
+SLOWEST_ANSWER_SECONDS = 300
+
+
 def config_for(target: "Target") -> dict:
     # Half of the names and ids the fuzzer sends are of things that exist, so requests get past "no such
     # runbook / job" to the checks behind it, and the answers of success are checked too.
@@ -56,8 +59,10 @@ def config_for(target: "Target") -> dict:
 
     return {
         "seed": SEED,
-        # Timing must not decide the outcome on a busy machine.
+        # Timing must not decide the outcome on a busy machine: no health check on speed, and an answer may take
+        # as long as a loaded machine needs (schemathesis gives up on one after 10 s by default).
         "suppress-health-check": ["too_slow"],
+        "request-timeout": SLOWEST_ANSWER_SECONDS,
         # Nothing carried over from an earlier run (schemathesis' cache, Hypothesis' example database).
         "cache": {"enabled": False},
         "generation": {"deterministic": True, "database": "none", "max-examples": 5},
@@ -458,7 +463,7 @@ def test_every_operation_of_both_apis_agrees_with_the_schema(target):
 
     app = served_from_an_address(application)
     config = schemathesis.Config.from_dict(config_for(target))
-    schema = schemathesis.openapi.from_asgi("/api/schema/", app, config=config)
+    schema = schemathesis.openapi.from_asgi("/api/schema/", app, config=config, timeout=SLOWEST_ANSWER_SECONDS)
 
     @schema.auth(refresh_interval=None)
     class Credentials:
@@ -518,7 +523,9 @@ def test_the_stateful_mistake_is_the_fuzzers_and_only_that_is_let_pass(target):
 
     named = "No such API token."
     create_group(account=target.account, name=named, actor=Actor.for_system())
-    schema = schemathesis.openapi.from_asgi("/api/schema/", served_from_an_address(application))
+    schema = schemathesis.openapi.from_asgi(
+        "/api/schema/", served_from_an_address(application), timeout=SLOWEST_ANSWER_SECONDS
+    )
     operation = schema["/api/v1/accounts/{account_id}/groups/{group_name}/workers/"]["GET"]
 
     def step(group_name):
