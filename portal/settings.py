@@ -155,6 +155,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Agents. A worker is offline after OFFLINE_AFTER_MISSED_HEARTBEATS intervals without one.
 HEARTBEAT_INTERVAL_SECONDS = env_int("HEARTBEAT_INTERVAL_SECONDS", 15, minimum=1)
+# When a job is queued, every waiting member of its group looks: a busier one looks this much later per job
+# it holds (up to the most), so the least busy member gets the job.
+DISPATCH_DELAY_PER_HELD_JOB_SECONDS = env_float("DISPATCH_DELAY_PER_HELD_JOB_SECONDS", 0.1, minimum=0, maximum=10)
+DISPATCH_MOST_DELAY_SECONDS = env_float("DISPATCH_MOST_DELAY_SECONDS", 0.5, minimum=0, maximum=30)
 OFFLINE_AFTER_MISSED_HEARTBEATS = 3
 # Beat's sweep notices workers going offline (and takes back their jobs). Its default follows a short
 # heartbeat, so that setting only the heartbeat (as the agent tests do) still passes the check below.

@@ -22,8 +22,6 @@ from automation.services import jobs as job_services
 
 # When a push was missed (Redis hiccup), a waiting agent still finds its work this soon.
 FALLBACK_POLL_SECONDS = 5.0
-# A busier worker claims a little later, so the least busy waiting member gets the job.
-DELAY_PER_HELD_JOB = 0.1
 JOB_REPORT_ERRORS = {
     "_404": "This worker holds no such job.",
     "_409": "The job's lease moved on (the worker lost it), or the job already ended: nothing was applied.",
@@ -95,7 +93,10 @@ class NextJobsView(AgentView, AsyncAPIView):
                 except TimeoutError:
                     continue
                 if held:
-                    await asyncio.sleep(min(held * DELAY_PER_HELD_JOB, 0.5))
+                    # A busier worker claims a little later, so the least busy waiting member gets the job.
+                    await asyncio.sleep(
+                        min(held * settings.DISPATCH_DELAY_PER_HELD_JOB_SECONDS, settings.DISPATCH_MOST_DELAY_SECONDS)
+                    )
         finally:
             for group in groups:
                 await layer.group_discard(group, channel)
