@@ -8,6 +8,7 @@ import threading
 
 import pytest
 from django.db import connections
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from automation import live
@@ -131,6 +132,26 @@ def test_each_detail_blade_is_titled_with_its_resources_name(world, at_width, sh
 # ---- (d) a failing job's long reason wraps inside its cell ---------------------------------------------------
 
 
+# The reason's cell: inside the Essentials, how many lines tall ("normal" line height is about 1.2 times the
+# font size), scrolling inside itself for the rest, never sideways. null while the cell has no layout.
+MEASURE_REASON = """() => {
+  const e = document.querySelector("#job-reason"), box = document.querySelector(".essentials");
+  if (!e || !box || !e.isConnected || e.clientHeight === 0) return null;
+  const s = getComputedStyle(e), cell = e.getBoundingClientRect();
+  const line = parseFloat(s.lineHeight) || 1.2 * parseFloat(s.fontSize);
+  return {
+    inside: cell.right <= box.getBoundingClientRect().right + 0.5,
+    lines: cell.height / line,
+    scrolls: e.scrollHeight > e.clientHeight && s.overflowY === "auto",
+    sideways: e.scrollWidth > e.clientWidth,
+  };
+}"""
+REASON_FITS = f"""() => {{
+  const m = ({MEASURE_REASON})();
+  return m !== null && m.inside && m.lines <= 8 && m.scrolls && !m.sideways;
+}}"""
+
+
 def test_a_failing_jobs_long_reason_stays_inside_its_cell(world, at_width, shot):
     """A long reason wraps inside its cell and is clipped to a few lines there (scrolling inside the cell for
     the rest), so the Essentials keep their shape: the rows under it stay in sight."""
@@ -139,23 +160,12 @@ def test_a_failing_jobs_long_reason_stays_inside_its_cell(world, at_width, shot)
         page.goto(f"/accounts/{world.account.pk}/jobs/{world.failed.pk}/")
         reason = page.locator("#job-reason")
         expect(reason).to_have_text(LONG_REASON)
-        box = page.locator(".essentials").bounding_box()
-        cell = reason.bounding_box()
-        assert cell["x"] + cell["width"] <= box["x"] + box["width"] + 0.5, (width, cell, box)
-        # "normal" line height is about 1.2 times the font size.
-        line = reason.evaluate(
-            "e => { const s = getComputedStyle(e); return parseFloat(s.lineHeight) || 1.2 * parseFloat(s.fontSize); }"
-        )
-        assert cell["height"] <= 8 * line, f"at {width}px the reason is {cell['height'] / line:.0f} lines tall"
-        # The rest is there, inside the cell. Read from the page each time: the live part that holds it is
-        # fetched again once the live socket opens, and a node swapped out meanwhile has no layout.
-        page.wait_for_function(
-            """() => {
-              const e = document.querySelector("#job-reason");
-              return e && e.isConnected && e.clientHeight > 0 && e.scrollHeight > e.clientHeight
-                && getComputedStyle(e).overflowY === "auto" && e.scrollWidth <= e.clientWidth;
-            }"""
-        )
+        # Read from the page in one go, each time it is asked: the live part that holds the reason is fetched
+        # again once the live socket opens, and a node swapped out meanwhile has no layout.
+        try:
+            page.wait_for_function(REASON_FITS, timeout=20_000)
+        except PlaywrightTimeout:
+            pytest.fail(f"at {width}px the reason's cell measures {page.evaluate(MEASURE_REASON)}")
         no_sideways_scroll(page)
         shot(page, f"failed-job-{width}")
 
