@@ -1,7 +1,7 @@
 """Celery tasks: they take ids, load rows and call a service.
 
-The only module of the domain that imports lazily: the services that queue a task import this module at
-their top, so each task imports its service inside its body, once Django is set up and without a cycle.
+The only module of the domain that imports other domain modules lazily: the services that queue a task
+import this module at their top, so each task imports its service inside its body, without a cycle.
 """
 
 from celery import shared_task

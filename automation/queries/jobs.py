@@ -6,7 +6,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from automation.models import AutomationAccount, Job, JobStatus, JobStream
+from automation.models import ACTIVE_STATUSES, AutomationAccount, Job, JobStatus, JobStream
 from automation.validators import LINE, MAX_INT, text_problem
 
 
@@ -85,7 +85,7 @@ def recent_job_counts(group, *, hours: int = 24) -> dict[str, int]:
     return Job.objects.filter(group=group, created_at__gte=since).aggregate(
         total=Count("pk"),
         failed=Count("pk", filter=Q(status=JobStatus.FAILED)),
-        running=Count("pk", filter=Q(status__in=[JobStatus.ACTIVATING, JobStatus.RUNNING, JobStatus.STOPPING])),
+        running=Count("pk", filter=Q(status__in=ACTIVE_STATUSES)),
     )
 
 

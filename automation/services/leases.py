@@ -29,8 +29,6 @@ from automation.models import ACTIVE_STATUSES, HybridWorker, Job, JobStatus, Job
 from automation.services.errors import Conflict, InvalidInput, NotFound
 from automation.services.presence import offline_after
 
-# What a worker holds under a lease: the statuses a lost worker's jobs are taken back from.
-HELD = ACTIVE_STATUSES
 # A claim younger than this may still be on its way to the agent.
 MIN_CLAIM_AGE_SECONDS = 5
 
@@ -54,7 +52,9 @@ def reclaim_lost_jobs(*, now: datetime | None = None) -> LostJobs:
         | Q(worker__last_seen_at__lte=now - offline_after())
         | Q(worker__left_at__gte=F("worker__last_seen_at"))
     )
-    return _take_back(Job.objects.filter(lost, status__in=HELD), now=now, why="stopped heartbeating or was removed")
+    return _take_back(
+        Job.objects.filter(lost, status__in=ACTIVE_STATUSES), now=now, why="stopped heartbeating or was removed"
+    )
 
 
 def release_worker(*, worker: HybridWorker) -> LostJobs:
@@ -62,7 +62,7 @@ def release_worker(*, worker: HybridWorker) -> LostJobs:
     rather than when the lease runs out."""
     now = timezone.now()
     HybridWorker.objects.filter(pk=worker.pk).update(left_at=now)
-    return _take_back(Job.objects.filter(worker=worker, status__in=HELD), now=now, why="stopped its service")
+    return _take_back(Job.objects.filter(worker=worker, status__in=ACTIVE_STATUSES), now=now, why="stopped its service")
 
 
 def take_back_unlisted(*, worker: HybridWorker, held: list[str], now: datetime | None = None) -> LostJobs:
@@ -71,7 +71,9 @@ def take_back_unlisted(*, worker: HybridWorker, held: list[str], now: datetime |
     it goes back now, not never (the worker is alive, so its lease would not run out)."""
     now = now or timezone.now()
     settled = now - timedelta(seconds=max(settings.HEARTBEAT_INTERVAL_SECONDS, MIN_CLAIM_AGE_SECONDS))
-    unlisted = Job.objects.filter(worker=worker, status__in=HELD, claimed_at__lt=settled).exclude(pk__in=held)
+    unlisted = Job.objects.filter(worker=worker, status__in=ACTIVE_STATUSES, claimed_at__lt=settled).exclude(
+        pk__in=held
+    )
     if not unlisted.exists():
         return LostJobs()
     return _take_back(unlisted, now=now, why="no longer has it (its agent restarted or never received it)")

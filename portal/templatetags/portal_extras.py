@@ -5,6 +5,7 @@ from django import template
 from django.template.defaultfilters import filesizeformat, floatformat
 
 from automation.models.jobs import REASON_TONES, STATUS_BADGES
+from automation.services.presence import presence_label
 
 register = template.Library()
 
@@ -101,3 +102,9 @@ def status_badge(status):
 def reason_tone(status):
     """The class of the reason shown beside a job's status: failed, waiting, or none."""
     return REASON_TONES.get(status, "")
+
+
+@register.filter
+def presence(online: bool) -> str:
+    """A worker's presence as every page, push and API answer words it."""
+    return presence_label(online)

@@ -17,7 +17,7 @@ from automation.api.agent import serializers as s
 from automation.api.agent.views import BAD_CREDENTIAL, AgentView
 from automation.api.exceptions import BadCredentials
 from automation.api.parsers import StreamJSONParser
-from automation.models import HybridWorker
+from automation.models import HybridWorker, JobStatus
 from automation.services import jobs as job_services
 
 # When a push was missed (Redis hiccup), a waiting agent still finds its work this soon.
@@ -133,7 +133,7 @@ class JobRecordsView(AgentView):
         data = self.validated(s.JobRecordsRequest, request)
         records = job_services.checked_records(data["records"])
         job = job_services.append_records(worker=worker, job_id=job_id, lease=data["lease"], records=records)
-        return Response({"status": job.status, "stop": job.status == "Stopping"})
+        return Response({"status": job.status, "stop": job.status == JobStatus.STOPPING})
 
 
 class JobFinishView(AgentView):

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from automation.api import schema as openapi
 from automation.api.errors import get_or_not_found
-from automation.api.management.fields import JSONValue, timeout_field
+from automation.api.management.job_fields import JSONValue, timeout_field
 from automation.api.management.scoping import AccountScoped
 from automation.models import Job, JobStream
 from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of

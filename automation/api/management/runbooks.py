@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from automation.api import schema as openapi
 from automation.api.errors import get_or_not_found
-from automation.api.management.fields import JSONValue, retries_field, timeout_field
+from automation.api.management.job_fields import JSONValue, retries_field, timeout_field
 from automation.api.management.scoping import AccountScoped
 from automation.models import Runbook, RunbookVersion
 from automation.queries.runbooks import STATES, runbooks_of
