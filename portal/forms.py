@@ -3,7 +3,7 @@ from django import forms
 from automation.models import Role, RunbookType
 from automation.services.errors import ServiceError
 from automation.validators import NAME_HINT, NAME_MAX_LENGTH
-from portal.views.dialogs import attempt
+from portal.service_calls import attempt
 
 
 class ServiceForm(forms.Form):

@@ -6,7 +6,6 @@ A confirm-and-act dialog is a few lines of view and one short template that fill
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -14,32 +13,8 @@ from django.contrib import messages
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from automation.services.errors import ServiceError
+from portal.service_calls import Outcome, attempt
 from portal.views.base import account_blade, blade_context, finish, require_role, wants_partial
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a service call came to: its value, or the refusal a person can act on."""
-
-    value: Any = None
-    error: ServiceError | None = None
-
-    @property
-    def refused(self) -> bool:
-        return self.error is not None
-
-
-def attempt(action: Callable[..., Any], /, **kwargs) -> Outcome:
-    """Run a service for a view. A refusal of the request comes back in the outcome for the view to show
-    (in a dialog, on a form); not being allowed or not finding the thing (403, 404) is raised, for the
-    error pages, which say so without telling a stranger what exists."""
-    try:
-        return Outcome(value=action(**kwargs))
-    except ServiceError as error:
-        if error.status in (403, 404):
-            raise
-        return Outcome(error=error)
 
 
 def act(request, action: Callable[..., Any], /, **kwargs) -> Outcome:
