@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+# The suite mostly waits (servers starting, agents polling, pages pushing), so it runs in more processes
+# than there are cores; each has its own PostgreSQL, Redis and run folder (tests/conftest.py).
+TEST_PROCESSES ?= 4
+PYTEST := $(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadgroup
 
 .PHONY: run test lint bench clean
 
@@ -29,8 +33,8 @@ lint: $(VENV)/.installed-test
 ## test: lint, then the whole suite on a PostgreSQL and a Redis it starts itself, then the SQLite pass
 test: $(VENV)/.installed-test lint
 	VAR_DIR=$$(mktemp -d) $(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/python -m pytest
-	TEST_DATABASE=sqlite $(BIN)/python -m pytest -m sqlite
+	$(PYTEST)
+	TEST_DATABASE=sqlite $(PYTEST) -m sqlite
 
 ## bench: the benchmarks in tests/bench (not part of `make test`), on a PostgreSQL and a Redis they start
 bench: $(VENV)/.installed-test

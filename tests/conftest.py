@@ -12,20 +12,40 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.test import override_settings
 
 from portal import embedded_redis
+from tests.support.passwords import FAST_PASSWORD_HASHERS
 from tests.support.postgres import start_postgres
 
 USE_SQLITE = os.environ.get("TEST_DATABASE", "postgres") == "sqlite"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     if USE_SQLITE:
         skip = pytest.mark.skip(reason="the SQLite pass runs only tests marked sqlite")
         for item in items:
             if "sqlite" not in item.keywords:
                 item.add_marker(skip)
+    # Two benchmark-like loads at once would each take the other's share of the cores and stretch past their
+    # deadlines; `--dist loadgroup` sends a group to one process, so these run one after another.
+    for item in items:
+        if "heavy" in item.keywords:
+            item.add_marker(pytest.mark.xdist_group("heavy"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Longest first: a test that starts real processes, handed out last, would leave the other processes
+        # idle while it runs. Every process sorts the same way (xdist checks that they collected alike).
+        items.sort(key=_slowness)
+
+
+def _slowness(item) -> int:
+    if "heavy" in item.keywords:
+        return 0
+    if {"server_env", "transactional_db", "browser"} & set(item.fixturenames):
+        return 1
+    return 2
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +84,12 @@ def redis_url(run_dir):
     yield url
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    with override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +145,7 @@ def server_env(run_dir, redis_url, django_db_setup) -> dict[str, str]:
     var_dir.mkdir(exist_ok=True)
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "DJANGO_SETTINGS_MODULE": "tests.support.server_settings",
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "SECRET_KEY": settings.SECRET_KEY,

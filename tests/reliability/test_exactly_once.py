@@ -212,12 +212,14 @@ def run_jobs_exactly_once(cluster: Cluster, *, agents: int, jobs: int) -> None:
         assert not troubles, f"{agent.state_dir.parent.name}: {troubles[:5]}"
 
 
+@pytest.mark.heavy
 @pytest.mark.timeout(600)
 def test_three_agents_run_300_jobs_each_exactly_once(cluster):
     run_jobs_exactly_once(cluster, agents=3, jobs=300)
 
 
 @pytest.mark.sqlite
+@pytest.mark.heavy
 @pytest.mark.timeout(600)
 def test_two_agents_run_60_jobs_each_exactly_once(cluster):
     """The same on either database; under TEST_DATABASE=sqlite it is the embedded default, which must hold."""

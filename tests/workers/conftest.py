@@ -22,6 +22,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.support import waiting
 from tests.support.daphne import start_daphne_at
 from tests.support.processes import BASE_DIR
 
@@ -57,15 +58,9 @@ def open_for_jobs(folder: Path) -> None:
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = DEADLINE, every: float = 0.1, agent=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            said = f"\n--- what the agent said:\n{agent.everything_it_said()[-4000:]}" if agent else ""
-            raise AssertionError(f"timed out waiting for {what}{said}")
-        time.sleep(every)
+    """The suite's wait_until, with what the agent said when it times out."""
+    context = (lambda: f"--- what the agent said:\n{agent.everything_it_said()[-4000:]}") if agent else None
+    return waiting.wait_until(condition, what, timeout=timeout, every=every, context=context)
 
 
 def processes_in(folder: Path) -> list[psutil.Process]:

@@ -12,11 +12,6 @@ def _fresh_cache():
     cache.clear()
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def keys(people):
     """The plain access keys of both accounts: {"a": {"primary", "secondary"}, "b": {...}}."""
