@@ -18,11 +18,6 @@ pytestmark = pytest.mark.django_db
 IP = "203.0.113.7"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def as_user(user, ip=IP) -> Actor:
     return Actor(user=user, ip=ip)
 

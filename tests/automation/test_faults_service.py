@@ -39,11 +39,6 @@ DECLARED = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 class World:
     """Account A with group "lab": w1 and w2, two slots each. Runbooks are made per test."""
 

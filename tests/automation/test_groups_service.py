@@ -13,11 +13,6 @@ from automation.services.workers import register_worker
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def register(account, machine_id="machine-0001", name="web-01", group="lab"):
     return register_worker(account=account, group_name=group, machine_id=machine_id, name=name, facts={})
 

@@ -40,7 +40,6 @@ NOTHING = PurgeCounts().as_dict()
 
 @pytest.fixture(autouse=True)
 def _settings(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.RETENTION_JOB_DAYS = 30
     settings.RETENTION_NOTIFICATION_DAYS = 30
     settings.RETENTION_AUDIT_DAYS = 365

@@ -18,11 +18,6 @@ SYSTEM = Actor.for_system()
 CONTENT = "import sys\nprint('hello', sys.argv[1:])\n"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def as_(user) -> Actor:
     return Actor(user=user, ip="198.51.100.7")
 

@@ -26,7 +26,6 @@ LAST_SWEEP = "presence:last-sweep"
 
 @pytest.fixture(autouse=True)
 def _settings(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.HEARTBEAT_INTERVAL_SECONDS = 15
 
 

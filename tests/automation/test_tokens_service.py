@@ -16,11 +16,6 @@ from automation.services.tokens import MAX_EXPIRY_DAYS, create_token, revoke_tok
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def make(user, name="ci", expires_days=None):
     return create_token(user=user, name=name, expires_days=expires_days, actor=Actor(user=user, ip="198.51.100.40"))
 

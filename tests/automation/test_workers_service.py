@@ -32,11 +32,6 @@ FACTS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def register(account, machine_id="machine-0001", name="web-01", group="lab", facts=None):
     return register_worker(
         account=account,

@@ -92,9 +92,7 @@ SECRET_ANSWERS = {
 
 
 @pytest.fixture
-def ctx(people, keys, agent, client_for, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
+def ctx(people, keys, agent, client_for):
     class Context:
         pass
 

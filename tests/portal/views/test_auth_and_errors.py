@@ -16,11 +16,6 @@ from portal.urls import portal_patterns
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def state():
     """Everything a refused request must leave as it was."""
     return (

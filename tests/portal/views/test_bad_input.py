@@ -32,11 +32,6 @@ CONTROLS = ["\x01", "\x07", "\x08", "\x0b", "\x1b", "\x7f", "\x85", "\x9b"]
 MULTI_LINE = "First line\r\n\tindented\r\nünïcödé ✓\r\n\r\nlast"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def runbook(people):
     book = create_runbook(

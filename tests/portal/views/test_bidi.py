@@ -40,11 +40,6 @@ PLAIN_TEXT = {"textarea", "option", "title", "script", "style"}
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 # ---- the stylesheet's rule, and a selector matcher for the forms it uses ----------------------------------
 
 

@@ -28,11 +28,6 @@ HTMX = {"HX-Request": "true"}
 ROLES = ["owner", "operator", "reader"]
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def queued(monkeypatch):
     """The arguments of each deletion task queued (the task itself is not sent to a broker)."""

@@ -17,11 +17,6 @@ HOME = "/"
 CREATE = "/accounts/create/"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def templates(response) -> list[str]:
     return [t.name for t in response.templates]
 

@@ -27,11 +27,6 @@ XSS = "<script>alert(1)</script>"
 DECLARED = [{"name": "service", "type": "string", "required": True}, {"name": "count", "type": "int", "default": 3}]
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 class World:
     """Runbooks "hello" and "other" published; groups "lab" (web-01, capacity 8) and "dmz" (empty)."""
 

@@ -18,11 +18,6 @@ READ = "/notifications/read/"
 DISMISS = "/notifications/dismiss/"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def templates(response) -> list[str]:
     return [t.name for t in response.templates]
 

@@ -72,12 +72,6 @@ PAGES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Autouse, so it applies before `people` makes its users."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(people):
     return GrowingWorld(people)

@@ -36,11 +36,6 @@ SAVED_DECLARATION = [
 SECRET = "s3cr3t-Value-42"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def book(people):
     """A Bash runbook never published, with a draft and a declaration; groups "lab" (one worker) and "dmz"."""
