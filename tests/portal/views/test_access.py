@@ -11,10 +11,9 @@ from django.urls import reverse
 from automation.models import AuditEvent, Membership, NotificationReceipt, Role
 from automation.services.accounts import add_member
 from automation.services.actor import Actor
+from tests.support.htmx import HTMX, htmx_headers
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HX-Request": "true"}
 
 
 def state():
@@ -174,7 +173,7 @@ def test_adding_with_bad_input_shows_the_form_again_with_a_400_and_changes_nothi
     make_user("nina")
     before = state()
 
-    response = client_for(people.owner).post(add_url(people), data, headers=HTMX if htmx else {})
+    response = client_for(people.owner).post(add_url(people), data, headers=htmx_headers(htmx))
 
     assert response.status_code == 400
     assert message in response.content.decode()
@@ -188,7 +187,7 @@ def test_adding_with_bad_input_shows_the_form_again_with_a_400_and_changes_nothi
 def test_operators_and_readers_cannot_open_or_post_the_add_dialog(people, make_user, client_for, role, htmx):
     make_user("nina")
     client = client_for(people.by_role[role])
-    headers = HTMX if htmx else {}
+    headers = htmx_headers(htmx)
     before = state()
 
     assert client.get(add_url(people), headers=headers).status_code == 403
@@ -309,7 +308,7 @@ def test_an_owner_removes_a_member_from_the_htmx_dialog_and_the_page_reloads(peo
 @pytest.mark.sqlite
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_the_dialog_for_removing_the_last_owner_says_it_cannot_be_done_and_offers_no_yes(people, client_for, htmx):
-    response = client_for(people.owner).get(remove_url(people, "olivia"), headers=HTMX if htmx else {})
+    response = client_for(people.owner).get(remove_url(people, "olivia"), headers=htmx_headers(htmx))
 
     content = response.content.decode()
     dialog = content[content.index('<div class="dialog"') :]

@@ -12,6 +12,7 @@ from django.urls.converters import UUIDConverter
 from automation.models import AuditEvent, AutomationAccount, Membership, NotificationReceipt
 from automation.services.notifications import create_notification
 from portal.urls import portal_patterns
+from tests.support.htmx import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -333,7 +334,7 @@ def test_a_forged_csrf_header_on_an_htmx_request_is_refused_too(people, csrf_cli
 
     response = csrf_client.post(
         reverse("portal:access_remove", args=[people.account.pk, rita_in(people.account)]),
-        headers={"HX-Request": "true", "X-CSRFToken": "F" * 32},
+        headers={**HTMX, "X-CSRFToken": "F" * 32},
     )
 
     assert response.status_code == 403

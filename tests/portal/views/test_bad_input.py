@@ -15,11 +15,11 @@ from automation.services.actor import Actor
 from automation.services.groups import create_group
 from automation.services.jobs import start_job
 from automation.services.runbooks import create_runbook, publish_runbook
+from tests.support.htmx import HTMX, htmx_headers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 SYSTEM = Actor.for_system()
-HTMX = {"HX-Request": "true"}
 DECLARED = [
     {"name": "message", "type": "string"},
     {"name": "count", "type": "int"},
@@ -83,7 +83,7 @@ def test_the_create_dialog_refuses_a_control_character_in_the_description(people
     response = client_for(people.operator).post(
         url(people, "runbook_create"),
         {"name": "new", "runbook_type": "bash", "description": f"Restarts{char}it"},
-        headers=HTMX if htmx else {},
+        headers=htmx_headers(htmx),
     )
 
     (error,) = field_errors(response, "description")

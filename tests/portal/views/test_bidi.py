@@ -26,11 +26,11 @@ from automation.services.notifications import create_notification
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.tokens import create_token
 from automation.services.workers import register_worker
+from tests.support.htmx import HTMX
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 SYSTEM = Actor.for_system()
-HTMX = {"HX-Request": "true"}
 RLO = "\u202e"
 MARK = f"txt{RLO}exe.txt"
 CSS = Path(settings.BASE_DIR) / "static" / "css" / "portal.css"

@@ -21,10 +21,10 @@ from automation.services.keys import agent_service_url, reveal_keys
 from automation.services.presence import offline_after
 from automation.services.workers import deregister_worker, register_worker, remove_worker
 from automation.validators import NAME_RULE
+from tests.support.htmx import BOOSTED, HTMX, htmx_headers
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HX-Request": "true"}
 ROLES = ["owner", "operator", "reader"]
 
 
@@ -287,7 +287,7 @@ def test_an_htmx_request_gets_just_the_table(people, client_for):
 
 
 def test_a_boosted_htmx_request_gets_the_whole_page(people, client_for):
-    response = client_for(people.reader).get(groups_url(people), headers={**HTMX, "HX-Boosted": "true"})
+    response = client_for(people.reader).get(groups_url(people), headers=BOOSTED)
 
     assert "groups/index.html" in templates(response)
 
@@ -649,7 +649,7 @@ def test_adding_from_the_htmx_dialog_goes_to_the_new_group(people, client_for):
 def test_a_bad_name_shows_the_rule_with_a_400_and_writes_nothing(people, client_for, name, htmx):
     before = state()
 
-    response = client_for(people.operator).post(add_url(people), {"name": name}, headers=HTMX if htmx else {})
+    response = client_for(people.operator).post(add_url(people), {"name": name}, headers=htmx_headers(htmx))
 
     assert response.status_code == 400
     assert escape(NAME_RULE) in response.content.decode()
@@ -673,7 +673,7 @@ def test_a_duplicate_name_is_a_form_error_with_a_400(people, client_for, htmx):
     make_group(people, "lab")
     before = state()
 
-    response = client_for(people.operator).post(add_url(people), {"name": "lab"}, headers=HTMX if htmx else {})
+    response = client_for(people.operator).post(add_url(people), {"name": "lab"}, headers=htmx_headers(htmx))
 
     assert response.status_code == 400
     assert "A hybrid worker group named &#x27;lab&#x27; already exists in contoso-automation." in (

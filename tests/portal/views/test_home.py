@@ -9,10 +9,10 @@ from automation.models import AuditEvent, AutomationAccount, Membership, Role
 from automation.services.accounts import create_account
 from automation.services.actor import Actor
 from automation.validators import NAME_RULE
+from tests.support.htmx import HTMX, htmx_headers
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HX-Request": "true"}
 HOME = "/"
 CREATE = "/accounts/create/"
 
@@ -221,7 +221,7 @@ def test_users_who_are_not_staff_get_403_and_create_nothing(people, client_for, 
 def test_a_create_form_with_errors_is_a_400_and_writes_nothing(staff, client_for, data, message, htmx):
     before = state()
 
-    response = client_for(staff).post(CREATE, data, headers=HTMX if htmx else {})
+    response = client_for(staff).post(CREATE, data, headers=htmx_headers(htmx))
 
     assert response.status_code == 400
     assert message in response.content.decode()

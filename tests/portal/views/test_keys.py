@@ -13,10 +13,10 @@ from automation.services.groups import create_group
 from automation.services.keys import account_for_key, agent_service_url, reveal_keys
 from automation.services.workers import register_worker
 from portal.urls import portal_patterns
+from tests.support.htmx import HTMX, htmx_headers
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HX-Request": "true"}
 ROLES = ["owner", "operator", "reader"]
 
 
@@ -207,7 +207,7 @@ def test_operators_and_readers_cannot_show_the_keys_and_nothing_is_audited(peopl
     keys = plain_keys(people.account)
     before = state(people.account)
 
-    response = client_for(people.by_role[role]).post(reveal_url(people), headers=HTMX if htmx else {})
+    response = client_for(people.by_role[role]).post(reveal_url(people), headers=htmx_headers(htmx))
 
     assert response.status_code == 403
     assert b"Only an Owner of contoso-automation can do this." in response.content
@@ -238,7 +238,7 @@ def test_a_get_of_the_reveal_url_shows_no_key_and_audits_nothing(people, client_
     keys = plain_keys(people.account)
     before = state(people.account)
 
-    response = client_for(people.owner).get(reveal_url(people), headers=HTMX if htmx else {})
+    response = client_for(people.owner).get(reveal_url(people), headers=htmx_headers(htmx))
 
     assert response.status_code == 405
     assert response["Allow"] == "POST"
@@ -254,7 +254,7 @@ def test_a_reveal_without_the_csrf_token_is_refused_and_audits_nothing(people, h
     csrf_token_of(client, people)  # the cookie is set; the token is not sent
     before = state(people.account)
 
-    response = client.post(reveal_url(people), headers=HTMX if htmx else {})
+    response = client.post(reveal_url(people), headers=htmx_headers(htmx))
 
     assert response.status_code == 403
     assert_no_key_in(response, keys)
@@ -360,7 +360,7 @@ def test_an_owner_regenerates_from_the_htmx_dialog_and_the_page_reloads(people, 
 def test_operators_and_readers_cannot_open_or_post_a_regeneration(people, client_for, role, htmx, slot):
     keys = plain_keys(people.account)
     client = client_for(people.by_role[role])
-    headers = HTMX if htmx else {}
+    headers = htmx_headers(htmx)
     before = state(people.account)
 
     opened = client.get(regenerate_url(people, slot), headers=headers)

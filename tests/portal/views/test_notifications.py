@@ -8,10 +8,10 @@ from django.urls import reverse
 from automation.models import Notification, NotificationReceipt
 from automation.queries.notifications import unread_count
 from automation.services.notifications import create_notification, update_notification
+from tests.support.htmx import HTMX
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HX-Request": "true"}
 PANEL = "/notifications/"
 BELL = "/notifications/bell/"
 READ = "/notifications/read/"

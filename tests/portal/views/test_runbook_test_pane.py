@@ -15,11 +15,11 @@ from automation.services.actor import Actor
 from automation.services.groups import create_group
 from automation.services.runbooks import MASK, create_runbook
 from automation.services.workers import register_worker
+from tests.support.htmx import HTMX
 
 pytestmark = pytest.mark.django_db
 
 SYSTEM = Actor.for_system()
-HTMX = {"HX-Request": "true"}
 ROLES = ["owner", "operator", "reader", "stranger"]
 DRAFT = 'echo "checking $1"\n'
 DECLARED = [

@@ -17,11 +17,11 @@ from automation.services.jobs import start_job
 from automation.services.runbooks import create_runbook, publish_runbook, update_draft
 from automation.services.workers import register_worker
 from automation.validators import NAME_RULE
+from tests.support.htmx import HTMX, htmx_headers
 
 pytestmark = pytest.mark.django_db
 
 SYSTEM = Actor.for_system()
-HTMX = {"HX-Request": "true"}
 ROLES = ["owner", "operator", "reader", "stranger"]
 CONTENT = "import sys\nprint('hello', sys.argv[1:])\n"
 DECLARED = [
@@ -312,7 +312,7 @@ def test_a_bad_name_shows_the_rule_with_a_400_and_writes_nothing(people, client_
     before = state()
 
     response = client_for(people.operator).post(
-        url(people, "runbook_create"), {"name": name, "runbook_type": "bash"}, headers=HTMX if htmx else {}
+        url(people, "runbook_create"), {"name": name, "runbook_type": "bash"}, headers=htmx_headers(htmx)
     )
 
     assert response.status_code == 400
@@ -640,7 +640,7 @@ def test_deleting_a_runbook_goes_back_to_the_list(people, client_for, htmx):
     runbook = make(people)
     client = client_for(people.owner)
 
-    response = client.post(url(people, "runbook_delete", runbook), headers=HTMX if htmx else {})
+    response = client.post(url(people, "runbook_delete", runbook), headers=htmx_headers(htmx))
 
     target = url(people, "runbooks")
     assert (response["HX-Redirect"] if htmx else response["Location"]) == target
@@ -807,9 +807,7 @@ def test_a_wrong_value_is_a_400_form_error_on_its_field(people, client_for, valu
     before = state()
     body = {"run_on": "lab", "param_service": "web", "param_count": "1", **values}
 
-    response = client_for(people.operator).post(
-        url(people, "runbook_start", runbook), body, headers=HTMX if htmx else {}
-    )
+    response = client_for(people.operator).post(url(people, "runbook_start", runbook), body, headers=htmx_headers(htmx))
 
     assert response.status_code == 400
     errors = field_errors(response, field)

@@ -16,10 +16,10 @@ from automation.services.groups import create_group
 from automation.services.presence import offline_after
 from automation.services.workers import register_worker, worker_for_credential
 from tests.portal.views.test_keys import STATE_DIR_HINT
+from tests.support.htmx import HTMX, htmx_headers
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HX-Request": "true"}
 ROLES = ["owner", "operator", "reader"]
 GiB = 2**30
 
@@ -144,7 +144,7 @@ def test_a_stranger_gets_404_for_every_worker_url_and_nothing_changes(people, cl
     client = client_for(people.stranger)
     url = route_url(people, route, lab)
 
-    headers = HTMX if htmx else {}
+    headers = htmx_headers(htmx)
     response = client.get(url, headers=headers) if method == "get" else client.post(url, headers=headers)
 
     assert response.status_code == 404
@@ -445,7 +445,7 @@ def test_removing_from_the_htmx_dialog_goes_back_to_the_groups_workers(people, c
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_a_reader_cannot_open_or_post_a_removal(people, client_for, lab, htmx):
     client = client_for(people.reader)
-    headers = HTMX if htmx else {}
+    headers = htmx_headers(htmx)
     before = state()
 
     opened = client.get(remove_url(people, lab.online), headers=headers)
