@@ -19,6 +19,7 @@ from automation.services.workers import (
     remove_worker,
     worker_for_credential,
 )
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
@@ -44,14 +45,6 @@ def register(account, machine_id="machine-0001", name="web-01", group="lab", fac
 
 def fresh(worker) -> HybridWorker:
     return HybridWorker.objects.select_related("group", "account").get(pk=worker.pk)
-
-
-def state():
-    return (
-        sorted(HybridWorkerGroup.objects.values_list("account__name", "name", "deleting_since")),
-        sorted(HybridWorker.objects.values_list("machine_id", "name", "group__name")),
-        AuditEvent.objects.count(),
-    )
 
 
 def updates(queries) -> list[str]:

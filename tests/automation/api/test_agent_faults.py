@@ -11,7 +11,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from automation.models import AuditEvent, HybridWorker, Job, JobStatus, JobStream, Notification
+from automation.models import HybridWorker, Job, JobStatus, JobStream, Notification
 from automation.queries.groups import groups_of
 from automation.queries.workers import with_presence, worker_totals, workers_of
 from automation.services import jobs as job_services
@@ -21,6 +21,7 @@ from automation.services.presence import is_online, offline_after, sweep_presenc
 from automation.services.runbooks import MASK, create_runbook, publish_runbook
 from automation.services.workers import register_worker
 from tests.automation.api.helpers import assert_error, call
+from tests.support import state as snapshot
 
 SYSTEM = Actor.for_system()
 SECRET = "s3cret-t0ken-\u00e9"
@@ -89,21 +90,13 @@ def world(people) -> World:
     return World(people)
 
 
+def state() -> dict[str, list[tuple]]:
+    """Every stored row, a worker's last_seen_at too: a refused agent request must not count as a sighting."""
+    return snapshot.state(ignoring=())
+
+
 def held_item(job, lease=None) -> dict:
     return {"id": str(job.pk), "lease": str(lease or job.lease_id)}
-
-
-def state() -> tuple:
-    return (
-        sorted(
-            Job.objects.values_list(
-                "id", "status", "worker_id", "lease_id", "attempt", "retries_left", "status_reason", "claimed_at"
-            )
-        ),
-        sorted(JobStream.objects.values_list("job_id", "seq", "stream", "text")),
-        sorted(HybridWorker.objects.values_list("id", "last_seen_at", "left_at", "os", "capacity")),
-        AuditEvent.objects.count(),
-    )
 
 
 def age_claim(job, seconds: float) -> None:

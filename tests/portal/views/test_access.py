@@ -8,20 +8,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from automation.models import AuditEvent, Membership, NotificationReceipt, Role
+from automation.models import AuditEvent, Membership, Role
 from automation.services.accounts import add_member
 from automation.services.actor import Actor
 from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
-
-
-def state():
-    return (
-        sorted(Membership.objects.values_list("account__name", "user__username", "role")),
-        AuditEvent.objects.count(),
-        NotificationReceipt.objects.count(),
-    )
 
 
 def templates(response) -> list[str]:

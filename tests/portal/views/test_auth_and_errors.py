@@ -9,22 +9,13 @@ from django.test import Client
 from django.urls import reverse
 from django.urls.converters import UUIDConverter
 
-from automation.models import AuditEvent, AutomationAccount, Membership, NotificationReceipt
+from automation.models import Membership
 from automation.services.notifications import create_notification
 from portal.urls import portal_patterns
 from tests.support.htmx import HTMX
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
-
-
-def state():
-    """Everything a refused request must leave as it was."""
-    return (
-        sorted(AutomationAccount.objects.values_list("name", flat=True)),
-        sorted(Membership.objects.values_list("account__name", "user__username", "role")),
-        AuditEvent.objects.count(),
-        NotificationReceipt.objects.count(),
-    )
 
 
 def rita_in(account) -> int:

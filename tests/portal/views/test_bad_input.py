@@ -12,9 +12,8 @@ from django.urls import reverse
 
 from automation.models import ApiToken, AuditEvent, Job, Runbook
 from automation.services.actor import Actor
-from automation.services.groups import create_group
 from automation.services.jobs import start_job
-from automation.services.runbooks import create_runbook, publish_runbook
+from tests.support.builders import make_group, make_runbook
 from tests.support.htmx import HTMX, htmx_headers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -34,17 +33,8 @@ MULTI_LINE = "First line\r\n\tindented\r\nünïcödé ✓\r\n\r\nlast"
 
 @pytest.fixture
 def runbook(people):
-    book = create_runbook(
-        account=people.account,
-        name="deploy",
-        runbook_type="bash",
-        description="Deploys.",
-        content="echo deploy",
-        parameters=DECLARED,
-        actor=SYSTEM,
-    )
-    publish_runbook(runbook=book, actor=SYSTEM)
-    create_group(account=people.account, name="lab", actor=SYSTEM)
+    book = make_runbook(people.account, "deploy", description="Deploys.", content="echo deploy", parameters=DECLARED)
+    make_group(people.account, "lab")
     return book
 
 

@@ -19,9 +19,11 @@ from automation.services.actor import Actor
 from automation.services.groups import create_group, delete_group
 from automation.services.keys import agent_service_url, reveal_keys
 from automation.services.presence import offline_after
-from automation.services.workers import deregister_worker, register_worker, remove_worker
+from automation.services.workers import deregister_worker, remove_worker
 from automation.validators import NAME_RULE
+from tests.support import builders
 from tests.support.htmx import BOOSTED, HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
@@ -63,28 +65,13 @@ def listed(response) -> list[str]:
     return re.findall(r'<tr data-group="([^"]+)"', response.content.decode())
 
 
-def state():
-    """Everything a refused request must leave as it was."""
-    return (
-        sorted(HybridWorkerGroup.objects.values_list("account__name", "name", "deleting_since")),
-        sorted(HybridWorker.objects.values_list("name", "group__name")),
-        AuditEvent.objects.count(),
-        Notification.objects.count(),
-    )
-
-
 def make_group(p, name="lab", account=None) -> HybridWorkerGroup:
-    return create_group(account=account or p.account, name=name, actor=Actor.for_system())
+    return builders.make_group(account or p.account, name)
 
 
 def register(p, name="web-01", group="lab", account=None):
-    return register_worker(
-        account=account or p.account,
-        group_name=group,
-        machine_id=f"machine-{uuid.uuid4().hex[:12]}",
-        name=name,
-        facts={"os": "Debian GNU/Linux 12", "ip_addresses": ["10.0.0.5"], "agent_version": "1.0.0"},
-    ).worker
+    facts = {"os": "Debian GNU/Linux 12", "ip_addresses": ["10.0.0.5"], "agent_version": "1.0.0"}
+    return builders.make_worker(account or p.account, name, group, facts=facts)
 
 
 def groups_url(p, **query) -> str:

@@ -5,11 +5,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from automation.models import AuditEvent, AutomationAccount, Membership, Role
+from automation.models import AuditEvent, AutomationAccount, Role
 from automation.services.accounts import create_account
 from automation.services.actor import Actor
 from automation.validators import NAME_RULE
 from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
@@ -19,14 +20,6 @@ CREATE = "/accounts/create/"
 
 def templates(response) -> list[str]:
     return [t.name for t in response.templates]
-
-
-def state():
-    return (
-        sorted(AutomationAccount.objects.values_list("name", flat=True)),
-        sorted(Membership.objects.values_list("account__name", "user__username", "role")),
-        AuditEvent.objects.count(),
-    )
 
 
 @pytest.fixture

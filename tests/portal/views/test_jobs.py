@@ -11,13 +11,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from automation.models import AuditEvent, Job, JobStatus, JobStream
+from automation.models import Job, JobStatus
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
 from automation.services.groups import create_group
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.workers import register_worker
 from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
@@ -126,14 +127,6 @@ def pager(response) -> str:
 
 def commands(response) -> list[str]:
     return re.findall(r'<a class="cmd[^"]*"[^>]*>\s*<svg[^>]*>.*?</svg>([^<]+)</a>', response.content.decode())
-
-
-def state() -> tuple:
-    return (
-        sorted(Job.objects.values_list("id", "status", "stop_requested_at")),
-        JobStream.objects.count(),
-        AuditEvent.objects.count(),
-    )
 
 
 # ---- who may do what -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from tests.rows import GrowingWorld
+from tests.support.rows import GrowingWorld
 from tests.test_routes import ROUTES
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]

@@ -13,6 +13,7 @@ from automation.services.actor import Actor
 from automation.services.crypto import hash_secret
 from automation.services.tokens import create_token
 from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
@@ -31,10 +32,6 @@ def _fresh_cache():
 
 def revoke_url(token) -> str:
     return reverse("portal:token_revoke", args=[token.pk])
-
-
-def state():
-    return sorted(ApiToken.objects.values_list("user__username", "name")), AuditEvent.objects.count()
 
 
 def templates(response) -> list[str]:

@@ -18,6 +18,7 @@ from automation.services.runbooks import create_runbook, publish_runbook, update
 from automation.services.workers import register_worker
 from automation.validators import NAME_RULE
 from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
@@ -77,15 +78,6 @@ def authoring_statuses(response) -> dict[str, str]:
     """The list's Authoring status column as text, by runbook name."""
     rows = re.findall(r'<tr data-runbook="([^"]+)">(.*?)</tr>', response.content.decode(), re.S)
     return {name: text(re.findall(r"<td>(.*?)</td>", row, re.S)[2]) for name, row in rows}
-
-
-def state() -> tuple:
-    return (
-        sorted(Runbook.objects.values_list("name", "runbook_type", "description", "draft", "parameters")),
-        sorted(RunbookVersion.objects.values_list("runbook__name", "number")),
-        sorted(Job.objects.values_list("id", "status")),
-        AuditEvent.objects.count(),
-    )
 
 
 def make(p, name="hello", *, publish=True, content=CONTENT, parameters=DECLARED, runbook_type="python3", account=None):

@@ -17,6 +17,7 @@ from automation.services.presence import offline_after
 from automation.services.workers import register_worker, worker_for_credential
 from tests.portal.views.test_keys import STATE_DIR_HINT
 from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
@@ -50,15 +51,6 @@ def commands(response) -> list[str]:
 def listed(response) -> list[str]:
     """The worker names in the table, in order."""
     return re.findall(r'<tr data-worker="([^"]+)"', response.content.decode())
-
-
-def state():
-    """Everything a refused request must leave as it was."""
-    return (
-        sorted(HybridWorkerGroup.objects.values_list("account__name", "name")),
-        sorted(HybridWorker.objects.values_list("name", "group__name", "credential_hash")),
-        AuditEvent.objects.count(),
-    )
 
 
 def register(account, name="web-01", group="lab", facts=None):
