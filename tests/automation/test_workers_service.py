@@ -19,6 +19,7 @@ from automation.services.workers import (
     remove_worker,
     worker_for_credential,
 )
+from tests.support import builders
 from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
@@ -34,13 +35,7 @@ FACTS = {
 
 
 def register(account, machine_id="machine-0001", name="web-01", group="lab", facts=None):
-    return register_worker(
-        account=account,
-        group_name=group,
-        machine_id=machine_id,
-        name=name,
-        facts=dict(FACTS if facts is None else facts),
-    )
+    return builders.register(account, name, group, machine_id=machine_id, facts=dict(FACTS if facts is None else facts))
 
 
 def fresh(worker) -> HybridWorker:

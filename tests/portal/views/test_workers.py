@@ -14,8 +14,9 @@ from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup
 from automation.services.actor import Actor
 from automation.services.groups import create_group
 from automation.services.presence import offline_after
-from automation.services.workers import register_worker, worker_for_credential
+from automation.services.workers import worker_for_credential
 from tests.portal.views.test_keys import STATE_DIR_HINT
+from tests.support import builders
 from tests.support.htmx import HTMX, htmx_headers
 from tests.support.state import state
 
@@ -55,13 +56,7 @@ def listed(response) -> list[str]:
 
 def register(account, name="web-01", group="lab", facts=None):
     """A registered worker and its credential."""
-    registration = register_worker(
-        account=account,
-        group_name=group,
-        machine_id=f"machine-{uuid.uuid4().hex[:12]}",
-        name=name,
-        facts=dict(FACTS if facts is None else facts),
-    )
+    registration = builders.register(account, name, group, facts=dict(FACTS if facts is None else facts))
     return registration.worker, registration.credential
 
 
