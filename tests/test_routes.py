@@ -348,12 +348,6 @@ def expected(route: str) -> dict[str, dict[str, int]]:
     return {row.method: dict(row.expect) for row in ROUTES[route]}
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Autouse, so it applies before `people` makes its users."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(people):
     return World(people)

@@ -12,28 +12,15 @@ from automation.services.accounts import add_member, change_role, create_account
 from automation.services.actor import Actor
 from automation.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from automation.validators import NAME_RULE
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
 IP = "203.0.113.7"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def as_user(user, ip=IP) -> Actor:
     return Actor(user=user, ip=ip)
-
-
-def state():
-    """Everything a refused change must leave as it was."""
-    return (
-        sorted(AutomationAccount.objects.values_list("name", flat=True)),
-        sorted(Membership.objects.values_list("account__name", "user__username", "role")),
-        AuditEvent.objects.count(),
-    )
 
 
 def membership(account, user) -> Membership:

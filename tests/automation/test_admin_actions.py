@@ -27,11 +27,6 @@ DONE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def eager_tasks():
     """The announce task runs in this process (and this test's transaction) instead of waiting for a worker."""

@@ -25,11 +25,6 @@ DECLARED = [{"name": "service", "type": "string", "required": True}, {"name": "t
 MODELS = ["runbook", "runbookversion", "job"]
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def viewer(make_user, client_for):
     """A staff member who may view everything in the admin and change nothing."""

@@ -10,11 +10,6 @@ from automation.services.audit import record_event
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.mark.sqlite
 def test_it_records_the_actor_action_target_and_source_ip(people):
     target = Membership.objects.get(account=people.account, user=people.reader)

@@ -8,7 +8,6 @@ slept on; the one concurrency test waits on a database lock it can observe, not 
 import hashlib
 import json
 import threading
-import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -28,6 +27,7 @@ from automation.services.leases import reclaim_lost_jobs, release_worker, take_b
 from automation.services.presence import offline_after
 from automation.services.runbooks import MASK, create_runbook, publish_runbook, update_draft
 from automation.services.workers import register_worker
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.for_system()
@@ -37,11 +37,6 @@ DECLARED = [
     {"name": "user", "type": "string", "required": True},
     {"name": "token", "type": "secret", "required": True},
 ]
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 class World:
@@ -366,17 +361,19 @@ def test_a_batch_in_flight_when_its_job_is_taken_back_lands_before_the_retry_mar
     assert in_store.wait(30)
     sweeper = threading.Thread(target=sweep)
     sweeper.start()
+
     # The sweep either waits for the batch's transaction (a session of this database waiting on a lock) or, if
     # nothing makes it wait, finishes while the batch is still between its lease check and its insert.
-    deadline = time.monotonic() + 30
-    while sweeper.is_alive() and time.monotonic() < deadline:
+    def waiting_on_a_lock() -> bool:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
             )
-            if cursor.fetchone()[0]:
-                break
-        time.sleep(0.01)
+            return bool(cursor.fetchone()[0])
+
+    wait_until(
+        lambda: not sweeper.is_alive() or waiting_on_a_lock(), "the sweep to wait or finish", timeout=30, every=0.01
+    )
     go.set()
     batch.join(30)
     sweeper.join(30)

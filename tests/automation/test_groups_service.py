@@ -4,30 +4,14 @@ registering into one, deleted (empty) by a Celery task through a notification.""
 import pytest
 
 from automation import tasks
-from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup, Notification
+from automation.models import AuditEvent, HybridWorkerGroup, Notification
 from automation.services.actor import Actor
 from automation.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from automation.services.groups import create_group, delete_group, request_group_deletion
-from automation.services.workers import register_worker
+from tests.support.builders import register
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def register(account, machine_id="machine-0001", name="web-01", group="lab"):
-    return register_worker(account=account, group_name=group, machine_id=machine_id, name=name, facts={})
-
-
-def state():
-    return (
-        sorted(HybridWorkerGroup.objects.values_list("account__name", "name", "deleting_since")),
-        sorted(HybridWorker.objects.values_list("machine_id", "name", "group__name")),
-        AuditEvent.objects.count(),
-    )
 
 
 @pytest.mark.parametrize("role", ["owner", "operator"])

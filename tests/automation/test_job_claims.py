@@ -28,11 +28,6 @@ CLAIM_LIMIT = 10
 MAX_EMPTY_ROUNDS = 2000
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def queue_jobs(make_user, *, jobs: int, workers: int):
     """An account with a published runbook, one group of `workers` members and `jobs` queued jobs."""
     account = create_account(name="claims", owner=make_user("claims-owner"), actor=SYSTEM)

@@ -15,6 +15,8 @@ from automation.services.errors import Conflict, InvalidInput, NotFound, Permiss
 from automation.services.groups import create_group
 from automation.services.runbooks import MAX_TIMEOUT_SECONDS, create_runbook, publish_runbook, update_draft
 from automation.services.workers import register_worker
+from tests.support.builders import make_runbook
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
@@ -28,21 +30,12 @@ DECLARED = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def as_(user) -> Actor:
     return Actor(user=user, ip="198.51.100.7")
 
 
 def published(account, name="hello", *, parameters=DECLARED, content=CONTENT):
-    runbook = create_runbook(
-        account=account, name=name, runbook_type="python3", content=content, parameters=parameters, actor=SYSTEM
-    )
-    publish_runbook(runbook=runbook, actor=SYSTEM)
-    return runbook
+    return make_runbook(account, name, runbook_type="python3", content=content, parameters=parameters)
 
 
 def worker(account, group="lab", name="web-01", capacity=2):
@@ -63,14 +56,6 @@ def start(p, *, runbook="hello", group="lab", parameters=None, actor=SYSTEM, **k
         parameters={"service": "web"} if parameters is None else parameters,
         actor=actor,
         **kwargs,
-    )
-
-
-def state() -> tuple:
-    return (
-        sorted(Job.objects.values_list("id", "status", "worker_id", "lease_id", "exit_code", "ended_at")),
-        JobStream.objects.count(),
-        AuditEvent.objects.count(),
     )
 
 

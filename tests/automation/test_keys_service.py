@@ -14,11 +14,6 @@ from automation.services.keys import account_for_key, agent_service_url, ensure_
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def owner_of(people) -> Actor:
     return Actor(user=people.owner, ip="198.51.100.20")
 

@@ -12,6 +12,7 @@ from automation.services.leases import reclaim_lost_jobs
 from automation.services.presence import offline_after
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.workers import register_worker, remove_worker
+from tests.support import builders
 
 pytestmark = pytest.mark.django_db
 SYSTEM = Actor.for_system()
@@ -31,7 +32,7 @@ def setup(people):
 
 
 def start(account) -> Job:
-    return job_services.start_job(account=account, runbook_name="rb", group_name="lab", actor=SYSTEM)
+    return builders.start(account, "rb")
 
 
 def silent(worker: HybridWorker):

@@ -12,11 +12,6 @@ from automation.services.notifications import create_notification, dismiss_all, 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def titles(queryset_or_list) -> set[str]:
     return {n.title for n in queryset_or_list}
 

@@ -1,7 +1,6 @@
 """Presence: the online rule (offline after three missed heartbeats), and the sweep that tells each
 online/offline transition once and pushes the last-seen times that moved."""
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,14 +10,14 @@ from automation import live
 from automation.models import HybridWorker, Notification
 from automation.queries.notifications import visible_to
 from automation.services.presence import _announce, is_online, offline_after, sweep_presence
-from automation.services.workers import record_heartbeat, register_worker
+from automation.services.workers import record_heartbeat
+from tests.support.builders import make_worker
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def _settings(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.HEARTBEAT_INTERVAL_SECONDS = 15  # offline after 45 s
 
 
@@ -45,10 +44,7 @@ def of_type(pushes, kind: str) -> list:
 
 
 def register(account, name="web-01", group="lab") -> HybridWorker:
-    worker = register_worker(
-        account=account, group_name=group, machine_id=f"machine-{uuid.uuid4().hex[:12]}", name=name, facts={}
-    ).worker
-    return fresh(worker)
+    return fresh(make_worker(account, name, group))
 
 
 def fresh(worker) -> HybridWorker:

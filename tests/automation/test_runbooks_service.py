@@ -11,6 +11,7 @@ from automation.services.actor import Actor
 from automation.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from automation.services.groups import create_group
 from automation.validators import NAME_RULE
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
@@ -18,25 +19,8 @@ SYSTEM = Actor.for_system()
 CONTENT = "import sys\nprint('hello', sys.argv[1:])\n"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def as_(user) -> Actor:
     return Actor(user=user, ip="198.51.100.7")
-
-
-def state() -> tuple:
-    """Everything a refused change must leave as it was."""
-    return (
-        sorted(
-            Runbook.objects.values_list("account__name", "name", "runbook_type", "description", "draft", "parameters")
-        ),
-        sorted(RunbookVersion.objects.values_list("runbook__name", "number", "sha256", "content")),
-        Job.objects.count(),
-        AuditEvent.objects.count(),
-    )
 
 
 def make(p, name="hello", *, runbook_type="python3", content=CONTENT, parameters=None, account=None, **kwargs):

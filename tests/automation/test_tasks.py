@@ -16,8 +16,9 @@ from automation.services.actor import Actor
 from automation.services.errors import InvalidInput
 from automation.services.groups import create_group, request_group_deletion
 from automation.services.presence import offline_after
-from automation.services.workers import record_heartbeat, register_worker
+from automation.services.workers import record_heartbeat
 from automation.tasks import announce_to_account, sweep_worker_presence
+from tests.support.builders import make_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,6 @@ LAST_SWEEP = "presence:last-sweep"
 
 @pytest.fixture(autouse=True)
 def _settings(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.HEARTBEAT_INTERVAL_SECONDS = 15
 
 
@@ -58,12 +58,6 @@ def of_type(pushes, kind: str) -> list:
     return [(account_id, payload) for account_id, payload in pushes if payload["type"] == kind]
 
 
-def register(account, name="web-01", group="lab") -> HybridWorker:
-    return register_worker(
-        account=account, group_name=group, machine_id=f"machine-{uuid.uuid4().hex[:12]}", name=name, facts={}
-    ).worker
-
-
 def fresh(worker) -> HybridWorker:
     return HybridWorker.objects.select_related("group", "account").get(pk=worker.pk)
 
@@ -89,7 +83,7 @@ def test_the_tasks_are_registered_under_the_names_the_beat_and_the_services_use(
 
 @pytest.mark.sqlite
 def test_the_sweep_tells_of_transitions_and_remembers_when_it_ran(people, pushes, django_capture_on_commit_callbacks):
-    worker = register(people.account)
+    worker = make_worker(people.account)
     HybridWorker.objects.filter(pk=worker.pk).update(last_seen_at=timezone.now() - timedelta(minutes=5))
 
     before = timezone.now()
@@ -135,8 +129,8 @@ def test_the_sweep_tells_of_transitions_and_remembers_when_it_ran(people, pushes
 
 
 def test_the_sweep_pushes_heartbeats_since_the_time_it_remembered(people, pushes):
-    quiet = register(people.account, "web-01")
-    busy = register(people.account, "web-02")
+    quiet = make_worker(people.account, "web-01")
+    busy = make_worker(people.account, "web-02")
     remembered = timezone.now() - timedelta(seconds=10)
     HybridWorker.objects.filter(pk=quiet.pk).update(last_seen_at=remembered - timedelta(seconds=1))
     HybridWorker.objects.filter(pk=busy.pk).update(last_seen_at=remembered + timedelta(seconds=5))
@@ -159,7 +153,7 @@ def test_the_sweep_with_nothing_to_tell_still_remembers_its_time(db, pushes):
 
 
 def test_the_sweep_leaves_a_worker_that_is_online_alone(people, pushes, django_capture_on_commit_callbacks):
-    worker = register(people.account)
+    worker = make_worker(people.account)
     HybridWorker.objects.filter(pk=worker.pk).update(
         last_seen_at=timezone.now() - offline_after() + timedelta(seconds=10)
     )

@@ -12,21 +12,13 @@ from automation.services.actor import Actor
 from automation.services.crypto import hash_secret
 from automation.services.errors import InvalidInput, NotFound
 from automation.services.tokens import MAX_EXPIRY_DAYS, create_token, revoke_token, user_for_token
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def make(user, name="ci", expires_days=None):
     return create_token(user=user, name=name, expires_days=expires_days, actor=Actor(user=user, ip="198.51.100.40"))
-
-
-def state():
-    return sorted(ApiToken.objects.values_list("user__username", "name")), AuditEvent.objects.count()
 
 
 def test_a_new_token_is_shown_once_and_stored_as_a_hash(make_user):

@@ -19,6 +19,8 @@ from automation.services.workers import (
     remove_worker,
     worker_for_credential,
 )
+from tests.support import builders
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
@@ -32,31 +34,12 @@ FACTS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def register(account, machine_id="machine-0001", name="web-01", group="lab", facts=None):
-    return register_worker(
-        account=account,
-        group_name=group,
-        machine_id=machine_id,
-        name=name,
-        facts=dict(FACTS if facts is None else facts),
-    )
+    return builders.register(account, name, group, machine_id=machine_id, facts=dict(FACTS if facts is None else facts))
 
 
 def fresh(worker) -> HybridWorker:
     return HybridWorker.objects.select_related("group", "account").get(pk=worker.pk)
-
-
-def state():
-    return (
-        sorted(HybridWorkerGroup.objects.values_list("account__name", "name", "deleting_since")),
-        sorted(HybridWorker.objects.values_list("machine_id", "name", "group__name")),
-        AuditEvent.objects.count(),
-    )
 
 
 def updates(queries) -> list[str]:

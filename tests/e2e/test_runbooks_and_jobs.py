@@ -6,7 +6,6 @@ The stack (daphne, a Celery worker and beat) and the agents are the worker blade
 
 import hashlib
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -16,6 +15,7 @@ from tests.e2e import test_worker_blades as blades
 from tests.e2e.conftest import sign_in
 from tests.e2e.test_worker_blades import LIVE, PASSWORD, assert_not_reloaded, mark, open_live, primary_key
 from tests.support.processes import descendants
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -95,13 +95,6 @@ def create_and_publish(page, shot, prefix: str, name: str, content: str, paramet
 
 def sleeps_under(agent) -> list:
     return [p for p in descendants(agent.popen.pid) if p.name() == "sleep"]
-
-
-def wait_for(condition, what: str, timeout: float = LIVE / 1000) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.1)
 
 
 def start_job(page) -> str:
@@ -201,7 +194,7 @@ def test_an_owner_writes_publishes_and_runs_runbooks_on_a_group_and_stops_a_long
     mark(page)
     expect(status).to_have_text("Running", timeout=LIVE)
     expect(log.locator("td.text")).to_have_text(["started"], timeout=LIVE)
-    wait_for(lambda: sleeps_under(agent), "the runbook's sleep to run under the agent")
+    wait_until(lambda: sleeps_under(agent), "the runbook's sleep to run under the agent", timeout=LIVE / 1000)
 
     jobs_tab = open_live(context, f"/accounts/{account.pk}/jobs/")
     jobs = jobs_tab.locator("#jobs tbody tr")

@@ -7,6 +7,8 @@ event handler would not run. tests/e2e/test_content_security_policy.py shows tha
 import pytest
 from django.urls import reverse
 
+from tests.support.htmx import HTMX
+
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 HEADER = "Content-Security-Policy"
@@ -47,7 +49,7 @@ def test_every_kind_of_answer_carries_the_policy(people, client_for, client):
         owner.get(reverse("portal:home")),
         owner.get(reverse("portal:overview", args=[account])),
         owner.get(reverse("portal:runbooks", args=[account])),
-        owner.get(reverse("portal:notifications"), HTTP_HX_REQUEST="true"),  # an htmx fragment
+        owner.get(reverse("portal:notifications"), headers=HTMX),  # an htmx fragment
         owner.get(reverse("portal:jobs", args=[account]) + "nope/"),  # a 404 page
         owner.get("/api/v1/accounts/"),  # the management API's JSON
         client.get("/api/v1/accounts/"),  # its 401/403

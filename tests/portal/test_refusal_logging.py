@@ -18,11 +18,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 OWNER_ONLY = "Only an Owner of contoso-automation can do this."
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def refusals(caplog, path: str) -> list[logging.LogRecord]:
     """Every record at WARNING or above about this path."""
     return [r for r in caplog.records if r.levelno >= logging.WARNING and path in r.getMessage()]

@@ -22,7 +22,7 @@ import pytest
 from automation.models import HybridWorker, Job, JobStatus, JobStream
 from automation.services.actor import Actor
 from automation.services.jobs import start_job
-from automation.services.runbooks import create_runbook, publish_runbook
+from tests.support.builders import make_runbook
 from tests.support.celery_beat import start_celery_beat
 from tests.support.processes import start_celery_worker
 from tests.workers.conftest import (
@@ -88,16 +88,7 @@ def stack(server_env, log_dir, tmp_path, transactional_db, people, keys):
 
 
 def runbook(account, name: str, content: str, declared: list, *, retries: int = 0) -> None:
-    book = create_runbook(
-        account=account,
-        name=name,
-        runbook_type="bash",
-        actor=SYSTEM,
-        content=content,
-        parameters=declared,
-        retries=retries,
-    )
-    publish_runbook(runbook=book, actor=SYSTEM)
+    make_runbook(account, name, content=content, parameters=declared, retries=retries)
 
 
 def start(account, name: str, **parameters) -> Job:

@@ -5,7 +5,6 @@ the real server cannot be made to show on cue: leases taken back, bodies refused
 import re
 import shutil
 import signal
-import time
 
 import psutil
 import pytest
@@ -237,11 +236,16 @@ def test_reading_a_huge_line_keeps_the_agent_memory_bounded(fake, fake_agent):
     process = psutil.Process(agent.runs[-1].popen.pid)
     before = process.memory_info().rss
     job = fake.queue("bash", "head -c 268435456 /dev/zero | tr '\\0' 'q'\necho\necho after\n")
-    peak = before
-    while job.finish is None:
-        peak = max(peak, process.memory_info().rss)
+    sizes = [before]
+
+    def ended() -> bool:
+        sizes.append(process.memory_info().rss)
         assert agent.runs[-1].alive()
-        time.sleep(0.02)
+        return job.finish is not None
+
+    # Sampled often, to catch the peak; a generous deadline, as 256 MiB goes through the agent.
+    wait_until(ended, "the job to end", timeout=120, every=0.02, agent=agent)
+    peak = max(sizes)
     assert job.finish["status"] == "Completed"
     first, after = job.texts()
     cut = re.fullmatch(r"(q*) … \[cut: (\d+) more characters\]", first)

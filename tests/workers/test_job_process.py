@@ -4,15 +4,16 @@ import asyncio
 import subprocess
 import time
 
+from tests.support.waiting import DEADLINE
 from workers.job.process import RunbookProtocol, end_group, group_alive
 
 
 def test_a_process_group_that_ignores_sigterm_is_killed_after_the_grace_period():
     async def scenario():
         loop = asyncio.get_running_loop()
-        lines = []
+        said = asyncio.Event()  # the runbook's first line: its sleep is in the group by then
         transport, protocol = await loop.subprocess_exec(
-            lambda: RunbookProtocol(lambda fd, line: lines.append(line), loop),
+            lambda: RunbookProtocol(lambda fd, line: said.set(), loop),
             "/bin/bash",
             "-c",
             "trap '' TERM; sleep 300 & echo ready; wait",
@@ -22,8 +23,7 @@ def test_a_process_group_that_ignores_sigterm_is_killed_after_the_grace_period()
             start_new_session=True,
         )
         pgid = transport.get_pid()
-        while not lines:
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(said.wait(), DEADLINE)
         assert group_alive(pgid)
         started = time.monotonic()
         await end_group(pgid, 0.5, protocol.exited)

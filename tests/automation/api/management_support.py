@@ -1,5 +1,5 @@
 """What the management API tests share: an account with a worker in a group, an empty group, another
-account's worker and a notification; clients by role and credential; the state a refused request keeps."""
+account's worker and a notification; clients by role and credential."""
 
 import secrets
 from dataclasses import dataclass, field
@@ -9,7 +9,7 @@ from urllib.parse import quote
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from automation.models import AccountKey, AuditEvent, HybridWorker, HybridWorkerGroup, Notification
+from automation.models import HybridWorker, Notification
 from automation.services.actor import Actor
 from automation.services.groups import create_group
 from automation.services.notifications import create_notification
@@ -72,14 +72,3 @@ def account_url(world: World, rest: str = "") -> str:
 
 def group_url(name: str, world: World, rest: str = "") -> str:
     return account_url(world, f"groups/{quote(name)}/{rest}")
-
-
-def state() -> tuple:
-    """What a refused request must leave as it was."""
-    return (
-        sorted(HybridWorkerGroup.objects.values_list("account__name", "name", "deleting_since")),
-        sorted(HybridWorker.objects.values_list("name", flat=True)),
-        sorted(AccountKey.objects.values_list("account__name", "slot", "ciphertext")),
-        AuditEvent.objects.count(),
-        Notification.objects.count(),
-    )

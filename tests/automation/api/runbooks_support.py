@@ -8,7 +8,7 @@ from urllib.parse import quote
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from automation.models import AuditEvent, Job, JobStream, Runbook, RunbookVersion
+from automation.models import Job
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
 from automation.services.runbooks import create_runbook, publish_runbook
@@ -135,17 +135,6 @@ def make_world(people) -> World:
 def start(account, *, runbook=RB, group="lab", parameters=None) -> Job:
     return job_services.start_job(
         account=account, runbook_name=runbook, group_name=group, parameters=parameters, actor=SYSTEM
-    )
-
-
-def state() -> tuple:
-    """What a refused request must leave as it was."""
-    return (
-        sorted(Runbook.objects.values_list("name", "runbook_type", "description", "draft", "parameters")),
-        sorted(RunbookVersion.objects.values_list("runbook__name", "number", "sha256")),
-        sorted(Job.objects.values_list("id", "status", "parameters")),
-        JobStream.objects.count(),
-        AuditEvent.objects.count(),
     )
 
 

@@ -9,12 +9,13 @@ import pytest
 from django.db import connections
 
 from automation.api.agent import jobs as agent_jobs
-from automation.models import AuditEvent, Job, JobStatus, JobStream
+from automation.models import Job, JobStatus, JobStream
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.workers import register_worker
 from tests.automation.api.helpers import assert_error, call
+from tests.support.state import state
 
 SYSTEM = Actor.for_system()
 CONTENT = '#!/bin/bash\necho "hello $1"\n'
@@ -110,14 +111,6 @@ def finish_of(client, world, job, body, name="web-01", account=None):
 
 def lines(*seqs, stream="output"):
     return [{"seq": seq, "stream": stream, "text": f"line {seq}"} for seq in seqs]
-
-
-def state() -> tuple:
-    return (
-        sorted(Job.objects.values_list("id", "status", "worker_id", "lease_id", "exit_code", "status_reason")),
-        sorted(JobStream.objects.values_list("job_id", "seq", "stream", "text")),
-        AuditEvent.objects.count(),
-    )
 
 
 # ---- the long-poll (an async view: its database work runs on other threads) -------------------------

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from automation.services.actor import Actor
 from automation.services.notifications import create_notification
 from automation.services.tokens import create_token
-from tests.rows import GrowingWorld
+from tests.support.rows import GrowingWorld
 from tests.test_routes import ROUTES
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]

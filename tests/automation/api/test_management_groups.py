@@ -14,8 +14,8 @@ from tests.automation.api.management_support import (
     api_client,
     group_url,
     make_world,
-    state,
 )
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 

@@ -27,8 +27,8 @@ from tests.automation.api.runbooks_support import (
     operate,
     send,
     start,
-    state,
 )
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from tests.automation.api.management_support import (
     account_url,
     api_client,
     make_world,
-    state,
 )
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 

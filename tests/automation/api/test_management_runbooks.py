@@ -26,8 +26,8 @@ from tests.automation.api.runbooks_support import (
     make_world,
     operate,
     send,
-    state,
 )
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 

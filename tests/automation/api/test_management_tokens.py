@@ -17,9 +17,9 @@ from tests.automation.api.management_support import (
     World,
     account_url,
     make_world,
-    state,
     token_for,
 )
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 

@@ -15,23 +15,23 @@ from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.tokens import create_token
 from automation.services.workers import register_worker
 from tests.automation.api.helpers import call, register_body
+from tests.support.htmx import htmx_headers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
-HTMX = {"HX-Request": "true"}
 SECRET_PARAMETER = "s3cret-parameter-value"
 
 
 def portal_reveal(ctx, htmx: bool):
     response = ctx.client_for(ctx.people.owner).post(
-        reverse("portal:keys_reveal", args=[ctx.people.account.pk]), headers=HTMX if htmx else {}
+        reverse("portal:keys_reveal", args=[ctx.people.account.pk]), headers=htmx_headers(htmx)
     )
     return response, ctx.keys["a"]["primary"]
 
 
 def portal_new_token(ctx, htmx: bool):
     response = ctx.client_for(ctx.people.owner).post(
-        reverse("portal:token_new"), {"name": "ci", "expires_days": ""}, headers=HTMX if htmx else {}
+        reverse("portal:token_new"), {"name": "ci", "expires_days": ""}, headers=htmx_headers(htmx)
     )
     token = re.search(r"hrwpat_[0-9a-f]+_[A-Za-z0-9_-]+", response.content.decode())
     return response, token.group(0) if token else "hrwpat_"
@@ -92,9 +92,7 @@ SECRET_ANSWERS = {
 
 
 @pytest.fixture
-def ctx(people, keys, agent, client_for, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
+def ctx(people, keys, agent, client_for):
     class Context:
         pass
 

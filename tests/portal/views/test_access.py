@@ -8,26 +8,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from automation.models import AuditEvent, Membership, NotificationReceipt, Role
+from automation.models import AuditEvent, Membership, Role
 from automation.services.accounts import add_member
 from automation.services.actor import Actor
+from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def state():
-    return (
-        sorted(Membership.objects.values_list("account__name", "user__username", "role")),
-        AuditEvent.objects.count(),
-        NotificationReceipt.objects.count(),
-    )
 
 
 def templates(response) -> list[str]:
@@ -179,7 +166,7 @@ def test_adding_with_bad_input_shows_the_form_again_with_a_400_and_changes_nothi
     make_user("nina")
     before = state()
 
-    response = client_for(people.owner).post(add_url(people), data, headers=HTMX if htmx else {})
+    response = client_for(people.owner).post(add_url(people), data, headers=htmx_headers(htmx))
 
     assert response.status_code == 400
     assert message in response.content.decode()
@@ -193,7 +180,7 @@ def test_adding_with_bad_input_shows_the_form_again_with_a_400_and_changes_nothi
 def test_operators_and_readers_cannot_open_or_post_the_add_dialog(people, make_user, client_for, role, htmx):
     make_user("nina")
     client = client_for(people.by_role[role])
-    headers = HTMX if htmx else {}
+    headers = htmx_headers(htmx)
     before = state()
 
     assert client.get(add_url(people), headers=headers).status_code == 403
@@ -314,7 +301,7 @@ def test_an_owner_removes_a_member_from_the_htmx_dialog_and_the_page_reloads(peo
 @pytest.mark.sqlite
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_the_dialog_for_removing_the_last_owner_says_it_cannot_be_done_and_offers_no_yes(people, client_for, htmx):
-    response = client_for(people.owner).get(remove_url(people, "olivia"), headers=HTMX if htmx else {})
+    response = client_for(people.owner).get(remove_url(people, "olivia"), headers=htmx_headers(htmx))
 
     content = response.content.decode()
     dialog = content[content.index('<div class="dialog"') :]

@@ -13,11 +13,6 @@ from automation.models import AuditEvent
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def activity_url(account) -> str:
     return reverse("portal:activity", args=[account.pk])
 

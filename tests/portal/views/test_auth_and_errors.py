@@ -9,26 +9,13 @@ from django.test import Client
 from django.urls import reverse
 from django.urls.converters import UUIDConverter
 
-from automation.models import AuditEvent, AutomationAccount, Membership, NotificationReceipt
+from automation.models import Membership
 from automation.services.notifications import create_notification
 from portal.urls import portal_patterns
+from tests.support.htmx import HTMX
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def state():
-    """Everything a refused request must leave as it was."""
-    return (
-        sorted(AutomationAccount.objects.values_list("name", flat=True)),
-        sorted(Membership.objects.values_list("account__name", "user__username", "role")),
-        AuditEvent.objects.count(),
-        NotificationReceipt.objects.count(),
-    )
 
 
 def rita_in(account) -> int:
@@ -338,7 +325,7 @@ def test_a_forged_csrf_header_on_an_htmx_request_is_refused_too(people, csrf_cli
 
     response = csrf_client.post(
         reverse("portal:access_remove", args=[people.account.pk, rita_in(people.account)]),
-        headers={"HX-Request": "true", "X-CSRFToken": "F" * 32},
+        headers={**HTMX, "X-CSRFToken": "F" * 32},
     )
 
     assert response.status_code == 403

@@ -12,14 +12,13 @@ from django.urls import reverse
 
 from automation.models import ApiToken, AuditEvent, Job, Runbook
 from automation.services.actor import Actor
-from automation.services.groups import create_group
 from automation.services.jobs import start_job
-from automation.services.runbooks import create_runbook, publish_runbook
+from tests.support.builders import make_group, make_runbook
+from tests.support.htmx import HTMX, htmx_headers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 SYSTEM = Actor.for_system()
-HTMX = {"HX-Request": "true"}
 DECLARED = [
     {"name": "message", "type": "string"},
     {"name": "count", "type": "int"},
@@ -32,24 +31,10 @@ CONTROLS = ["\x01", "\x07", "\x08", "\x0b", "\x1b", "\x7f", "\x85", "\x9b"]
 MULTI_LINE = "First line\r\n\tindented\r\nünïcödé ✓\r\n\r\nlast"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def runbook(people):
-    book = create_runbook(
-        account=people.account,
-        name="deploy",
-        runbook_type="bash",
-        description="Deploys.",
-        content="echo deploy",
-        parameters=DECLARED,
-        actor=SYSTEM,
-    )
-    publish_runbook(runbook=book, actor=SYSTEM)
-    create_group(account=people.account, name="lab", actor=SYSTEM)
+    book = make_runbook(people.account, "deploy", description="Deploys.", content="echo deploy", parameters=DECLARED)
+    make_group(people.account, "lab")
     return book
 
 
@@ -88,7 +73,7 @@ def test_the_create_dialog_refuses_a_control_character_in_the_description(people
     response = client_for(people.operator).post(
         url(people, "runbook_create"),
         {"name": "new", "runbook_type": "bash", "description": f"Restarts{char}it"},
-        headers=HTMX if htmx else {},
+        headers=htmx_headers(htmx),
     )
 
     (error,) = field_errors(response, "description")

@@ -26,11 +26,11 @@ from automation.services.notifications import create_notification
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.tokens import create_token
 from automation.services.workers import register_worker
+from tests.support.htmx import HTMX
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 SYSTEM = Actor.for_system()
-HTMX = {"HX-Request": "true"}
 RLO = "\u202e"
 MARK = f"txt{RLO}exe.txt"
 CSS = Path(settings.BASE_DIR) / "static" / "css" / "portal.css"
@@ -38,11 +38,6 @@ CSS = Path(settings.BASE_DIR) / "static" / "css" / "portal.css"
 # shown at all: no markup can isolate there, and nothing around it can be reordered.
 PLAIN_TEXT = {"textarea", "option", "title", "script", "style"}
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 # ---- the stylesheet's rule, and a selector matcher for the forms it uses ----------------------------------

@@ -19,18 +19,15 @@ from automation.services.actor import Actor
 from automation.services.groups import create_group, delete_group
 from automation.services.keys import agent_service_url, reveal_keys
 from automation.services.presence import offline_after
-from automation.services.workers import deregister_worker, register_worker, remove_worker
+from automation.services.workers import deregister_worker, remove_worker
 from automation.validators import NAME_RULE
+from tests.support import builders
+from tests.support.htmx import BOOSTED, HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HX-Request": "true"}
 ROLES = ["owner", "operator", "reader"]
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -68,28 +65,13 @@ def listed(response) -> list[str]:
     return re.findall(r'<tr data-group="([^"]+)"', response.content.decode())
 
 
-def state():
-    """Everything a refused request must leave as it was."""
-    return (
-        sorted(HybridWorkerGroup.objects.values_list("account__name", "name", "deleting_since")),
-        sorted(HybridWorker.objects.values_list("name", "group__name")),
-        AuditEvent.objects.count(),
-        Notification.objects.count(),
-    )
-
-
 def make_group(p, name="lab", account=None) -> HybridWorkerGroup:
-    return create_group(account=account or p.account, name=name, actor=Actor.for_system())
+    return builders.make_group(account or p.account, name)
 
 
 def register(p, name="web-01", group="lab", account=None):
-    return register_worker(
-        account=account or p.account,
-        group_name=group,
-        machine_id=f"machine-{uuid.uuid4().hex[:12]}",
-        name=name,
-        facts={"os": "Debian GNU/Linux 12", "ip_addresses": ["10.0.0.5"], "agent_version": "1.0.0"},
-    ).worker
+    facts = {"os": "Debian GNU/Linux 12", "ip_addresses": ["10.0.0.5"], "agent_version": "1.0.0"}
+    return builders.make_worker(account or p.account, name, group, facts=facts)
 
 
 def groups_url(p, **query) -> str:
@@ -292,7 +274,7 @@ def test_an_htmx_request_gets_just_the_table(people, client_for):
 
 
 def test_a_boosted_htmx_request_gets_the_whole_page(people, client_for):
-    response = client_for(people.reader).get(groups_url(people), headers={**HTMX, "HX-Boosted": "true"})
+    response = client_for(people.reader).get(groups_url(people), headers=BOOSTED)
 
     assert "groups/index.html" in templates(response)
 
@@ -654,7 +636,7 @@ def test_adding_from_the_htmx_dialog_goes_to_the_new_group(people, client_for):
 def test_a_bad_name_shows_the_rule_with_a_400_and_writes_nothing(people, client_for, name, htmx):
     before = state()
 
-    response = client_for(people.operator).post(add_url(people), {"name": name}, headers=HTMX if htmx else {})
+    response = client_for(people.operator).post(add_url(people), {"name": name}, headers=htmx_headers(htmx))
 
     assert response.status_code == 400
     assert escape(NAME_RULE) in response.content.decode()
@@ -678,7 +660,7 @@ def test_a_duplicate_name_is_a_form_error_with_a_400(people, client_for, htmx):
     make_group(people, "lab")
     before = state()
 
-    response = client_for(people.operator).post(add_url(people), {"name": "lab"}, headers=HTMX if htmx else {})
+    response = client_for(people.operator).post(add_url(people), {"name": "lab"}, headers=htmx_headers(htmx))
 
     assert response.status_code == 400
     assert "A hybrid worker group named &#x27;lab&#x27; already exists in contoso-automation." in (

@@ -5,33 +5,21 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from automation.models import AuditEvent, AutomationAccount, Membership, Role
+from automation.models import AuditEvent, AutomationAccount, Role
 from automation.services.accounts import create_account
 from automation.services.actor import Actor
 from automation.validators import NAME_RULE
+from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HX-Request": "true"}
 HOME = "/"
 CREATE = "/accounts/create/"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def templates(response) -> list[str]:
     return [t.name for t in response.templates]
-
-
-def state():
-    return (
-        sorted(AutomationAccount.objects.values_list("name", flat=True)),
-        sorted(Membership.objects.values_list("account__name", "user__username", "role")),
-        AuditEvent.objects.count(),
-    )
 
 
 @pytest.fixture
@@ -227,7 +215,7 @@ def test_users_who_are_not_staff_get_403_and_create_nothing(people, client_for, 
 def test_a_create_form_with_errors_is_a_400_and_writes_nothing(staff, client_for, data, message, htmx):
     before = state()
 
-    response = client_for(staff).post(CREATE, data, headers=HTMX if htmx else {})
+    response = client_for(staff).post(CREATE, data, headers=htmx_headers(htmx))
 
     assert response.status_code == 400
     assert message in response.content.decode()

@@ -11,25 +11,21 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from automation.models import AuditEvent, Job, JobStatus, JobStream
+from automation.models import Job, JobStatus
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
 from automation.services.groups import create_group
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.workers import register_worker
+from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
 SYSTEM = Actor.for_system()
-HTMX = {"HX-Request": "true"}
 ROLES = ["owner", "operator", "reader", "stranger"]
 XSS = "<script>alert(1)</script>"
 DECLARED = [{"name": "service", "type": "string", "required": True}, {"name": "count", "type": "int", "default": 3}]
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 class World:
@@ -131,14 +127,6 @@ def pager(response) -> str:
 
 def commands(response) -> list[str]:
     return re.findall(r'<a class="cmd[^"]*"[^>]*>\s*<svg[^>]*>.*?</svg>([^<]+)</a>', response.content.decode())
-
-
-def state() -> tuple:
-    return (
-        sorted(Job.objects.values_list("id", "status", "stop_requested_at")),
-        JobStream.objects.count(),
-        AuditEvent.objects.count(),
-    )
 
 
 # ---- who may do what -----------------------------------------------------------------------------
@@ -564,7 +552,7 @@ def test_the_stop_dialog_asks_yes_or_no(world, client_for):
 def test_stopping_a_queued_job_stops_it_and_goes_back_to_its_blade(world, client_for, htmx):
     job = world.start()
 
-    response = client_for(world.people.operator).post(url(world, "job_stop", job), headers=HTMX if htmx else {})
+    response = client_for(world.people.operator).post(url(world, "job_stop", job), headers=htmx_headers(htmx))
 
     assert (response["HX-Redirect"] if htmx else response["Location"]) == url(world, "job", job)
     assert Job.objects.get(pk=job.pk).status == JobStatus.STOPPED

@@ -7,22 +7,18 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from automation.models import AccountKey, AuditEvent, Membership
+from automation.models import AuditEvent, Membership
 from automation.services.actor import Actor
 from automation.services.groups import create_group
 from automation.services.keys import account_for_key, agent_service_url, reveal_keys
 from automation.services.workers import register_worker
 from portal.urls import portal_patterns
+from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HX-Request": "true"}
 ROLES = ["owner", "operator", "reader"]
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def templates(response) -> list[str]:
@@ -49,14 +45,6 @@ def regenerate_url(p, slot="primary") -> str:
 def plain_keys(account) -> dict[str, str]:
     """Both keys in the clear, read the way a support script would (this reveal is audited as the system)."""
     return reveal_keys(account=account, actor=Actor.for_system())
-
-
-def state(account):
-    """What a refused request must leave as it was: the stored keys and the audit log."""
-    return (
-        sorted(AccountKey.objects.filter(account=account).values_list("slot", "ciphertext")),
-        AuditEvent.objects.count(),
-    )
 
 
 def assert_no_key_in(response, keys: dict[str, str]) -> None:
@@ -210,14 +198,14 @@ def test_the_activity_log_shows_the_reveal_without_the_keys(people, client_for):
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_operators_and_readers_cannot_show_the_keys_and_nothing_is_audited(people, client_for, role, htmx):
     keys = plain_keys(people.account)
-    before = state(people.account)
+    before = state()
 
-    response = client_for(people.by_role[role]).post(reveal_url(people), headers=HTMX if htmx else {})
+    response = client_for(people.by_role[role]).post(reveal_url(people), headers=htmx_headers(htmx))
 
     assert response.status_code == 403
     assert b"Only an Owner of contoso-automation can do this." in response.content
     assert_no_key_in(response, keys)
-    assert state(people.account) == before
+    assert state() == before
 
 
 # ---- Show is a POST with CSRF: a link or an <img> elsewhere cannot reveal or fill the Activity log ----
@@ -241,14 +229,14 @@ def csrf_token_of(client, p) -> str:
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_a_get_of_the_reveal_url_shows_no_key_and_audits_nothing(people, client_for, htmx):
     keys = plain_keys(people.account)
-    before = state(people.account)
+    before = state()
 
-    response = client_for(people.owner).get(reveal_url(people), headers=HTMX if htmx else {})
+    response = client_for(people.owner).get(reveal_url(people), headers=htmx_headers(htmx))
 
     assert response.status_code == 405
     assert response["Allow"] == "POST"
     assert_no_key_in(response, keys)
-    assert state(people.account) == before
+    assert state() == before
 
 
 @pytest.mark.sqlite
@@ -257,13 +245,13 @@ def test_a_reveal_without_the_csrf_token_is_refused_and_audits_nothing(people, h
     keys = plain_keys(people.account)
     client = csrf_client(people.owner)
     csrf_token_of(client, people)  # the cookie is set; the token is not sent
-    before = state(people.account)
+    before = state()
 
-    response = client.post(reveal_url(people), headers=HTMX if htmx else {})
+    response = client.post(reveal_url(people), headers=htmx_headers(htmx))
 
     assert response.status_code == 403
     assert_no_key_in(response, keys)
-    assert state(people.account) == before
+    assert state() == before
 
 
 @pytest.mark.sqlite
@@ -305,7 +293,7 @@ def test_without_javascript_show_posts_the_form_and_gets_the_whole_blade_with_th
 @pytest.mark.sqlite
 @pytest.mark.parametrize(("slot", "other"), [("primary", "secondary"), ("secondary", "primary")])
 def test_an_owner_is_asked_to_confirm_a_regeneration(people, client_for, slot, other):
-    before = state(people.account)
+    before = state()
 
     response = client_for(people.owner).get(regenerate_url(people, slot))
 
@@ -317,7 +305,7 @@ def test_an_owner_is_asked_to_confirm_a_regeneration(people, client_for, slot, o
     )
     assert f"The {other} key keeps working" in content
     assert f'action="{regenerate_url(people, slot)}"' in content
-    assert state(people.account) == before
+    assert state() == before
 
 
 def test_the_regenerate_dialog_comes_as_an_htmx_partial(people, client_for):
@@ -365,37 +353,37 @@ def test_an_owner_regenerates_from_the_htmx_dialog_and_the_page_reloads(people, 
 def test_operators_and_readers_cannot_open_or_post_a_regeneration(people, client_for, role, htmx, slot):
     keys = plain_keys(people.account)
     client = client_for(people.by_role[role])
-    headers = HTMX if htmx else {}
-    before = state(people.account)
+    headers = htmx_headers(htmx)
+    before = state()
 
     opened = client.get(regenerate_url(people, slot), headers=headers)
     posted = client.post(regenerate_url(people, slot), headers=headers)
 
     assert (opened.status_code, posted.status_code) == (403, 403)
     assert b"Only an Owner of contoso-automation can do this." in posted.content
-    assert state(people.account) == before
+    assert state() == before
     assert plain_keys(people.account) == keys
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_an_unknown_key_slot_is_not_found(people, client_for, method):
     plain_keys(people.account)
-    before = state(people.account)
+    before = state()
 
     response = getattr(client_for(people.owner), method)(regenerate_url(people, "tertiary"))
 
     assert response.status_code == 404
-    assert state(people.account) == before
+    assert state() == before
 
 
 def test_regenerate_answers_only_get_and_post(people, client_for):
     plain_keys(people.account)
-    before = state(people.account)
+    before = state()
 
     response = client_for(people.owner).put(regenerate_url(people, "primary"))
 
     assert response.status_code == 405
-    assert state(people.account) == before
+    assert state() == before
 
 
 # ---- strangers -------------------------------------------------------------------------
@@ -417,14 +405,14 @@ def test_regenerate_answers_only_get_and_post(people, client_for):
 )
 def test_a_stranger_gets_404_for_every_keys_url_and_nothing_changes(people, client_for, method, name, args):
     keys = plain_keys(people.account)
-    before = state(people.account)
+    before = state()
 
     response = getattr(client_for(people.stranger), method)(reverse(name, args=[people.account.pk, *args]))
 
     assert response.status_code == 404
     assert b"contoso-automation" not in response.content
     assert_no_key_in(response, keys)
-    assert state(people.account) == before
+    assert state() == before
 
 
 def test_an_owner_of_another_account_sees_only_their_own_keys(people, client_for):

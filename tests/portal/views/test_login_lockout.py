@@ -20,7 +20,6 @@ COOL_OFF = timedelta(minutes=15)
 
 @pytest.fixture(autouse=True)
 def _settings(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.AXES_FAILURE_LIMIT = 5
     settings.AXES_COOLOFF_TIME = COOL_OFF
 

@@ -8,19 +8,14 @@ from django.urls import reverse
 from automation.models import Notification, NotificationReceipt
 from automation.queries.notifications import unread_count
 from automation.services.notifications import create_notification, update_notification
+from tests.support.htmx import HTMX
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HX-Request": "true"}
 PANEL = "/notifications/"
 BELL = "/notifications/bell/"
 READ = "/notifications/read/"
 DISMISS = "/notifications/dismiss/"
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def templates(response) -> list[str]:

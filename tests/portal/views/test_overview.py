@@ -16,11 +16,6 @@ from automation.services.actor import Actor
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def overview_url(account) -> str:
     return reverse("portal:overview", args=[account.pk])
 

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from tests.rows import GrowingWorld
+from tests.support.rows import GrowingWorld
 from tests.test_routes import ROUTES
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -70,12 +70,6 @@ PAGES = {
     ),
     "portal:job_stop": (lambda w: {"account_id": w.account.pk, "job_id": w.job.pk}, None),
 }
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Autouse, so it applies before `people` makes its users."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

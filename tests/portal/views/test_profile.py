@@ -12,17 +12,13 @@ from automation.models import ApiToken, AuditEvent
 from automation.services.actor import Actor
 from automation.services.crypto import hash_secret
 from automation.services.tokens import create_token
+from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HX-Request": "true"}
 PROFILE = reverse("portal:profile")
 NEW = reverse("portal:token_new")
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -36,10 +32,6 @@ def _fresh_cache():
 
 def revoke_url(token) -> str:
     return reverse("portal:token_revoke", args=[token.pk])
-
-
-def state():
-    return sorted(ApiToken.objects.values_list("user__username", "name")), AuditEvent.objects.count()
 
 
 def templates(response) -> list[str]:
@@ -82,7 +74,7 @@ def test_the_new_token_dialog_comes_as_an_htmx_partial(people, client_for):
 @pytest.mark.parametrize("htmx", [False, True])
 def test_a_user_creates_a_token_that_is_shown_once_and_stored_only_as_a_hash(people, client_for, htmx):
     client = client_for(people.owner)
-    response = client.post(NEW, {"name": "ci pipeline", "expires_days": "30"}, headers=HTMX if htmx else {})
+    response = client.post(NEW, {"name": "ci pipeline", "expires_days": "30"}, headers=htmx_headers(htmx))
     assert response.status_code == 200
     expected = "profile/partials/token_created.html" if htmx else "shell/user_dialog_page.html"
     assert templates(response)[0] == expected
@@ -129,7 +121,7 @@ BAD_INPUT = {
 @pytest.mark.parametrize("htmx", [False, True])
 def test_bad_input_is_400_and_writes_nothing(people, client_for, data, field, htmx):
     before = state()
-    response = client_for(people.owner).post(NEW, data, headers=HTMX if htmx else {})
+    response = client_for(people.owner).post(NEW, data, headers=htmx_headers(htmx))
     assert response.status_code == 400
     assert list(response.context["form"].errors) == [field]
     html = response.content.decode()
@@ -195,7 +187,7 @@ def test_the_list_shows_when_a_token_was_last_used(people, client_for):
 def test_revoking_asks_for_confirmation_first(people, client_for, htmx):
     new = make_token(people.owner)
     before = state()
-    response = client_for(people.owner).get(revoke_url(new.token), headers=HTMX if htmx else {})
+    response = client_for(people.owner).get(revoke_url(new.token), headers=htmx_headers(htmx))
     assert response.status_code == 200
     expected = "profile/partials/revoke_dialog.html" if htmx else "shell/user_dialog_page.html"
     assert templates(response)[0] == expected

@@ -9,17 +9,18 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from automation.models import AuditEvent, Job, JobStatus, JobStream, Runbook
+from automation.models import AuditEvent, Job, JobStatus, JobStream
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
 from automation.services.groups import create_group
 from automation.services.runbooks import MASK, create_runbook
 from automation.services.workers import register_worker
+from tests.support.htmx import HTMX
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
 SYSTEM = Actor.for_system()
-HTMX = {"HX-Request": "true"}
 ROLES = ["owner", "operator", "reader", "stranger"]
 DRAFT = 'echo "checking $1"\n'
 DECLARED = [
@@ -34,11 +35,6 @@ SAVED_DECLARATION = [
     {"name": "token", "type": "secret", "required": False},
 ]
 SECRET = "s3cr3t-Value-42"
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -65,14 +61,6 @@ def url(people, route, runbook, job=None) -> str:
 def started_test(runbook, group="lab", **parameters) -> Job:
     return job_services.start_test(
         runbook=runbook, group_name=group, actor=SYSTEM, parameters={"service": "web", **parameters}
-    )
-
-
-def state() -> tuple:
-    return (
-        sorted(Runbook.objects.values_list("name", "description", "draft", "parameters")),
-        sorted(Job.objects.values_list("id", "status")),
-        AuditEvent.objects.count(),
     )
 
 

@@ -17,11 +17,12 @@ from automation.services.jobs import start_job
 from automation.services.runbooks import create_runbook, publish_runbook, update_draft
 from automation.services.workers import register_worker
 from automation.validators import NAME_RULE
+from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
 SYSTEM = Actor.for_system()
-HTMX = {"HX-Request": "true"}
 ROLES = ["owner", "operator", "reader", "stranger"]
 CONTENT = "import sys\nprint('hello', sys.argv[1:])\n"
 DECLARED = [
@@ -30,11 +31,6 @@ DECLARED = [
     {"name": "force", "type": "bool", "default": False},
     {"name": "extra", "type": "json"},
 ]
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def templates(response) -> list[str]:
@@ -82,15 +78,6 @@ def authoring_statuses(response) -> dict[str, str]:
     """The list's Authoring status column as text, by runbook name."""
     rows = re.findall(r'<tr data-runbook="([^"]+)">(.*?)</tr>', response.content.decode(), re.S)
     return {name: text(re.findall(r"<td>(.*?)</td>", row, re.S)[2]) for name, row in rows}
-
-
-def state() -> tuple:
-    return (
-        sorted(Runbook.objects.values_list("name", "runbook_type", "description", "draft", "parameters")),
-        sorted(RunbookVersion.objects.values_list("runbook__name", "number")),
-        sorted(Job.objects.values_list("id", "status")),
-        AuditEvent.objects.count(),
-    )
 
 
 def make(p, name="hello", *, publish=True, content=CONTENT, parameters=DECLARED, runbook_type="python3", account=None):
@@ -317,7 +304,7 @@ def test_a_bad_name_shows_the_rule_with_a_400_and_writes_nothing(people, client_
     before = state()
 
     response = client_for(people.operator).post(
-        url(people, "runbook_create"), {"name": name, "runbook_type": "bash"}, headers=HTMX if htmx else {}
+        url(people, "runbook_create"), {"name": name, "runbook_type": "bash"}, headers=htmx_headers(htmx)
     )
 
     assert response.status_code == 400
@@ -645,7 +632,7 @@ def test_deleting_a_runbook_goes_back_to_the_list(people, client_for, htmx):
     runbook = make(people)
     client = client_for(people.owner)
 
-    response = client.post(url(people, "runbook_delete", runbook), headers=HTMX if htmx else {})
+    response = client.post(url(people, "runbook_delete", runbook), headers=htmx_headers(htmx))
 
     target = url(people, "runbooks")
     assert (response["HX-Redirect"] if htmx else response["Location"]) == target
@@ -812,9 +799,7 @@ def test_a_wrong_value_is_a_400_form_error_on_its_field(people, client_for, valu
     before = state()
     body = {"run_on": "lab", "param_service": "web", "param_count": "1", **values}
 
-    response = client_for(people.operator).post(
-        url(people, "runbook_start", runbook), body, headers=HTMX if htmx else {}
-    )
+    response = client_for(people.operator).post(url(people, "runbook_start", runbook), body, headers=htmx_headers(htmx))
 
     assert response.status_code == 400
     errors = field_errors(response, field)

@@ -14,12 +14,14 @@ from automation.models import AuditEvent, HybridWorker, HybridWorkerGroup
 from automation.services.actor import Actor
 from automation.services.groups import create_group
 from automation.services.presence import offline_after
-from automation.services.workers import register_worker, worker_for_credential
+from automation.services.workers import worker_for_credential
 from tests.portal.views.test_keys import STATE_DIR_HINT
+from tests.support import builders
+from tests.support.htmx import HTMX, htmx_headers
+from tests.support.state import state
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HX-Request": "true"}
 ROLES = ["owner", "operator", "reader"]
 GiB = 2**30
 
@@ -38,11 +40,6 @@ FACTS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def templates(response) -> list[str]:
     return [t.name for t in response.templates]
 
@@ -57,24 +54,9 @@ def listed(response) -> list[str]:
     return re.findall(r'<tr data-worker="([^"]+)"', response.content.decode())
 
 
-def state():
-    """Everything a refused request must leave as it was."""
-    return (
-        sorted(HybridWorkerGroup.objects.values_list("account__name", "name")),
-        sorted(HybridWorker.objects.values_list("name", "group__name", "credential_hash")),
-        AuditEvent.objects.count(),
-    )
-
-
 def register(account, name="web-01", group="lab", facts=None):
     """A registered worker and its credential."""
-    registration = register_worker(
-        account=account,
-        group_name=group,
-        machine_id=f"machine-{uuid.uuid4().hex[:12]}",
-        name=name,
-        facts=dict(FACTS if facts is None else facts),
-    )
+    registration = builders.register(account, name, group, facts=dict(FACTS if facts is None else facts))
     return registration.worker, registration.credential
 
 
@@ -149,7 +131,7 @@ def test_a_stranger_gets_404_for_every_worker_url_and_nothing_changes(people, cl
     client = client_for(people.stranger)
     url = route_url(people, route, lab)
 
-    headers = HTMX if htmx else {}
+    headers = htmx_headers(htmx)
     response = client.get(url, headers=headers) if method == "get" else client.post(url, headers=headers)
 
     assert response.status_code == 404
@@ -450,7 +432,7 @@ def test_removing_from_the_htmx_dialog_goes_back_to_the_groups_workers(people, c
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_a_reader_cannot_open_or_post_a_removal(people, client_for, lab, htmx):
     client = client_for(people.reader)
-    headers = HTMX if htmx else {}
+    headers = htmx_headers(htmx)
     before = state()
 
     opened = client.get(remove_url(people, lab.online), headers=headers)

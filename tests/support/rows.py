@@ -7,13 +7,10 @@ from automation.models import Role
 from automation.services import jobs as job_services
 from automation.services.accounts import add_member, create_account
 from automation.services.actor import Actor
-from automation.services.groups import create_group
 from automation.services.notifications import create_notification
-from automation.services.runbooks import create_runbook, publish_runbook, update_draft
+from automation.services.runbooks import publish_runbook, update_draft
 from automation.services.tokens import create_token
-from automation.services.workers import register_worker
-
-SYSTEM = Actor.for_system()
+from tests.support.builders import SYSTEM, make_group, make_runbook, make_worker, start
 
 
 class GrowingWorld:
@@ -26,19 +23,11 @@ class GrowingWorld:
         self.people = people
         self.account = people.account
         self.owner = Actor(user=people.owner)
-        self.runbook = create_runbook(
-            account=self.account, name="hello", runbook_type="bash", content="echo hi", actor=SYSTEM
-        )
-        publish_runbook(runbook=self.runbook, actor=SYSTEM)
-        registration = register_worker(
-            account=self.account, group_name="lab", machine_id="machine-0000", name="web-01", facts={"capacity": 2}
-        )
-        self.worker = registration.worker
+        self.runbook = make_runbook(self.account, "hello")
+        self.worker = make_worker(self.account, "web-01", "lab", machine_id="machine-0000", facts={"capacity": 2})
         self.group = self.worker.group
-        self.empty_group = create_group(account=self.account, name="dmz", actor=SYSTEM)
-        self.job = job_services.start_job(
-            account=self.account, runbook_name="hello", group_name="lab", actor=self.owner
-        )
+        self.empty_group = make_group(self.account, "dmz")
+        self.job = start(self.account, "hello", "lab", actor=self.owner)
         self.test_job = job_services.start_test(runbook=self.runbook, group_name="lab", actor=self.owner)
         held = {job.pk: str(job.lease_id) for job in job_services.claim_jobs(worker=self.worker, limit=2)}
         assert held.keys() == {self.job.pk, self.test_job.pk}
@@ -52,14 +41,12 @@ class GrowingWorld:
 
     def _add(self, i: int) -> None:
         account = self.account
-        create_group(account=account, name=f"g-{i:02}", actor=SYSTEM)
-        register_worker(account=account, group_name="lab", machine_id=f"machine-{i + 1:04}", name=f"w-{i:02}", facts={})
-        runbook = create_runbook(account=account, name=f"rb-{i:02}", runbook_type="bash", content="echo", actor=SYSTEM)
-        if i % 2:
-            publish_runbook(runbook=runbook, actor=SYSTEM)
+        make_group(account, f"g-{i:02}")
+        make_worker(account, f"w-{i:02}", "lab", machine_id=f"machine-{i + 1:04}")
+        make_runbook(account, f"rb-{i:02}", content="echo", publish=bool(i % 2))
         update_draft(runbook=self.runbook, content=f"echo {i}", actor=SYSTEM)
         publish_runbook(runbook=self.runbook, actor=SYSTEM)
-        job_services.start_job(account=account, runbook_name="hello", group_name="lab", actor=self.owner)
+        start(account, "hello", "lab", actor=self.owner)
         for job, prefix in ((self.job, "line"), (self.test_job, "test-line")):
             records = job_services.checked_records([{"seq": i, "stream": "output", "text": f"{prefix}-{i:02}"}])
             job_services.append_records(worker=self.worker, job_id=job.pk, lease=self.leases[job.pk], records=records)
