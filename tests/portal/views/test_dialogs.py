@@ -22,18 +22,12 @@ from automation.services import runbooks as runbook_services
 from automation.services import workers as worker_services
 from automation.services.actor import Actor
 from automation.services.errors import Conflict, NotFound, PermissionDenied
+from portal.service_calls import attempt
 from portal.views.base import paginate
-from portal.views.dialogs import act, attempt
+from portal.views.dialogs import act
+from tests.support.htmx import BOOSTED, HTMX
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
-
-HTMX = {"HX-Request": "true"}
-BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
