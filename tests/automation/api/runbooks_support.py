@@ -14,6 +14,8 @@ from automation.services.actor import Actor
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.tokens import create_token
 from automation.services.workers import register_worker
+from tests.automation.api.helpers import assert_error
+from tests.support.state import state
 
 SYSTEM = Actor.for_system()
 
@@ -156,3 +158,33 @@ def operate(status: int) -> dict:
 
 def send(client, op: Op, world: World):
     return getattr(client, op.method)(op.path(world), data=op.body, format="json")
+
+
+def assert_answer_for_role(world, op: Op, role: str) -> None:
+    """`op` sent by a member of `role` gets the answer its role allows; only an allowed write changes anything."""
+    client = client_for(world.people.by_role[role])
+    before = state()
+
+    response = send(client, op, world)
+
+    expected = op.expect[role]
+    assert response.status_code == expected, (response.status_code, response.content)
+    if expected == 404:
+        assert_error(response, 404, "not_found")
+        assert b"contoso" not in response.content
+    if expected == 403:
+        body = assert_error(response, 403, "forbidden")
+        assert "Operator or Owner" in body["detail"]
+    if expected in (403, 404) or op.method == "get":
+        assert state() == before
+    else:
+        assert state() != before
+
+
+def assert_anonymous_refused(world, op: Op) -> None:
+    before = state()
+
+    response = send(APIClient(), op, world)
+
+    assert response.status_code in (401, 403)
+    assert state() == before
