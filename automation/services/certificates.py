@@ -66,9 +66,13 @@ def _load(content: bytes, password: str | None):
             if not password:
                 raise InvalidInput("This .pfx file is protected: give its password.", field="password") from None
             raise InvalidInput("The password does not open this .pfx file.", field="password") from None
+        extra = list(extra)
+        if cert is None and key is None and extra:
+            # A .pfx without a key (ours, for a .cer, is one) lists its certificate among the others.
+            cert, extra = extra[0], extra[1:]
         if cert is None:
             raise InvalidInput("The .pfx file holds no certificate.", field="content_base64")
-        return cert, key, list(extra)
+        return cert, key, extra
     try:
         return x509.load_der_x509_certificate(content), None, []
     except ValueError:
@@ -88,7 +92,7 @@ def parse_certificate(*, content: Any, password: Any, name: str) -> Parsed:
     if password is not None and (not isinstance(password, str) or len(password) > 1024 or "\x00" in password):
         raise InvalidInput("The password is text of at most 1024 characters.", field="password")
     cert, key, extra = _load(bytes(content), password)
-    if key is not None and _public(key) != _public(cert.public_key()):
+    if key is not None and _public(key.public_key()) != _public(cert.public_key()):
         raise InvalidInput(
             "The private key in the .pfx file does not belong to its certificate.", field="content_base64"
         )
