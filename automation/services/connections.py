@@ -184,6 +184,10 @@ def create_connection(
     assets.checked_description(description)
     assets.refuse_taken_name(Connection, account=account, name=name)
     with assets.creating(Connection, account=account, name=name):
+        # delete_connection_type holds the same lock while it looks for users of the type: a connection is
+        # either seen there (and the deletion refused) or finds its type gone here.
+        if not ConnectionType.objects.select_for_update().filter(pk=kind.pk).exists():
+            raise InvalidInput(f"Connection type {kind.name!r} was just deleted.", field="connection_type")
         connection = Connection(account=account, name=name, connection_type=kind, description=description)
         assets.stamp(connection, actor, created=True)
         _store(connection, account, kind, clean)
