@@ -11,6 +11,10 @@ from automation.models import (
     ApiToken,
     AuditEvent,
     AutomationAccount,
+    Certificate,
+    Connection,
+    ConnectionType,
+    Credential,
     HybridWorker,
     HybridWorkerGroup,
     Job,
@@ -19,6 +23,7 @@ from automation.models import (
     NotificationReceipt,
     Runbook,
     RunbookVersion,
+    Variable,
 )
 from automation.services.actor import Actor
 from automation.services.tokens import revoke_token
@@ -318,3 +323,72 @@ class JobAdmin(ReadOnlyAdmin):
         "exit_code",
         "test_snapshot",
     ]
+
+
+# ---- Shared resources: what Readers see, never a secret. The sealed_* columns (even as ciphertext) are in
+# no list, no form and no search: a field list is named for each, so a new column is not shown by default.
+
+_ASSET_STAMPS = ["created_at", "created_by", "updated_at", "updated_by"]
+
+
+class AssetAdmin(ReadOnlyAdmin):
+    list_select_related = ["account"]
+    search_fields = ["name", "description", "account__name", "=id"]
+    list_filter = [("account", admin.RelatedOnlyFieldListFilter), "updated_at"]
+
+
+@admin.register(Variable)
+class VariableAdmin(AssetAdmin):
+    list_display = ["name", "account", "encrypted", "updated_at", "updated_by"]
+    list_filter = ["encrypted", *AssetAdmin.list_filter]
+    fields = ["id", "account", "name", "description", "encrypted", "shown_value", *_ASSET_STAMPS]
+    readonly_fields = ["shown_value"]
+
+    @admin.display(description="Value")
+    def shown_value(self, variable):
+        # Azure's rule: an encrypted value is never shown again, to anyone.
+        return "(encrypted)" if variable.encrypted else variable.value
+
+
+@admin.register(Credential)
+class CredentialAdmin(AssetAdmin):
+    list_display = ["name", "account", "username", "updated_at", "updated_by"]
+    search_fields = [*AssetAdmin.search_fields, "username"]
+    fields = ["id", "account", "name", "description", "username", *_ASSET_STAMPS]
+
+
+@admin.register(Certificate)
+class CertificateAdmin(AssetAdmin):
+    list_display = ["name", "account", "thumbprint", "expiry_time", "exportable", "has_private_key"]
+    list_filter = ["exportable", "has_private_key", "expiry_time", *AssetAdmin.list_filter]
+    search_fields = [*AssetAdmin.search_fields, "thumbprint", "subject"]
+    fields = [
+        "id",
+        "account",
+        "name",
+        "description",
+        "thumbprint",
+        "subject",
+        "issuer",
+        "not_before",
+        "expiry_time",
+        "has_private_key",
+        "exportable",
+        "expiry_notified",
+        *_ASSET_STAMPS,
+    ]
+
+
+@admin.register(ConnectionType)
+class ConnectionTypeAdmin(AssetAdmin):
+    list_display = ["name", "account", "is_builtin", "updated_at"]
+    list_filter = ["is_builtin", *AssetAdmin.list_filter]
+    fields = ["id", "account", "name", "description", "is_builtin", "fields", *_ASSET_STAMPS]
+
+
+@admin.register(Connection)
+class ConnectionAdmin(AssetAdmin):
+    list_display = ["name", "account", "connection_type", "updated_at"]
+    list_select_related = ["account", "connection_type"]
+    # `values` holds the plain fields only; the encrypted ones are sealed apart.
+    fields = ["id", "account", "name", "description", "connection_type", "values", *_ASSET_STAMPS]

@@ -60,3 +60,13 @@ def purge_expired() -> dict:
     from automation.services.retention import purge_expired as purge
 
     return purge().as_dict()
+
+
+@shared_task(name="automation.send_certificate_expiry_notices")
+def send_certificate_expiry_notices() -> int:
+    """On the beat: tell Owners about certificates expiring in 30 or 7 days, or expired (each notice once)."""
+    from django.utils import timezone
+
+    from automation.services.certificates import send_certificate_expiry_notices as send
+
+    return send(now=timezone.now())

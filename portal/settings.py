@@ -188,6 +188,8 @@ RETENTION_AUDIT_DAYS = env_int("RETENTION_AUDIT_DAYS", 365, minimum=1)
 RETENTION_BATCH_SIZE_MAX = 10_000
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1, maximum=RETENTION_BATCH_SIZE_MAX)
 RETENTION_SWEEP_SECONDS = env_int("RETENTION_SWEEP_SECONDS", 3600, minimum=1)
+# Certificate expiry notices go 30 and 7 days ahead, so looking a few times a day is on time.
+CERTIFICATE_EXPIRY_SWEEP_SECONDS = env_int("CERTIFICATE_EXPIRY_SWEEP_SECONDS", 6 * 3600, minimum=1)
 CELERY_BEAT_SCHEDULE: dict = {
     "sweep-worker-presence": {
         "task": "automation.sweep_worker_presence",
@@ -199,6 +201,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "automation.purge_expired",
         "schedule": RETENTION_SWEEP_SECONDS,
         "options": {"expires": RETENTION_SWEEP_SECONDS},
+    },
+    "certificate-expiry-notices": {
+        "task": "automation.send_certificate_expiry_notices",
+        "schedule": CERTIFICATE_EXPIRY_SWEEP_SECONDS,
+        "options": {"expires": CERTIFICATE_EXPIRY_SWEEP_SECONDS},
     },
 }
 

@@ -1,4 +1,5 @@
 from automation.models.accounts import AutomationAccount, Membership, Role
+from automation.models.assets import Certificate, Connection, ConnectionType, Credential, Variable
 from automation.models.audit import AuditEvent
 from automation.models.jobs import ACTIVE_STATUSES, FINAL_STATUSES, OPEN_STATUSES, Job, JobStatus, JobStream
 from automation.models.keys import AccountKey
@@ -15,6 +16,10 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "AutomationAccount",
+    "Certificate",
+    "Connection",
+    "ConnectionType",
+    "Credential",
     "HybridWorker",
     "HybridWorkerGroup",
     "Job",
@@ -27,4 +32,5 @@ __all__ = [
     "Runbook",
     "RunbookType",
     "RunbookVersion",
+    "Variable",
 ]

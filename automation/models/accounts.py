@@ -27,6 +27,9 @@ class AutomationAccount(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The 256-bit key that seals this account's shared resources, wrapped under ACCOUNT_KEY_ENCRYPTION_KEYS
+    # (automation.services.sealing); empty until first used.
+    data_key = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]

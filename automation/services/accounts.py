@@ -8,6 +8,7 @@ from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
 from automation.services.checks import checked_name
+from automation.services.connections import ensure_builtin_connection_types
 from automation.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from automation.services.keys import ensure_keys
 from automation.validators import LINE, text_problem
@@ -36,6 +37,7 @@ def create_account(*, name: str, owner, actor: Actor, region: str | None = None)
             )
             Membership.objects.create(account=account, user=owner, role=Role.OWNER)
             ensure_keys(account=account)
+            ensure_builtin_connection_types(account=account)
             record_event(
                 actor=actor,
                 action="account.create",

@@ -70,3 +70,11 @@ def split_credential(token: str, prefix: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != prefix or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2]
+
+
+def reencrypt(token: str) -> str | None:
+    """The same secret encrypted under the first (newest) key; None when no key opens it."""
+    try:
+        return _fernet(tuple(settings.ACCOUNT_KEY_ENCRYPTION_KEYS)).rotate(token.encode()).decode()
+    except InvalidToken:
+        return None
