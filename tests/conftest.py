@@ -26,27 +26,40 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     if USE_SQLITE:
-        skip = pytest.mark.skip(reason="the SQLite pass runs only tests marked sqlite")
-        for item in items:
-            if "sqlite" not in item.keywords:
-                item.add_marker(skip)
+        kept = [item for item in items if "sqlite" in item.keywords]
+        config.hook.pytest_deselected(items=[item for item in items if "sqlite" not in item.keywords])
+        items[:] = kept
     # Two benchmark-like loads at once would each take the other's share of the cores and stretch past their
     # deadlines; `--dist loadgroup` sends a group to one process, so these run one after another.
     for item in items:
         if "heavy" in item.keywords:
             item.add_marker(pytest.mark.xdist_group("heavy"))
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        # Longest first: a test that starts real processes, handed out last, would leave the other processes
-        # idle while it runs. Every process sorts the same way (xdist checks that they collected alike).
+
+
+class LongestFirst:
+    """Under xdist, hand out the tests that start real processes first: one handed out last leaves the other
+    processes idle while it runs. Last of the collection hooks, or pytest-django's own ordering (transactional
+    tests after the others) would undo it. Every process sorts alike (xdist checks that they collected alike)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items):
         items.sort(key=_slowness)
+
+
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        config.pluginmanager.register(LongestFirst(), "longest-first")
 
 
 def _slowness(item) -> int:
     if "heavy" in item.keywords:
         return 0
-    if {"server_env", "transactional_db", "browser"} & set(item.fixturenames):
+    if {"server_env", "browser"} & set(item.fixturenames):
         return 1
-    return 2
+    database = item.get_closest_marker("django_db")
+    if "transactional_db" in item.fixturenames or (database and database.kwargs.get("transaction")):
+        return 2
+    return 3
 
 
 @pytest.fixture(scope="session")

@@ -458,6 +458,8 @@ def run(schema):
     return findings, errors, answers, requests
 
 
+# A minute or more of one core: handed out first and kept apart from the other loads (tests/conftest.py).
+@pytest.mark.heavy
 def test_every_operation_of_both_apis_agrees_with_the_schema(target):
     from portal.asgi import application
 
