@@ -98,10 +98,11 @@ def test_anonymous_requests_are_401(world, op):
 
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
 def test_an_unknown_certificate_is_404(world, method):
+    owner = client_for(world.people.owner)
     before = state()
 
     assert_error(
-        getattr(client_for(world.people.owner), method)(world.url("certificates", "nope"), {}, format="json"),
+        getattr(owner, method)(world.url("certificates", "nope"), {}, format="json"),
         404,
         "not_found",
     )
@@ -201,9 +202,10 @@ def test_a_patch_changes_the_flag_and_description_and_keeps_the_certificate(worl
 def test_a_bad_upload_is_400_naming_the_field_and_nothing_is_written(world, other, body, field):
     content = {"PFX": b64(other.pfx("right")), "CER": b64(other.der)}
     body = {k: content.get(v, v) if k == "content_base64" else v for k, v in body.items()}
+    owner = client_for(world.people.owner)
     before = state()
 
-    error = assert_error(client_for(world.people.owner).post(world.url("certificates"), body, format="json"), 400)
+    error = assert_error(owner.post(world.url("certificates"), body, format="json"), 400)
 
     assert error.get("field") == field or field in error.get("fields", {}), error
     assert state() == before
@@ -219,21 +221,21 @@ def test_a_bad_upload_is_400_naming_the_field_and_nothing_is_written(world, othe
     ],
 )
 def test_a_bad_patch_is_400_and_changes_nothing(world, body, field):
+    owner = client_for(world.people.owner)
     before = state()
 
-    error = assert_error(
-        client_for(world.people.owner).patch(world.url("certificates", CERTIFICATE), body, format="json"), 400
-    )
+    error = assert_error(owner.patch(world.url("certificates", CERTIFICATE), body, format="json"), 400)
 
     assert error.get("field") == field or field in error.get("fields", {}), error
     assert state() == before
 
 
 def test_a_name_taken_in_another_case_is_409(world, other):
+    owner = client_for(world.people.owner)
     before = state()
     body = {"name": CERTIFICATE.upper(), "content_base64": b64(other.der)}
 
-    error = assert_error(client_for(world.people.owner).post(world.url("certificates"), body, format="json"), 409)
+    error = assert_error(owner.post(world.url("certificates"), body, format="json"), 409)
 
     assert error["field"] == "name"
     assert state() == before

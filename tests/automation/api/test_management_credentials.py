@@ -68,10 +68,11 @@ def test_anonymous_requests_are_401(world, op):
 
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
 def test_an_unknown_credential_is_404(world, method):
+    owner = client_for(world.people.owner)
     before = state()
 
     assert_error(
-        getattr(client_for(world.people.owner), method)(world.url("credentials", "nope"), {}, format="json"),
+        getattr(owner, method)(world.url("credentials", "nope"), {}, format="json"),
         404,
         "not_found",
     )
@@ -134,9 +135,10 @@ def test_a_patch_changes_what_it_names_and_keeps_the_rest(world):
     ],
 )
 def test_a_bad_credential_is_400_naming_the_field_and_nothing_is_written(world, body, field):
+    owner = client_for(world.people.owner)
     before = state()
 
-    error = assert_error(client_for(world.people.owner).post(world.url("credentials"), body, format="json"), 400)
+    error = assert_error(owner.post(world.url("credentials"), body, format="json"), 400)
 
     assert error.get("field") == field or field in error.get("fields", {}), error
     assert state() == before
@@ -152,21 +154,21 @@ def test_a_bad_credential_is_400_naming_the_field_and_nothing_is_written(world, 
     ],
 )
 def test_a_bad_patch_is_400_and_changes_nothing(world, body, field):
+    owner = client_for(world.people.owner)
     before = state()
 
-    error = assert_error(
-        client_for(world.people.owner).patch(world.url("credentials", CREDENTIAL), body, format="json"), 400
-    )
+    error = assert_error(owner.patch(world.url("credentials", CREDENTIAL), body, format="json"), 400)
 
     assert error.get("field") == field or field in error.get("fields", {}), error
     assert state() == before
 
 
 def test_a_name_taken_in_another_case_is_409(world):
+    owner = client_for(world.people.owner)
     before = state()
     body = {"name": CREDENTIAL.lower(), "username": "u", "password": "p"}
 
-    error = assert_error(client_for(world.people.owner).post(world.url("credentials"), body, format="json"), 409)
+    error = assert_error(owner.post(world.url("credentials"), body, format="json"), 409)
 
     assert error["field"] == "name"
     assert state() == before

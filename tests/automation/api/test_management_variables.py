@@ -66,11 +66,10 @@ def test_anonymous_requests_are_401(world, op):
 
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
 def test_an_unknown_variable_is_404_naming_it(world, method):
+    owner = client_for(world.people.owner)
     before = state()
 
-    error = assert_error(
-        getattr(client_for(world.people.owner), method)(world.url("variables", "nope"), {}, format="json"), 404
-    )
+    error = assert_error(getattr(owner, method)(world.url("variables", "nope"), {}, format="json"), 404)
 
     assert "no variable named 'nope'" in error["detail"]
     assert state() == before
@@ -169,23 +168,21 @@ def test_a_value_given_with_encrypted_true_is_sealed_at_once(world):
 
 
 def test_encrypted_true_on_an_encrypted_variable_changes_nothing(world):
+    operator = client_for(world.people.operator)
     before = state()
 
-    response = client_for(world.people.operator).patch(
-        world.url("variables", ENCRYPTED), {"encrypted": True}, format="json"
-    )
+    response = operator.patch(world.url("variables", ENCRYPTED), {"encrypted": True}, format="json")
 
     assert (response.status_code, response.json()["encrypted"]) == (200, True)
     assert state() == before
 
 
 def test_an_encrypted_variable_cannot_be_decrypted(world):
+    owner = client_for(world.people.owner)
     before = state()
 
     error = assert_error(
-        client_for(world.people.owner).patch(
-            world.url("variables", ENCRYPTED), {"encrypted": False, "value": "plain now"}, format="json"
-        ),
+        owner.patch(world.url("variables", ENCRYPTED), {"encrypted": False, "value": "plain now"}, format="json"),
         400,
         "invalid",
     )
@@ -195,12 +192,11 @@ def test_an_encrypted_variable_cannot_be_decrypted(world):
 
 
 def test_a_value_refused_with_encrypted_true_leaves_the_variable_plain(world):
+    owner = client_for(world.people.owner)
     before = state()
 
     error = assert_error(
-        client_for(world.people.owner).patch(
-            world.url("variables", PLAIN), {"encrypted": True, "value": "a\x00b"}, format="json"
-        ),
+        owner.patch(world.url("variables", PLAIN), {"encrypted": True, "value": "a\x00b"}, format="json"),
         400,
     )
 
@@ -231,9 +227,10 @@ def test_a_value_refused_with_encrypted_true_leaves_the_variable_plain(world):
     ],
 )
 def test_a_bad_variable_is_400_naming_the_field_and_nothing_is_written(world, body, field):
+    owner = client_for(world.people.owner)
     before = state()
 
-    error = assert_error(client_for(world.people.owner).post(world.url("variables"), body, format="json"), 400)
+    error = assert_error(owner.post(world.url("variables"), body, format="json"), 400)
 
     assert error.get("field") == field or field in error.get("fields", {}), error
     assert state() == before
@@ -243,10 +240,11 @@ def test_nesting_deeper_than_64_levels_is_refused(world):
     value = 1
     for _ in range(64):
         value = [value]
+    owner = client_for(world.people.owner)
     before = state()
 
     error = assert_error(
-        client_for(world.people.owner).post(world.url("variables"), {"name": "deep", "value": value}, format="json"),
+        owner.post(world.url("variables"), {"name": "deep", "value": value}, format="json"),
         400,
     )
 
@@ -265,19 +263,21 @@ def test_nesting_deeper_than_64_levels_is_refused(world):
     ],
 )
 def test_a_bad_patch_is_400_naming_the_field_and_changes_nothing(world, body, field):
+    owner = client_for(world.people.owner)
     before = state()
 
-    error = assert_error(client_for(world.people.owner).patch(world.url("variables", PLAIN), body, format="json"), 400)
+    error = assert_error(owner.patch(world.url("variables", PLAIN), body, format="json"), 400)
 
     assert error.get("field") == field or field in error.get("fields", {}), error
     assert state() == before
 
 
 def test_a_name_taken_in_another_case_is_409(world):
+    owner = client_for(world.people.owner)
     before = state()
 
     error = assert_error(
-        client_for(world.people.owner).post(world.url("variables"), {"name": PLAIN.upper(), "value": 1}, format="json"),
+        owner.post(world.url("variables"), {"name": PLAIN.upper(), "value": 1}, format="json"),
         409,
     )
 
@@ -315,10 +315,11 @@ def test_a_value_of_1048576_characters_of_json_is_taken_however_the_client_escap
 
 
 def test_one_character_more_is_400_naming_the_value(world):
+    operator = client_for(world.people.operator)
     before = state()
     body = {"name": "big", "value": "x" * (MAX_VALUE_CHARS - 1)}
 
-    error = assert_error(client_for(world.people.operator).post(world.url("variables"), body, format="json"), 400)
+    error = assert_error(operator.post(world.url("variables"), body, format="json"), 400)
 
     assert error["field"] == "value"
     assert state() == before
@@ -326,11 +327,10 @@ def test_one_character_more_is_400_naming_the_value(world):
 
 def test_a_body_over_the_variables_limit_is_413(world, settings):
     settings.VARIABLE_MAX_BODY_BYTES = 2048
+    operator = client_for(world.people.operator)
     before = state()
 
-    response = client_for(world.people.operator).patch(
-        world.url("variables", PLAIN), {"value": "x" * 4096}, format="json"
-    )
+    response = operator.patch(world.url("variables", PLAIN), {"value": "x" * 4096}, format="json")
 
     assert_error(response, 413, "payload_too_large")
     assert str(2048) in response.json()["detail"]
