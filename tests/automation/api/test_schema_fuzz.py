@@ -18,6 +18,7 @@ A disagreement the run lets pass is listed below, with why: checks JSON Schema c
 that are the fuzzer's own mistakes (MISTAKEN, each proven by a test below).
 """
 
+import base64
 import os
 import re
 import time
@@ -34,12 +35,17 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.engine import events
 from schemathesis.engine import from_schema as engine_for
 
+from automation.api.management.certificates import EXAMPLE_CER
 from automation.models import HybridWorker
 from automation.services.actor import Actor
+from automation.services.certificates import create_certificate
+from automation.services.connections import create_connection, create_connection_type
+from automation.services.credentials import create_credential
 from automation.services.jobs import claim_jobs, start_job
 from automation.services.keys import reveal_keys
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.tokens import create_token
+from automation.services.variables import create_variable
 from automation.services.workers import register_worker
 
 pytestmark = [pytest.mark.sqlite, pytest.mark.django_db(transaction=True)]
@@ -81,6 +87,11 @@ def config_for(target: "Target") -> dict:
             "leases": {"values": [target.lease]},
             "workers": {"values": [target.worker_id]},
             "machines": {"values": [target.MACHINE]},
+            "variables": {"values": [target.VARIABLE]},
+            "credentials": {"values": [target.CREDENTIAL]},
+            "certificates": {"values": [target.CERTIFICATE]},
+            "connection_types": {"values": [target.CONNECTION_TYPE]},
+            "connections": {"values": [target.CONNECTION]},
         },
         "parameters": {
             "path.account_id": str(target.account.pk),
@@ -92,6 +103,12 @@ def config_for(target: "Target") -> dict:
             "body.runbook": bound("runbooks"),
             "body.lease": bound("leases"),
             "body.machine_id": bound("machines"),
+            "path.variable_name": bound("variables"),
+            "path.credential_name": bound("credentials"),
+            "path.certificate_name": bound("certificates"),
+            "path.connection_type_name": bound("connection_types"),
+            "path.connection_name": bound("connections"),
+            "body.connection_type": bound("connection_types"),
         },
     }
 
@@ -108,6 +125,11 @@ class Target:
     GROUP = "fuzz"
     WORKER = "fuzz-01"
     RUNBOOK = "hello"
+    VARIABLE = "fuzz variable"
+    CREDENTIAL = "fuzz credential"
+    CERTIFICATE = "fuzz certificate"
+    CONNECTION_TYPE = "fuzz type"
+    CONNECTION = "fuzz connection"
 
     def __init__(self, people):
         self.account = people.account
@@ -127,6 +149,20 @@ class Target:
         (held,) = claim_jobs(worker=HybridWorker.objects.get(pk=self.worker_id), limit=1)
         self.lease = str(held.lease_id)
         self.job_ids = [str(held.pk), str(start_job(**start).pk)]
+        self.add_shared_resources(system)
+
+    def add_shared_resources(self, system) -> None:
+        account = self.account
+        create_variable(account=account, name=self.VARIABLE, value={"a": 1}, actor=system)
+        create_credential(account=account, name=self.CREDENTIAL, username="u", password="p", actor=system)
+        content = base64.b64decode(EXAMPLE_CER)
+        create_certificate(account=account, name=self.CERTIFICATE, content=content, actor=system)
+        fields = [{"name": "host"}, {"name": "port", "type": "int"}, {"name": "key", "encrypted": True}]
+        create_connection_type(account=account, name=self.CONNECTION_TYPE, fields=fields, actor=system)
+        values = {"host": "h", "port": 1, "key": "k"}
+        create_connection(
+            account=account, name=self.CONNECTION, connection_type=self.CONNECTION_TYPE, values=values, actor=system
+        )
 
     def register(self) -> None:
         registration = register_worker(
@@ -244,6 +280,10 @@ JOB_LIST = r"GET /api/v1/accounts/\{account_id\}/jobs/"
 JOB_REPORTS = r"POST /agentsvc/accounts/\{account_id\}/v1/jobs/\{job_id\}/(records|finish)"
 STREAMS = r"GET /api/v1/accounts/\{account_id\}/jobs/\{job_id\}/streams/"
 PAGED = r"GET .*/"
+VARIABLE_WRITES = r"(POST|PATCH) /api/v1/accounts/\{account_id\}/variables/(\{variable_name\}/)?"
+CERTIFICATE_WRITES = r"(POST|PATCH) /api/v1/accounts/\{account_id\}/certificates/(\{certificate_name\}/)?"
+CONNECTION_WRITES = r"(POST|PATCH) /api/v1/accounts/\{account_id\}/connections/(\{connection_name\}/)?"
+CONNECTION_TYPE_CREATE = r"POST /api/v1/accounts/\{account_id\}/connection-types/"
 # A control character as JSON escapes it, or as a URL encodes it.
 CONTROL = r"\\u00[01][0-9a-f]|\\u007f|\\u00[89][0-9a-f]|\\r(?!\\n)|%[01][0-9A-F]|%7F|%C2%[89][0-9A-F]|%E2%80%A[89]"
 
@@ -276,7 +316,7 @@ INEXPRESSIBLE = [
     ),
     Allowed(
         "A json parameter value's strings are text and it nests at most 64 levels",
-        operations=f"{RUNBOOK_WRITES}|{JOB_START}",
+        operations=f"{RUNBOOK_WRITES}|{JOB_START}|{VARIABLE_WRITES}",
         checks=POSITIVE,
         statuses=frozenset({400}),
         answer=r"of the (text|key)\b.* at |nested more than",
@@ -308,6 +348,32 @@ INEXPRESSIBLE = [
         checks=POSITIVE,
         statuses=frozenset({400}),
         answer=r"from 0001-01-02 to 9999-12-30|is out of range",
+    ),
+]
+
+INEXPRESSIBLE += [
+    Allowed(
+        "A certificate upload is a certificate file (a .cer, or a .pfx with the password that opens it), and a "
+        "password goes with the content it opens",
+        operations=CERTIFICATE_WRITES,
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer=r"not a certificate|Upload a certificate|\.pfx file|password does not open|key is not supported"
+        r"|Not base64|A password goes with|A certificate file is at most",
+    ),
+    Allowed(
+        "A connection has a value for each field of an existing type, each of the field's type",
+        operations=CONNECTION_WRITES,
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer=r"There is no connection type named|has no field|needs a value|Field '\w+' ",
+    ),
+    Allowed(
+        "A connection type's field names are unique, ignoring case",
+        operations=CONNECTION_TYPE_CREATE,
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer="is declared twice",
     ),
 ]
 
