@@ -321,9 +321,15 @@ AGENT_MAX_BODY_BYTES = env_int("AGENT_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 AGENT_STREAM_MAX_BODY_BYTES = env_int("AGENT_STREAM_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024)
 # A runbook is at most 1 MiB of text; JSON escaping can double it.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
+# A variable's value is at most 1,048,576 characters of JSON as stored; a client that \u-escapes what is not
+# ASCII (Python's json.dumps does) sends up to 12 bytes for one of them (a surrogate pair), plus the name and
+# description: the variables' operations alone take bodies this large.
+VARIABLE_MAX_BODY_BYTES = env_int("VARIABLE_MAX_BODY_BYTES", 12 * 1024 * 1024 + 64 * 1024, minimum=1024)
 # Django's cap on any body it reads into memory. Over it, the API answers the same JSON 413 as its parsers
 # give over their own (smaller) limits; a page answers its 400.
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(AGENT_MAX_BODY_BYTES, AGENT_STREAM_MAX_BODY_BYTES, API_MAX_BODY_BYTES) + 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = (
+    max(AGENT_MAX_BODY_BYTES, AGENT_STREAM_MAX_BODY_BYTES, API_MAX_BODY_BYTES, VARIABLE_MAX_BODY_BYTES) + 1024
+)
 # Failed authentications from one address within a minute before answers become 429.
 AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 30, minimum=1)
 

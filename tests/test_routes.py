@@ -9,6 +9,7 @@ credential. Each request runs in a savepoint that is rolled back, so every calle
 world, and a caller allowed to act really acts (the owner deletes, the agent registers).
 """
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,15 @@ from automation.services.notifications import create_notification
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.tokens import create_token
 from automation.services.workers import register_worker
+from tests.automation.api.assets_support import (
+    CERTIFICATE,
+    CONNECTION,
+    CONNECTION_TYPE,
+    CREDENTIAL,
+    PLAIN,
+    UNUSED_TYPE,
+    make_asset_world,
+)
 
 SYSTEM = Actor.for_system()
 USERS = ("anonymous", "stranger", "reader", "operator", "owner")
@@ -94,6 +104,7 @@ class World:
         }
         self.portal_token = create_token(user=people.owner, name="portal", expires_days=None, actor=SYSTEM).token
         self.membership = Membership.objects.get(account=self.account, user=people.reader)
+        self.assets = make_asset_world(people)
 
     def kwargs(self, route: str) -> dict[str, Any]:
         values = {
@@ -109,6 +120,11 @@ class World:
             "job_id": self.test_job.pk if route.startswith("portal:runbook_test_") else self.job.pk,
             "notification_id": self.notification.pk,
             "filename": wheel_filename(),
+            "variable_name": PLAIN,
+            "credential_name": CREDENTIAL,
+            "certificate_name": CERTIFICATE,
+            "connection_type_name": CONNECTION_TYPE,
+            "connection_name": CONNECTION,
         }
         return {name: values[name] for name in _parameters(route)}
 
@@ -150,6 +166,9 @@ OWNER_DIALOG = who(302, 404, 403, 403, 200)
 PUBLIC = {"anonymous": 200, "reader": 200}
 API_READ = who(401, 404, 200, 200, 200)
 API_EVERYONE = who(401, 200, 200, 200, 200)
+API_CREATE = who(401, 404, 403, 201, 201)
+API_CHANGE = who(401, 404, 403, 200, 200)
+API_DELETE = who(401, 404, 403, 204, 204)
 ON_THE_EMPTY_GROUP = {"group_id": lambda w: w.empty_group.pk}
 
 
@@ -255,6 +274,61 @@ ROUTES: dict[str, list[Row]] = {
     "api:job-detail": [Row("get", API_READ)],
     "api:job-stop": [Row("post", who(401, 404, 403, 200, 200))],
     "api:job-streams": [Row("get", API_READ)],
+    "api:variable-list": [Row("get", API_READ), Row("post", API_CREATE, {"name": "new", "value": 1})],
+    "api:variable-detail": [
+        Row("get", API_READ),
+        Row("patch", API_CHANGE, {"encrypted": True}),
+        Row("delete", API_DELETE),
+    ],
+    "api:credential-list": [
+        Row("get", API_READ),
+        Row("post", API_CREATE, {"name": "new", "username": "u", "password": "p"}),
+    ],
+    "api:credential-detail": [
+        Row("get", API_READ),
+        Row("patch", API_CHANGE, {"password": "changed"}),
+        Row("delete", API_DELETE),
+    ],
+    "api:certificate-list": [
+        Row("get", API_READ),
+        Row(
+            "post",
+            API_CREATE,
+            lambda w: {"name": "new", "content_base64": base64.b64encode(w.assets.made.der).decode()},
+        ),
+    ],
+    "api:certificate-detail": [
+        Row("get", API_READ),
+        Row("patch", API_CHANGE, {"exportable": False}),
+        Row("delete", API_DELETE),
+    ],
+    "api:connection-type-list": [
+        Row("get", API_READ),
+        Row("post", API_CREATE, {"name": "new", "fields": [{"name": "host"}]}),
+    ],
+    # No PATCH: a type is deleted and made again, as in Azure.
+    "api:connection-type-detail": [
+        Row("get", API_READ),
+        Row("patch", {"anonymous": 401, "reader": 405, "owner": 405}, {"fields": [{"name": "host"}]}),
+        Row("delete", API_DELETE, kwargs={"connection_type_name": lambda w: UNUSED_TYPE}),
+    ],
+    "api:connection-list": [
+        Row("get", API_READ),
+        Row(
+            "post",
+            API_CREATE,
+            {
+                "name": "new",
+                "connection_type": "Azure",
+                "values": {"AutomationCertificateName": "c", "SubscriptionID": "s"},
+            },
+        ),
+    ],
+    "api:connection-detail": [
+        Row("get", API_READ),
+        Row("patch", API_CHANGE, {"values": {"port": 8443}}),
+        Row("delete", API_DELETE),
+    ],
     "api:notification-list": [Row("get", API_EVERYONE)],
     "api:notification-detail": [Row("get", API_READ)],
     # -- agent API ------------------------------------------------------------------------------------

@@ -105,3 +105,9 @@ def body_limit(view) -> int:
         if getattr(parser, "limit_setting", None):
             return getattr(settings, parser.limit_setting)
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+class VariableJSONParser(LimitedJSONParser):
+    """A variable's value may be 1 MiB of JSON that a client escapes to several times that (portal/settings.py)."""
+
+    limit_setting = "VARIABLE_MAX_BODY_BYTES"

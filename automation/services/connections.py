@@ -12,7 +12,14 @@ from automation.services import assets, sealing
 from automation.services.actor import Actor
 from automation.services.assets import UNSET
 from automation.services.errors import Conflict, InvalidInput
-from automation.validators import PARAMETER_NAME_MAX_LENGTH, TEXT, int_problem, is_parameter_name, text_problem
+from automation.validators import (
+    PARAMETER_NAME_MAX_LENGTH,
+    TEXT,
+    int_problem,
+    is_name,
+    is_parameter_name,
+    text_problem,
+)
 
 FIELD_TYPES = ("string", "int", "bool")
 MAX_FIELDS = 50
@@ -161,7 +168,8 @@ def _store(connection: Connection, account: AutomationAccount, connection_type: 
 
 
 def _checked_type_name(account: AutomationAccount, name: Any) -> ConnectionType:
-    found = ConnectionType.objects.filter(account=account, name__iexact=name).first() if isinstance(name, str) else None
+    # What no name can be (a NUL among them, which PostgreSQL refuses in a query) is simply no type of the account.
+    found = ConnectionType.objects.filter(account=account, name__iexact=name).first() if is_name(name) else None
     if found is None:
         raise InvalidInput(f"There is no connection type named {name!r} in {account.name}.", field="connection_type")
     return found

@@ -1,12 +1,25 @@
 from django.urls import path, register_converter
 
-from automation.api.management import accounts, groups, jobs, keys, notifications, runbooks, workers
+from automation.api.management import (
+    accounts,
+    certificates,
+    connections,
+    credentials,
+    groups,
+    jobs,
+    keys,
+    notifications,
+    runbooks,
+    variables,
+    workers,
+)
 from automation.validators import NAME_PATTERN, is_name
 
 
 class NameConverter:
-    """A group's or a runbook's name in a path. What no name can be (a NUL, a control character) matches
-    no route and is answered 404 like any unknown path, before a query that PostgreSQL would refuse."""
+    """A group's, a runbook's or a shared resource's name in a path. What no name can be (a NUL, a control
+    character) matches no route and is answered 404 like any unknown path, before a query that PostgreSQL
+    would refuse."""
 
     regex = NAME_PATTERN
 
@@ -49,6 +62,32 @@ urlpatterns = [
     path(account + "jobs/<uuid:job_id>/", jobs.JobDetail.as_view(), name="job-detail"),
     path(account + "jobs/<uuid:job_id>/stop/", jobs.JobStop.as_view(), name="job-stop"),
     path(account + "jobs/<uuid:job_id>/streams/", jobs.JobStreams.as_view(), name="job-streams"),
+    path(account + "variables/", variables.VariableList.as_view(), name="variable-list"),
+    path(account + "variables/<name:variable_name>/", variables.VariableDetail.as_view(), name="variable-detail"),
+    path(account + "credentials/", credentials.CredentialList.as_view(), name="credential-list"),
+    path(
+        account + "credentials/<name:credential_name>/",
+        credentials.CredentialDetail.as_view(),
+        name="credential-detail",
+    ),
+    path(account + "certificates/", certificates.CertificateList.as_view(), name="certificate-list"),
+    path(
+        account + "certificates/<name:certificate_name>/",
+        certificates.CertificateDetail.as_view(),
+        name="certificate-detail",
+    ),
+    path(account + "connection-types/", connections.ConnectionTypeList.as_view(), name="connection-type-list"),
+    path(
+        account + "connection-types/<name:connection_type_name>/",
+        connections.ConnectionTypeDetail.as_view(),
+        name="connection-type-detail",
+    ),
+    path(account + "connections/", connections.ConnectionList.as_view(), name="connection-list"),
+    path(
+        account + "connections/<name:connection_name>/",
+        connections.ConnectionDetail.as_view(),
+        name="connection-detail",
+    ),
     path("notifications/", notifications.NotificationList.as_view(), name="notification-list"),
     path(
         "notifications/<uuid:notification_id>/", notifications.NotificationDetail.as_view(), name="notification-detail"

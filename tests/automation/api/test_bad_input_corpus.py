@@ -13,6 +13,7 @@ The world is built once for the module and committed; each case runs in a transa
 it, so a case that is (wrongly) accepted changes nothing for the next one.
 """
 
+import base64
 import json
 import os
 import re
@@ -28,6 +29,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
+
+from automation.api.management.certificates import EXAMPLE_CER
 
 pytestmark = pytest.mark.sqlite
 
@@ -98,6 +101,39 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     ("post", "api:runbook-publish"): None,
     ("post", "api:job-list"): {"runbook": "rb", "run_on": "lab", "parameters": {"who": "me", "count": 2}},
     ("post", "api:job-stop"): None,
+    ("post", "api:variable-list"): {"name": "new variable", "value": "v", "encrypted": False, "description": "d"},
+    ("patch", "api:variable-detail"): {"value": "w", "encrypted": False, "description": "d"},
+    ("delete", "api:variable-detail"): None,
+    ("post", "api:credential-list"): {
+        "name": "new credential",
+        "username": "svc",
+        "password": "pw",
+        "description": "d",
+    },
+    ("patch", "api:credential-detail"): {"username": "svc2", "password": "pw2", "description": "d"},
+    ("delete", "api:credential-detail"): None,
+    ("post", "api:certificate-list"): {
+        "name": "new certificate",
+        "content_base64": EXAMPLE_CER,
+        "exportable": False,
+        "description": "d",
+    },
+    ("patch", "api:certificate-detail"): {"exportable": True, "description": "d"},
+    ("delete", "api:certificate-detail"): None,
+    ("post", "api:connection-type-list"): {
+        "name": "new type",
+        "fields": [{"name": "host", "type": "string", "encrypted": False}],
+        "description": "d",
+    },
+    ("delete", "api:connection-type-detail"): None,
+    ("post", "api:connection-list"): {
+        "name": "new connection",
+        "connection_type": "corpus type",
+        "values": {"host": "h", "port": 1},
+        "description": "d",
+    },
+    ("patch", "api:connection-detail"): {"values": {"port": 2}, "description": "d"},
+    ("delete", "api:connection-detail"): None,
 }
 # Query parameters each list takes (checked against the schema below), with a valid value.
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
@@ -114,6 +150,7 @@ QUERIES: dict[tuple[str, str], dict[str, str]] = {
 EXAMPLE_KWARGS = {
     ("delete", "api:group-detail"): {"group_name": "empty"},
     ("delete", "api:runbook-detail"): {"runbook_name": "spare"},
+    ("delete", "api:connection-type-detail"): {"connection_type_name": "spare type"},
 }
 PUBLIC = {"schema", "api-docs"}  # served to anyone, GET only, not JSON
 
@@ -144,6 +181,14 @@ ACCEPTABLE: dict[tuple[str, str], set[str]] = {
     ("api:runbook-list", "timeout_seconds"): {"null"},
     ("api:runbook-detail", "timeout_seconds"): {"null"},
     ("api:job-list", "parameters"): {"null"},  # no parameters: the defaults
+    # A variable holds any JSON value whose strings are text.
+    **{
+        (op, "value"): {"5", "true", "a list", "an object", "null"}
+        for op in ("api:variable-list", "api:variable-detail")
+    },
+    # A password is taken as typed: only NUL is refused.
+    **{(op, "password"): {"a control character"} for op in ("api:credential-list", "api:credential-detail")},
+    **{(op, "values.port"): {"-1", "2**31"} for op in ("api:connection-list", "api:connection-detail")},  # an int field
 }
 QUERY_VALUES = {
     "empty": "",
@@ -244,11 +289,15 @@ def world(django_db_setup, django_db_blocker, redis_url):
     from automation.services import jobs as job_services
     from automation.services.accounts import create_account
     from automation.services.actor import Actor
+    from automation.services.certificates import create_certificate
+    from automation.services.connections import create_connection, create_connection_type
+    from automation.services.credentials import create_credential
     from automation.services.groups import create_group
     from automation.services.keys import reveal_keys
     from automation.services.notifications import create_notification
     from automation.services.runbooks import create_runbook, publish_runbook
     from automation.services.tokens import create_token
+    from automation.services.variables import create_variable
     from automation.services.workers import register_worker
 
     system = Actor.for_system()
@@ -267,6 +316,21 @@ def world(django_db_setup, django_db_blocker, redis_url):
         create_group(account=account, name="empty", actor=system)
         create_runbook(account=account, name="spare", runbook_type="bash", actor=system)
         notification = create_notification(account=account, title="Corpus")
+        create_variable(account=account, name="corpus variable", value="v", actor=system)
+        create_credential(account=account, name="corpus credential", username="u", password="p", actor=system)
+        create_certificate(
+            account=account, name="corpus certificate", content=base64.b64decode(EXAMPLE_CER), actor=system
+        )
+        fields = [{"name": "host"}, {"name": "port", "type": "int"}]
+        create_connection_type(account=account, name="corpus type", fields=fields, actor=system)
+        create_connection_type(account=account, name="spare type", fields=fields, actor=system)
+        create_connection(
+            account=account,
+            name="corpus connection",
+            connection_type="corpus type",
+            values={"host": "h", "port": 1},
+            actor=system,
+        )
         yield World(
             values={
                 "account_id": str(account.pk),
@@ -276,6 +340,11 @@ def world(django_db_setup, django_db_blocker, redis_url):
                 "slot": "primary",
                 "runbook_name": "rb",
                 "notification_id": str(notification.pk),
+                "variable_name": "corpus variable",
+                "credential_name": "corpus credential",
+                "certificate_name": "corpus certificate",
+                "connection_type_name": "corpus type",
+                "connection_name": "corpus connection",
             },
             secrets={
                 "key": reveal_keys(account=account, actor=system)["primary"],

@@ -51,6 +51,21 @@ MANAGEMENT_OPERATIONS = {
     ("get", "/api/v1/accounts/{account_id}/jobs/{job_id}/"),
     ("post", "/api/v1/accounts/{account_id}/jobs/{job_id}/stop/"),
     ("get", "/api/v1/accounts/{account_id}/jobs/{job_id}/streams/"),
+    *(
+        (method, f"/api/v1/accounts/{{account_id}}/{kind}s/{suffix}")
+        for kind in ("variable", "credential", "certificate", "connection")
+        for method, suffix in (
+            ("get", ""),
+            ("post", ""),
+            ("get", f"{{{kind}_name}}/"),
+            ("patch", f"{{{kind}_name}}/"),
+            ("delete", f"{{{kind}_name}}/"),
+        )
+    ),
+    ("get", "/api/v1/accounts/{account_id}/connection-types/"),
+    ("post", "/api/v1/accounts/{account_id}/connection-types/"),
+    ("get", "/api/v1/accounts/{account_id}/connection-types/{connection_type_name}/"),
+    ("delete", "/api/v1/accounts/{account_id}/connection-types/{connection_type_name}/"),
 }
 
 
@@ -123,7 +138,7 @@ def test_the_schema_documents_requests_answers_and_errors(schema):
 
 def test_every_operation_lists_its_error_answers_with_the_error_body(schema):
     ops = operations(schema)
-    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 31
+    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 55
     error = schema["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"code", "detail"}
     for (method, path), operation in ops.items():
