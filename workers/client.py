@@ -334,3 +334,34 @@ class JobsClient:
         if claim > 0:
             body["claim"] = claim
         return await self._post(f"jobs/{job_id}/finish", credential, body, ("status",))
+
+    async def job_assets(
+        self,
+        *,
+        credential: str,
+        job_id: str,
+        lease: str,
+        method: str,
+        operation: str,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> tuple[int, Any]:
+        """A runbook's asset request as the job's relay passes it on (workers.job.assets): `operation` is the
+        path under `jobs/<id>/`. Returns the server's status and JSON answer (None when not JSON), errors
+        included: the relay hands them to the runbook as they are."""
+        url = self.url(f"jobs/{job_id}/{operation}")
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        if body is not None:
+            extra["json"] = body
+        headers = {"Authorization": f"Bearer {credential}", "X-Job-Lease": lease}
+        try:
+            response = await self._http.request(method, url, headers=headers, **extra)
+        except httpx.HTTPError as exc:
+            raise Unreachable(url, describe_transport_error(exc), certificate=certificate_problem(exc)) from None
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        return response.status_code, answer
