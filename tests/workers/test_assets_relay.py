@@ -78,6 +78,12 @@ def test_a_request_without_this_jobs_token_is_refused_and_never_reaches_the_serv
                         answer = await bare.get(path, headers=headers)
                         assert answer.status_code == 401, (headers, path)
                         assert answer.json()["code"] == "unauthorized"
+                # A refused body is read first, so the client gets the answer, not a reset connection.
+                body = {"value": "x" * 1_000_000}
+                answer = await bare.put(
+                    "/variables/Plain", json=body, headers={"Authorization": f"Bearer {CREDENTIAL}"}
+                )
+                assert answer.status_code == 401
             async with http(neighbour) as client:
                 assert (await client.get("/variables/Plain")).status_code == 200, "each job's own token works"
 

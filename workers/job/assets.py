@@ -126,6 +126,12 @@ class AssetRelay:
                 status, answer = exc.answer()
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, UnicodeDecodeError):
                 status, answer = 400, {"code": "bad_request", "detail": "the request is not well-formed HTTP/1.1"}
+            except Exception:
+                self.log.exception("job %s: the asset relay failed on a request", self.job_id)
+                status, answer = (
+                    500,
+                    {"code": "relay_failed", "detail": f"the agent on worker {self.worker_name} failed"},
+                )
             body = json.dumps(answer).encode("utf-8")
             try:
                 phrase = HTTPStatus(status).phrase
@@ -155,6 +161,7 @@ class AssetRelay:
         given = headers.get("authorization", "")
         scheme, _, token = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.token.encode()):
+            await _discard(reader, _content_length(headers))
             raise RelayError(401, "unauthorized", "this request does not carry the job's asset token")
         body = await _read_body(reader, headers)
         operation, wait = _route(method, target)
@@ -201,21 +208,30 @@ async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
     raise RelayError(431, "headers_too_large", f"more than {MAX_HEADER_LINES} header lines")
 
 
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> Any:
+def _content_length(headers: dict[str, str]) -> int:
     if "transfer-encoding" in headers:
         raise RelayError(411, "length_required", "send the body with a Content-Length, not chunked")
     try:
-        length = int(headers.get("content-length") or 0)
+        return max(0, int(headers.get("content-length") or 0))
     except ValueError:
         raise RelayError(400, "bad_request", "Content-Length is not a number") from None
+
+
+async def _discard(reader: asyncio.StreamReader, length: int) -> None:
+    """Read a body that is refused before answering: a socket closed on unread data is reset, and the client
+    would see a broken connection instead of the answer."""
+    if length > MAX_DISCARDED:
+        return
+    while length > 0:
+        length -= len(await reader.readexactly(min(length, 64 * 1024)))
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> Any:
+    length = _content_length(headers)
     if length > MAX_BODY:
-        # Read what is on its way before answering: a socket closed on unread data is reset, and the client would
-        # see a broken connection instead of the 413.
-        if length <= MAX_DISCARDED:
-            while length > 0:
-                length -= len(await reader.readexactly(min(length, 64 * 1024)))
+        await _discard(reader, length)
         raise RelayError(413, "too_large", f"a request body may hold at most {MAX_BODY:,} bytes")
-    if length <= 0:
+    if length == 0:
         return None
     raw = await reader.readexactly(length)
     try:
