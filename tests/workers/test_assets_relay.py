@@ -26,6 +26,9 @@ def fake():
         api.assets["variables/Plain"] = {"name": "Plain", "value": "hello", "encrypted": False}
         api.assets["variables/Hidden"] = {"name": "Hidden", "value": SECRET, "encrypted": True, "secret": [SECRET]}
         api.assets["variables/a/b?c"] = {"name": "a/b?c", "value": 1, "encrypted": False}
+        # Listed as secret by no "secret": the relay knows a certificate's content and a password are.
+        api.assets["certificates/Cert"] = {"name": "Cert", "thumbprint": "AB" * 20, "pkcs12_base64": "MIIKeyBytes=="}
+        api.assets["credentials/Login"] = {"name": "Login", "username": "svc", "password": "pw-unlisted"}
         api.runbooks["child"] = ("bash", "echo child\n")
         yield api
         assert not api.problems, api.problems
@@ -104,6 +107,9 @@ def test_requests_go_on_with_the_worker_credential_and_lease_and_answers_come_ba
             assert hidden.json() == {"name": "Hidden", "value": SECRET, "encrypted": True}
             # Taken in before the answer left: whatever the runbook prints with it from now on is masked.
             assert masker.mask(f"it is {SECRET}") == f"it is {MASK}"
+            for path in ("/certificates/Cert", "/credentials/Login"):
+                assert (await client.get(path)).status_code == 200
+            assert masker.mask("MIIKeyBytes== pw-unlisted svc") == f"{MASK} {MASK} svc"
             missing = await client.get("/credentials/Nobody")
             assert missing.status_code == 404
             assert missing.json() == {"code": "asset_not_found", "detail": "no credential named Nobody in this account"}
@@ -124,6 +130,8 @@ def test_requests_go_on_with_the_worker_credential_and_lease_and_answers_come_ba
     assert [(r.method, r.path) for r in seen] == [
         ("GET", "variables/Plain"),
         ("GET", "variables/Hidden"),
+        ("GET", "certificates/Cert"),
+        ("GET", "credentials/Login"),
         ("GET", "credentials/Nobody"),
         ("PUT", "variables/Plain"),
         ("GET", "variables/a/b?c"),

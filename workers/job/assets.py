@@ -46,6 +46,7 @@ MAX_CHILD_WAIT = 60
 # On top of a request's own wait, for the server's answer to travel.
 ANSWER_SECONDS = 20.0
 KINDS = ("variables", "credentials", "connections", "certificates")
+SECRET_FIELDS = {"credentials": "password", "certificates": "pkcs12_base64"}
 USAGE = (
     "the relay takes GET or PUT /variables/NAME, GET /credentials/NAME, /connections/NAME, /certificates/NAME, "
     "POST /children and GET /children/ID?wait=SECONDS"
@@ -188,8 +189,13 @@ class AssetRelay:
         if not isinstance(answer, dict):
             raise RelayError(502, "bad_response", f"the server answered HTTP {status} without a JSON object")
         hidden = answer.pop("secret", None)
+        hidden = list(hidden) if isinstance(hidden, list) else []
+        # What is secret by its kind, whatever the server listed: a password, a certificate with its key.
+        kind = operation.split("/", 1)[0]
+        if status == 200 and kind in SECRET_FIELDS:
+            hidden.append(answer.get(SECRET_FIELDS[kind]))
         # Before the runbook has the values: a line it prints with one afterwards is masked.
-        for value in hidden if isinstance(hidden, list) else []:
+        for value in hidden:
             if value is not None:
                 self.masker.add(value)
         return status, answer
