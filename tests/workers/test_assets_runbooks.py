@@ -86,6 +86,7 @@ except AutomationAssetNotFound as exc:
     print("missing:", exc)
 child = automationassets.start_automation_runbook("child", {}, wait=True)
 print("child:", child["status"], child["output"])
+print("started:", len(automationassets.start_automation_runbook("child", run_on="fakes")))
 import hybridworker_runbook
 print("same functions:", hybridworker_runbook.get_automation_credential is automationassets.get_automation_credential)
 print("token:", os.environ["HYBRIDWORKER_ASSETS_TOKEN"])
@@ -107,7 +108,7 @@ def test_a_python_runbook_written_for_azure_reads_and_sets_assets_and_what_it_pr
     assert child.finish["status"] == "Completed" and child.texts() == ["child says hi"]
 
     output = job.texts("output")
-    assert output[:9] == [
+    assert output[:10] == [
         "plain: plain value",
         "hidden: ******",
         "login: svc-user ******",
@@ -115,11 +116,12 @@ def test_a_python_runbook_written_for_azure_reads_and_sets_assets_and_what_it_pr
         f"certificate: {len(base64.b64decode(PKCS12))} ******",
         "missing: no variable named Missing in this account",
         "child: Completed ['child says hi']",
+        "started: 36",
         "same functions: True",
         "token: ******",
     ]
-    assert re.fullmatch(r"url: http://127\.0\.0\.1:\d+", output[9]), output[9]
-    assert output[10:] == [
+    assert re.fullmatch(r"url: http://127\.0\.0\.1:\d+", output[10]), output[10]
+    assert output[11:] == [
         "argv: []",
         f"psmodulepath: {POWERSHELL_MODULES}",
         f"path: {agent.state_dir / 'bin'}",
@@ -128,6 +130,11 @@ def test_a_python_runbook_written_for_azure_reads_and_sets_assets_and_what_it_pr
     assert fake.assets["variables/Counter"]["value"] == {"runs": 1}
     requests = fake.of("jobs/assets", job)
     assert {(r.authorization, r.lease) for r in requests} == {(f"Bearer {CREDENTIAL}", job.lease)}
+    started = [r.body for r in requests if r.method == "POST"]
+    assert started == [
+        {"runbook": "child", "parameters": {}, "run_on": None},
+        {"runbook": "child", "parameters": {}, "run_on": "fakes"},
+    ]
     assert_nothing_secret_left(agent, job)
 
 
