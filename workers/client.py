@@ -275,8 +275,9 @@ class AgentClient:
 class JobsClient:
     """The job operations of the agent API, for the jobs task's event loop (asyncio).
 
-    The jobs task keeps two: one for the long-poll, which holds its connection while it waits, and
-    one for the reports of running jobs, so a report never queues behind a waiting poll.
+    The jobs task keeps three: one for the long-poll, which holds its connection while it waits, one for the
+    reports of running jobs, so a report never queues behind a waiting poll, and one for the runbooks' asset
+    requests (a child's wait holds its connection too).
     """
 
     def __init__(self, endpoint: Endpoint, *, ca_bundle: Path | None = None, timeout: float = 30.0) -> None:

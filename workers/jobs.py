@@ -139,8 +139,11 @@ class JobsTask:
             ca_bundle = service.state.ca_bundle()
             poller = JobsClient(endpoint, ca_bundle=ca_bundle)
             reporter = JobsClient(endpoint, ca_bundle=ca_bundle)
+            # Runbooks' asset requests, a child's wait among them, never hold a connection a report needs.
+            relayed = JobsClient(endpoint, ca_bundle=ca_bundle)
             self._context = JobContext(
                 client=reporter,
+                assets_client=relayed,
                 credential=lambda: service.credential,
                 worker_name=registration.name,
                 sandboxes=sandboxes_dir(service.state.path),
@@ -167,6 +170,7 @@ class JobsTask:
             finally:
                 await poller.aclose()
                 await reporter.aclose()
+                await relayed.aclose()
         finally:
             service.held.detach()
             watcher.cancel()

@@ -39,8 +39,10 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def add(commands: argparse._SubParsersAction, parents: Parents) -> None:
+    # --state-dir as every command takes it; this one needs no state folder (it speaks to its job's relay).
     parser = commands.add_parser(
         NAME,
+        parents=[parents.state_dir],
         help="read or set the account's assets, or start a child runbook, from inside a running job",
         description="Only inside a job run by a Hybrid Runbook Worker: the account's assets with the job's access.",
     )

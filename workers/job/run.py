@@ -158,7 +158,7 @@ class JobRun:
         self.relay = AssetRelay(
             job_id=p.id,
             lease=p.lease,
-            client=ctx.client,
+            client=ctx.assets_client or ctx.client,
             credential=ctx.credential,
             masker=self.masker,
             worker_name=ctx.worker_name,
