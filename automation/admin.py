@@ -313,6 +313,7 @@ class JobAdmin(ReadOnlyAdmin):
         "attempt",
         "retries_left",
         "started_by",
+        "parent",
         "created_at",
         "queued_at",
         "claimed_at",

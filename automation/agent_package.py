@@ -93,8 +93,16 @@ def _wheel_info() -> str:
     return "Wheel-Version: 1.0\nGenerator: automation-hrw portal\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 
 
+# What the wheel carries besides Python: the PowerShell module runbooks import (runbook_helper/powershell/).
+DATA_SUFFIXES = (".psm1", ".psd1")
+
+
 def _sources() -> list[Path]:
-    return sorted(p for p in SOURCE.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix == ".py")
+    return sorted(
+        p
+        for p in SOURCE.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and (p.suffix == ".py" or p.suffix in DATA_SUFFIXES)
+    )
 
 
 def build_wheel(destination: Path) -> Path:

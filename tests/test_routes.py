@@ -25,11 +25,15 @@ from automation.agent_package import wheel_filename
 from automation.models import Membership
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
+from automation.services.certificates import create_certificate
+from automation.services.connections import create_connection
+from automation.services.credentials import create_credential
 from automation.services.groups import create_group
 from automation.services.keys import reveal_keys
 from automation.services.notifications import create_notification
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.tokens import create_token
+from automation.services.variables import create_variable
 from automation.services.workers import register_worker
 from tests.automation.api.assets_support import (
     CERTIFICATE,
@@ -40,6 +44,7 @@ from tests.automation.api.assets_support import (
     UNUSED_TYPE,
     make_asset_world,
 )
+from tests.support.assets import MadeCertificate
 
 SYSTEM = Actor.for_system()
 USERS = ("anonymous", "stranger", "reader", "operator", "owner")
@@ -71,7 +76,9 @@ def walk(patterns=None, namespace: str = "", prefix: str = "") -> set[str]:
 class World:
     """Account "contoso" (people): runbook "hello" published, "idle" never run; group "lab" with worker web-01 holding
     a claimed job, a queued Test pane run of "hello"; empty group "dmz"; a notification; an API
-    token for each person; the owner's portal token. The stranger owns "fabrikam" only."""
+    token for each person; the owner's portal token; variable "Region", credential "Admin", connection
+    "Principal", certificate "WebCert" and a child job of the claimed one, for the job-side agent routes.
+    The stranger owns "fabrikam" only."""
 
     def __init__(self, people):
         self.people = people
@@ -105,6 +112,19 @@ class World:
         self.portal_token = create_token(user=people.owner, name="portal", expires_days=None, actor=SYSTEM).token
         self.membership = Membership.objects.get(account=self.account, user=people.reader)
         self.assets = make_asset_world(people)
+        # What the running job reads and starts through its agent (the job-side agent routes).
+        create_variable(account=self.account, name="Region", value="westeurope", actor=SYSTEM)
+        create_credential(account=self.account, name="Admin", username="svc", password="Routes-Pa55", actor=SYSTEM)
+        create_connection(
+            account=self.account,
+            name="Principal",
+            connection_type="AzureServicePrincipal",
+            values={"ApplicationId": "a", "TenantId": "t", "CertificateThumbprint": "c", "SubscriptionId": "s"},
+            actor=SYSTEM,
+        )
+        made = MadeCertificate()
+        create_certificate(account=self.account, name="WebCert", content=made.der, exportable=True, actor=SYSTEM)
+        self.child = job_services.start_child_job(parent=claimed, runbook_name="hello", worker=self.worker)
 
     def kwargs(self, route: str) -> dict[str, Any]:
         values = {
@@ -125,6 +145,8 @@ class World:
             "certificate_name": CERTIFICATE,
             "connection_type_name": CONNECTION_TYPE,
             "connection_name": CONNECTION,
+            "name": "Region",
+            "child_id": self.child.pk,
         }
         return {name: values[name] for name in _parameters(route)}
 
@@ -149,6 +171,7 @@ class Row:
     body: Any = None
     path: Callable[[World], str] | None = None  # when the route cannot be reversed as is
     kwargs: Callable[[World], dict] | None = None  # overrides of World.kwargs
+    headers: Callable[[World], dict] | None = None  # request headers beyond the caller's credentials
 
 
 def who(anonymous, stranger, reader, operator, owner) -> dict[str, int]:
@@ -170,6 +193,14 @@ API_CREATE = who(401, 404, 403, 201, 201)
 API_CHANGE = who(401, 404, 403, 200, 200)
 API_DELETE = who(401, 404, 403, 204, 204)
 ON_THE_EMPTY_GROUP = {"group_id": lambda w: w.empty_group.pk}
+
+
+def with_lease(w: World) -> dict[str, str]:
+    return {"HTTP_X_JOB_LEASE": w.lease}
+
+
+def named(name: str) -> dict[str, Callable[[World], str]]:
+    return {"name": lambda w: name}
 
 
 def account_path(rest: str) -> Callable[[World], str]:
@@ -347,9 +378,18 @@ ROUTES: dict[str, list[Row]] = {
     "agent:job-finish": [
         Row("post", agent(401, 401, 401, 200), lambda w: {"lease": w.lease, "status": "Completed"}),
     ],
+    "agent:job-variable": [
+        Row("get", agent(401, 401, 401, 200), headers=with_lease),
+        Row("put", agent(401, 401, 401, 200), {"value": "northeurope"}, headers=with_lease),
+    ],
+    "agent:job-credential": [Row("get", agent(401, 401, 401, 200), headers=with_lease, kwargs=named("Admin"))],
+    "agent:job-connection": [Row("get", agent(401, 401, 401, 200), headers=with_lease, kwargs=named("Principal"))],
+    "agent:job-certificate": [Row("get", agent(401, 401, 401, 200), headers=with_lease, kwargs=named("WebCert"))],
+    "agent:job-children": [Row("post", agent(401, 401, 401, 201), {"runbook": "hello"}, headers=with_lease)],
+    "agent:job-child": [Row("get", agent(401, 401, 401, 200), headers=with_lease)],
 }
-# The long-poll reads the database from a thread of its own: it sees only what is committed.
-COMMITTED = {"agent:jobs-next"}
+# The long-poll and the wait on a child read the database from a thread of their own: they see only what is committed.
+COMMITTED = {"agent:jobs-next", "agent:job-child"}
 
 
 # ---- callers --------------------------------------------------------------------------------------------
@@ -393,8 +433,9 @@ def send(world: World, route: str, row: Row, role: str, staff):
     client = caller(world, route, role, staff)
     body = row.body(world) if callable(row.body) else row.body
     url = url_of(world, route, row)
+    extra = row.headers(world) if row.headers is not None else {}
     if isinstance(client, APIClient):
-        return getattr(client, row.method)(url, body, format="json" if body is not None else None)
+        return getattr(client, row.method)(url, body, format="json" if body is not None else None, **extra)
     return getattr(client, row.method)(url, body or {})
 
 

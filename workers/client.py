@@ -275,8 +275,9 @@ class AgentClient:
 class JobsClient:
     """The job operations of the agent API, for the jobs task's event loop (asyncio).
 
-    The jobs task keeps two: one for the long-poll, which holds its connection while it waits, and
-    one for the reports of running jobs, so a report never queues behind a waiting poll.
+    The jobs task keeps three: one for the long-poll, which holds its connection while it waits, one for the
+    reports of running jobs, so a report never queues behind a waiting poll, and one for the runbooks' asset
+    requests (a child's wait holds its connection too).
     """
 
     def __init__(self, endpoint: Endpoint, *, ca_bundle: Path | None = None, timeout: float = 30.0) -> None:
@@ -334,3 +335,34 @@ class JobsClient:
         if claim > 0:
             body["claim"] = claim
         return await self._post(f"jobs/{job_id}/finish", credential, body, ("status",))
+
+    async def job_assets(
+        self,
+        *,
+        credential: str,
+        job_id: str,
+        lease: str,
+        method: str,
+        operation: str,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> tuple[int, Any]:
+        """A runbook's asset request as the job's relay passes it on (workers.job.assets): `operation` is the
+        path under `jobs/<id>/`. Returns the server's status and JSON answer (None when not JSON), errors
+        included: the relay hands them to the runbook as they are."""
+        url = self.url(f"jobs/{job_id}/{operation}")
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        if body is not None:
+            extra["json"] = body
+        headers = {"Authorization": f"Bearer {credential}", "X-Job-Lease": lease}
+        try:
+            response = await self._http.request(method, url, headers=headers, **extra)
+        except httpx.HTTPError as exc:
+            raise Unreachable(url, describe_transport_error(exc), certificate=certificate_problem(exc)) from None
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        return response.status_code, answer

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from workers import __version__
 
 log = logging.getLogger("hybridworker")
+
+# psutil is imported in the functions that use it: the CLI loads this module for every command (MAX_CAPACITY
+# bounds `run --capacity`), `hybridworker asset` too, which runs inside a job with whatever Python its user may
+# run (the standard library may be all it has).
 
 MAX_ADDRESSES = 32
 MAX_CAPACITY = 1024
@@ -39,6 +41,8 @@ def os_name() -> str:
 
 def ip_addresses() -> list[str]:
     """Every address of the host, those other machines can reach first."""
+    import psutil
+
     found: list[tuple[int, str]] = []
     for addresses in psutil.net_if_addrs().values():
         for address in addresses:
@@ -60,6 +64,8 @@ def cpu_count() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
+        import psutil
+
         return max(1, psutil.cpu_count() or 1)
 
 
@@ -87,6 +93,8 @@ def _safely(collect: Callable[[], Any]) -> Any:
 
 def collect_facts(state_dir: Path, *, capacity: int | None = None) -> dict[str, Any]:
     """`capacity`: the concurrent jobs this worker takes (`run --capacity`); by default its CPU count."""
+    import psutil
+
     memory = _safely(psutil.virtual_memory)
     cpus = _safely(cpu_count)
     load = _safely(os.getloadavg)

@@ -35,7 +35,14 @@ from workers.job.process import KILL_WAIT_SECONDS, signal_group
 from workers.job.run import BY_REQUEST, SHUTDOWN, JobRun
 from workers.leases import MAX_LISTED, Lease
 from workers.outputcap import DEFAULT_MAX_OUTPUT_MB, MIB
-from workers.sandbox import DEFAULT_KEEP_DAYS, Interpreters, end_leftovers, prune_sandboxes, sandboxes_dir
+from workers.sandbox import (
+    DEFAULT_KEEP_DAYS,
+    Interpreters,
+    end_leftovers,
+    prune_sandboxes,
+    sandboxes_dir,
+    write_tools,
+)
 from workers.task import ServiceHandle
 
 # At full capacity the server gives no job, but a freed slot should be filled soon: ask again this often.
@@ -115,6 +122,11 @@ class JobsTask:
         if leftovers:
             service.log.warning("ended %d process(es) that runbooks left running when the agent last died", leftovers)
         pruner = asyncio.create_task(self._prune(service, sandboxes_dir(service.state.path)))
+        try:
+            tools = await asyncio.to_thread(write_tools, service.state.path, settings.python)
+        except OSError as exc:
+            tools = None
+            service.log.warning("runbooks will not find 'hybridworker' on their PATH: %s", exc)
         service.held.attach(asyncio.get_running_loop(), lambda lost: self._lose(service.log, lost))
         try:
             # The server learns this worker's capacity from the heartbeat: wait for the first one.
@@ -127,8 +139,11 @@ class JobsTask:
             ca_bundle = service.state.ca_bundle()
             poller = JobsClient(endpoint, ca_bundle=ca_bundle)
             reporter = JobsClient(endpoint, ca_bundle=ca_bundle)
+            # Runbooks' asset requests, a child's wait among them, never hold a connection a report needs.
+            relayed = JobsClient(endpoint, ca_bundle=ca_bundle)
             self._context = JobContext(
                 client=reporter,
+                assets_client=relayed,
                 credential=lambda: service.credential,
                 worker_name=registration.name,
                 sandboxes=sandboxes_dir(service.state.path),
@@ -145,6 +160,7 @@ class JobsTask:
                 run_as=settings.run_as,
                 private_groups=PrivateGroups() if settings.run_as is not None else None,
                 umask=settings.umask,
+                tools=tools,
                 claim_slots=lambda: 0 if stopping.is_set() else max(0, self.settings.capacity - self.held),
                 on_claimed=lambda jobs: self._take(service.log, {"jobs": jobs, "stop": []}),
             )
@@ -154,6 +170,7 @@ class JobsTask:
             finally:
                 await poller.aclose()
                 await reporter.aclose()
+                await relayed.aclose()
         finally:
             service.held.detach()
             watcher.cancel()

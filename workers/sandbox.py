@@ -35,10 +35,14 @@ Parameters reach a runbook two ways:
     values in their JSON types. Structured values, and strings that start with "-", are easiest to
     read from there.
 
-The runbook's environment is minimal: PATH (the agent's), HOME and the working folder (the sandbox),
-TMPDIR (the sandbox's tmp/), LANG, USER and LOGNAME (the user it runs as), PYTHONPATH (so Python runbooks can
-`import hybridworker_runbook`), PYTHONUNBUFFERED=1, and HYBRIDWORKER_JOB_ID, HYBRIDWORKER_SANDBOX,
-HYBRIDWORKER_PARAMETERS_FILE. Its standard input is /dev/null. It runs in a session (and process group)
+The runbook's environment is minimal: PATH (the agent's, after the state folder's `bin/`, whose `hybridworker`
+runs this agent's own CLI, for `hybridworker asset`), HOME and the working folder (the sandbox), TMPDIR (the
+sandbox's tmp/), LANG, USER and LOGNAME (the user it runs as), PYTHONPATH (so Python runbooks can
+`import hybridworker_runbook` and `import automationassets`), PSModulePath (runbook_helper/powershell first, so
+PowerShell runbooks have Orchestrator.AssetManagement.Cmdlets), PYTHONUNBUFFERED=1, HYBRIDWORKER_JOB_ID,
+HYBRIDWORKER_SANDBOX, HYBRIDWORKER_PARAMETERS_FILE, and the job's asset relay: HYBRIDWORKER_ASSETS_URL and
+HYBRIDWORKER_ASSETS_TOKEN (see workers.job.assets). Nothing of the agent's own credential. Its standard input
+is /dev/null. It runs in a session (and process group)
 of its own, which is what Stop, timeouts and the end of the job terminate: first SIGTERM, then SIGKILL
 after the stop grace period. A process that leaves that session (setsid) escapes this, unless the agent
 runs as root: then whatever runs in the job's private group is killed when the job ends.
@@ -49,6 +53,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import time
 from dataclasses import dataclass
@@ -60,6 +65,11 @@ import psutil
 from workers.identity import agent_user
 
 HELPER_DIR = Path(__file__).resolve().parent / "runbook_helper"
+POWERSHELL_MODULES = HELPER_DIR / "powershell"
+# The folder that holds the `workers` package, whatever installed it (a wheel, or a source checkout).
+AGENT_ROOT = Path(__file__).resolve().parent.parent
+# In the state folder: the programs a runbook finds first on its PATH.
+TOOLS = "bin"
 SANDBOXES = "sandboxes"
 RESULT_FILE = "result.json"
 # Finished sandboxes kept for looking into (their job.log): at most this many, and none older than the days given.
@@ -114,6 +124,36 @@ class Interpreters:
 
 def sandboxes_dir(state_path: Path) -> Path:
     return state_path / SANDBOXES
+
+
+def write_tools(state_path: Path, python: str) -> Path:
+    """Write `<state folder>/bin/hybridworker`, which runs this agent's own CLI; returns the folder.
+
+    `python` is the interpreter Python runbooks run with: the agent's own, unless the run-as user cannot run that
+    one (see workers.service.prepare_run_as), in which case it may have the standard library alone, which is
+    what `hybridworker asset` needs. -I keeps the runbook's environment and working folder (a `workers` folder
+    of its own) out of the way of the agent's code.
+    """
+    folder = state_path / TOOLS
+    folder.mkdir(mode=0o755, exist_ok=True)
+    os.chmod(folder, 0o755)  # noqa: S103 - the run-as user runs what is in it; only the agent writes there
+    code = f"import sys; sys.path.insert(0, {str(AGENT_ROOT)!r}); from workers.cli import main; sys.exit(main())"
+    script = (
+        "#!/bin/sh\n"
+        "# Written by the Hybrid Runbook Worker agent when it starts: its own CLI, for runbooks (hybridworker asset).\n"
+        f'exec {shlex.quote(python)} -I -c {shlex.quote(code)} "$@"\n'
+    )
+    path = folder / "hybridworker"
+    staged = folder / f".hybridworker.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        staged.unlink()
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o755)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(script)
+    os.chmod(staged, 0o755)  # noqa: S103 - as the folder
+    # Replaced in one step: a runbook never finds half a script.
+    os.replace(staged, path)
+    return folder
 
 
 def prepare_sandboxes(root: Path, *, shared: bool) -> None:
@@ -207,11 +247,22 @@ class Sandbox:
             return [pwsh, *PWSH_ARGS, str(script), *arguments]
         raise CannotRun(f"runbooks of type {runbook_type!r} cannot run on worker {worker_name}")
 
-    def environment(self, interpreters: Interpreters, user: str | None = None) -> dict[str, str]:
-        """`user`: the name of the user the runbook runs as (default: the agent's)."""
+    def environment(
+        self,
+        interpreters: Interpreters,
+        user: str | None = None,
+        *,
+        assets: tuple[str, str] | None = None,
+        tools: Path | None = None,
+    ) -> dict[str, str]:
+        """`user`: the name of the user the runbook runs as (default: the agent's); `assets`: the URL and token of
+        the job's asset relay; `tools`: the folder whose `hybridworker` comes first on the PATH."""
         user = user or agent_user()
-        return {
-            "PATH": interpreters.path,
+        # PowerShell's own spelling of the name (environment variables are case-sensitive here).
+        inherited = os.environ.get("PSModulePath")  # noqa: SIM112
+        modules = [str(POWERSHELL_MODULES), *filter(None, [inherited])]
+        environment = {
+            "PATH": f"{tools}{os.pathsep}{interpreters.path}" if tools is not None else interpreters.path,
             "HOME": str(self.path),
             "TMPDIR": str(self.tmp),
             "LANG": os.environ.get("LANG") or "C.UTF-8",
@@ -223,7 +274,11 @@ class Sandbox:
             "HYBRIDWORKER_JOB_ID": self.job_id,
             "HYBRIDWORKER_SANDBOX": str(self.path),
             "HYBRIDWORKER_PARAMETERS_FILE": str(self.parameters_file),
+            "PSModulePath": os.pathsep.join(modules),
         }
+        if assets is not None:
+            environment["HYBRIDWORKER_ASSETS_URL"], environment["HYBRIDWORKER_ASSETS_TOKEN"] = assets
+        return environment
 
     def finish(self, result: dict[str, Any]) -> None:
         """Record how the job ended and drop its temporary files; job.log stays. A granted sandbox is closed again."""

@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from workers.errors import AgentError
 
 MACHINE_ID_FILE = "machine_id"
@@ -216,6 +214,10 @@ class StateDir:
             written = path.stat().st_mtime
         except (FileNotFoundError, ValueError, PermissionError):
             return None
+        # Imported here: the CLI loads this module for every command, `hybridworker asset` too, which runs inside a
+        # job with whatever Python its user may run (the standard library may be all it has).
+        import psutil
+
         try:
             process = psutil.Process(pid)
             if process.status() == psutil.STATUS_ZOMBIE:

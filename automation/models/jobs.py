@@ -74,6 +74,8 @@ class Job(models.Model):
     is_test = models.BooleanField(default=False)
     test_snapshot = models.JSONField(null=True, blank=True)
     started_by = models.CharField(max_length=150, blank=True)
+    # The job whose runbook started this one (Start-AutomationRunbook); kept when the parent's row goes.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)

@@ -10,6 +10,9 @@ class Actor:
     user: AbstractBaseUser | None
     ip: str | None = None
     system: bool = False
+    # Who acted when no person did, as the Activity log names it ("job 1a2b3c4d on worker web-01"). It grants
+    # nothing: without a user such an actor holds no role in any account.
+    label: str = ""
 
     @classmethod
     def for_system(cls) -> "Actor":
@@ -24,4 +27,4 @@ class Actor:
     def name(self) -> str:
         if self.user is not None:
             return self.user.get_username()
-        return "system"
+        return self.label or "system"

@@ -108,6 +108,47 @@ def start_job(
     )
 
 
+def start_child_job(
+    *,
+    parent: Job,
+    runbook_name: Any,
+    parameters: Any = None,
+    run_on: Any = None,
+    worker: HybridWorker,
+    ip: str | None = None,
+) -> Job:
+    """Start-AutomationRunbook from a running job: a run of a published runbook of the parent's account,
+    on `run_on` or else on the parent's own group, that records its parent. The caller has checked that
+    `worker` holds `parent` under its lease; no person's role is asked, the job's authority is its own."""
+    account = parent.account
+    if not is_name(runbook_name):
+        raise InvalidInput(f"runbook is not a runbook's name. {NAME_RULE}", field="runbook")
+    runbook = Runbook.objects.filter(account=account, name=runbook_name).first()
+    if runbook is None:
+        raise InvalidInput(f"There is no runbook named {runbook_name!r} in {account.name}.", field="runbook")
+    version = latest_version(runbook)
+    if version is None:
+        raise InvalidInput(f"Runbook {runbook.name!r} has no published version: publish it first.", field="runbook")
+    group = _group_to_run_on(account, parent.group_name if run_on is None else run_on)
+    values = checked_job_parameters(version.parameters, parameters)
+    return _queue(
+        runbook=runbook,
+        group=group,
+        actor=job_actor(job=parent, worker=worker, ip=ip),
+        declaration=version.parameters,
+        values=values,
+        timeout_seconds=runbook.timeout_seconds,
+        version=version,
+        parent=parent,
+    )
+
+
+def job_actor(*, job: Job, worker: HybridWorker, ip: str | None = None) -> Actor:
+    """A running job as the Activity log names it when it acts: "job 1a2b3c4d on worker web-01"."""
+    label = f"job {str(job.pk)[:8]} on worker {worker.name}"
+    return Actor(user=None, ip=ip, label=label[:150])
+
+
 def start_test(
     *,
     runbook: Runbook,
@@ -164,6 +205,7 @@ def _queue(
     timeout_seconds: int | None,
     version: RunbookVersion | None = None,
     snapshot: dict[str, Any] | None = None,
+    parent: Job | None = None,
 ) -> Job:
     account = runbook.account
     shown, secrets = split_secrets(declaration, values)
@@ -189,10 +231,13 @@ def _queue(
             test_snapshot=snapshot,
             started_by=actor.name,
             queued_at=now,
+            parent=parent,
         )
         details = {"runbook": runbook.name, "run_on": group.name}
         if version is not None:
             details["version"] = version.number
+        if parent is not None:
+            details["parent_job"] = str(parent.pk)
         record_event(
             actor=actor, action="job.test" if snapshot else "job.start", account=account, target=job, details=details
         )

@@ -3,7 +3,7 @@ from django.shortcuts import get_object_or_404, render
 
 from automation.models import JobStatus
 from automation.models.jobs import STOPPABLE_STATUSES
-from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of
+from automation.queries.jobs import BadFilter, children_of, jobs_of, stream_position, streams_of
 from automation.queries.waiting import annotate_waiting_reasons
 from automation.services import jobs as job_services
 from portal.views.base import account_blade, blade_context, finish, paginate, partial_or_page
@@ -35,7 +35,8 @@ def job(request, account, job_id):
     annotate_waiting_reasons([item])
     tab = request.GET.get("tab", "all")
     records = list(streams_of(item, stream=TABS.get(tab)))
-    context = blade_context(account, "jobs", job=item, records=records, tab=tab, tabs=TABS)
+    children = list(children_of(item))
+    context = blade_context(account, "jobs", job=item, records=records, tab=tab, tabs=TABS, children=children)
     context["can_stop"] = context["can_operate"] and item.status in STOPPABLE_STATUSES
     return partial_or_page(request, "jobs/partials/summary.html", "jobs/detail.html", context)
 

@@ -16,8 +16,8 @@ from tests.support.builders import SYSTEM, make_group, make_runbook, make_worker
 class GrowingWorld:
     """The people's account with runbook "hello" (published), group "lab" whose worker web-01 holds a
     job and a Test pane run of "hello", and empty group "dmz". `grow(n)` adds, up to n of each: groups,
-    workers in "lab", runbooks, versions of "hello", queued jobs, stream records of both held jobs,
-    members, the owner's API tokens, notifications and accounts the owner belongs to."""
+    workers in "lab", runbooks, versions of "hello", queued jobs (children of the held job), stream records of
+    both held jobs, members, the owner's API tokens, notifications and accounts the owner belongs to."""
 
     def __init__(self, people):
         self.people = people
@@ -46,7 +46,8 @@ class GrowingWorld:
         make_runbook(account, f"rb-{i:02}", content="echo", publish=bool(i % 2))
         update_draft(runbook=self.runbook, content=f"echo {i}", actor=SYSTEM)
         publish_runbook(runbook=self.runbook, actor=SYSTEM)
-        start(account, "hello", "lab", actor=self.owner)
+        # Queued jobs that web-01's held job started: the lists and blades show their parent and children too.
+        job_services.start_child_job(parent=self.job, runbook_name="hello", worker=self.worker)
         for job, prefix in ((self.job, "line"), (self.test_job, "test-line")):
             records = job_services.checked_records([{"seq": i, "stream": "output", "text": f"{prefix}-{i:02}"}])
             job_services.append_records(worker=self.worker, job_id=job.pk, lease=self.leases[job.pk], records=records)

@@ -1,7 +1,8 @@
 """A stand-in for the agent API, served from the test's process, for faults the real server cannot show on cue.
 
-It speaks the agent API's job protocol (heartbeat, jobs/next, records, finish, leave) closely enough for a
-real `hybridworker run` process, keeps every request it got, and checks what the real server relies on:
+It speaks the agent API's job protocol (heartbeat, jobs/next, records, finish, leave, and the job-side asset
+operations: jobs/<id>/variables/<name> and the like, jobs/<id>/children) closely enough for a real
+`hybridworker run` process, keeps every request it got, and checks what the real server relies on:
 records of a job arrive in order, without gaps (a batch sent again may repeat records, which are then
 compared with what is stored). A test scripts the rest: jobs to hand out, a body size limit (413), leases
 taken back (409 `stale_lease` to the heartbeat, 409 to reports).
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from workers.state import Registration, StateDir
 
@@ -32,6 +34,10 @@ class Request:
     size: int
     at: float
     authorization: str
+    method: str = "POST"
+    # The X-Job-Lease header of a job-side asset request, and the path under jobs/<id>/ it asked for (unquoted).
+    lease: str | None = None
+    path: str = ""
 
 
 @dataclass
@@ -45,6 +51,8 @@ class FakeJob:
     finish: dict[str, Any] | None = None
     taken_back_at: float | None = None
     stop: bool = False
+    # The job that started this one (POST jobs/<id>/children).
+    parent: str | None = None
 
     @property
     def taken_back(self) -> bool:
@@ -61,6 +69,10 @@ class FakeAgentApi:
         self.requests: list[Request] = []
         self.jobs: dict[str, FakeJob] = {}
         self.problems: list[str] = []
+        # Job-side assets, "variables/NAME" (the name unquoted): the server's answer, its "secret" list included.
+        self.assets: dict[str, dict[str, Any]] = {}
+        # Runbooks a job may start as children: name -> (runbook type, content).
+        self.runbooks: dict[str, tuple[str, str]] = {}
         self._queue: list[str] = []
         self._lock = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -102,7 +114,9 @@ class FakeAgentApi:
         state.save_registration(registration, credential=CREDENTIAL, ca_bundle_pem=None)
         return state
 
-    def queue(self, runbook_type: str, content: str, *, parameters=None, timeout_seconds=None) -> FakeJob:
+    def queue(
+        self, runbook_type: str, content: str, *, parameters=None, timeout_seconds=None, parent: str | None = None
+    ) -> FakeJob:
         job_id, lease = str(uuid.uuid4()), str(uuid.uuid4())
         payload = {
             "id": job_id,
@@ -117,7 +131,7 @@ class FakeAgentApi:
             "timeout_seconds": timeout_seconds,
         }
         with self._lock:
-            job = self.jobs[job_id] = FakeJob(job_id, lease, payload)
+            job = self.jobs[job_id] = FakeJob(job_id, lease, payload, parent=parent)
             self._queue.append(job_id)
             self._lock.notify_all()
         return job
@@ -150,7 +164,15 @@ class FakeAgentApi:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def do_GET(self) -> None:
+                self._job_side("GET")
+
+            def do_PUT(self) -> None:
+                self._job_side("PUT")
+
             def do_POST(self) -> None:
+                if "/children" in self.path:
+                    return self._job_side("POST")
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 parts = self.path.split("/v1/", 1)[1].split("/")
@@ -165,6 +187,27 @@ class FakeAgentApi:
                     return self._send(413, {"code": "too_large", "detail": f"over the {api.max_body} byte limit"})
                 status, answer = getattr(api, "_" + operation.replace("jobs/", ""))(request)
                 self._send(status, answer)
+
+            def _job_side(self, method: str) -> None:
+                """jobs/<id>/<kind>/<name> and jobs/<id>/children[/<child>]: the job's assets, under its lease."""
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                url = urlsplit(self.path)
+                _, job_id, *rest = url.path.split("/v1/", 1)[1].split("/")
+                request = Request(
+                    "jobs/assets",
+                    job_id,
+                    json.loads(raw) if raw else {},
+                    len(raw),
+                    time.monotonic(),
+                    self.headers["Authorization"],
+                    method=method,
+                    lease=self.headers.get("X-Job-Lease"),
+                    path="/".join(unquote(part) for part in rest),
+                )
+                with api._lock:
+                    api.requests.append(request)
+                self._send(*api._job_side(request, rest, parse_qs(url.query)))
 
             def _send(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
@@ -227,9 +270,52 @@ class FakeAgentApi:
             return stored
         with self._lock:
             stored.finish = request.body
+            self._lock.notify_all()
         return 200, {"status": request.body["status"], "stop": False}
 
     def _leave(self, request: Request) -> tuple[int, dict[str, Any]]:
         with self._lock:
             released = sum(1 for job in self.jobs.values() if job.finish is None and not job.taken_back)
         return 200, {"released": released}
+
+    def _job_side(self, request: Request, rest: list[str], query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            job = self.jobs.get(request.job_id or "")
+            if job is None or job.taken_back or job.finish is not None or request.lease != job.lease:
+                return 409, {"code": "lease_lost", "detail": "this job is not held under that lease"}
+        if rest[0] == "children":
+            return self._children(request, job, rest[1:], query)
+        kind, name = rest[0], unquote(rest[1])
+        with self._lock:
+            answer = self.assets.get(f"{kind}/{name}")
+            if answer is None:
+                return 404, {"code": "asset_not_found", "detail": f"no {kind[:-1]} named {name} in this account"}
+            if request.method == "PUT":
+                answer["value"] = request.body["value"]
+                return 200, {"name": name, "encrypted": answer.get("encrypted", False)}
+            return 200, dict(answer)
+
+    def _children(
+        self, request: Request, parent: FakeJob, rest: list[str], query: dict[str, list[str]]
+    ) -> tuple[int, dict[str, Any]]:
+        if request.method == "POST":
+            name = request.body.get("runbook")
+            if name not in self.runbooks:
+                return 404, {"code": "runbook_not_found", "detail": f"no published runbook named {name}"}
+            runbook_type, content = self.runbooks[name]
+            child = self.queue(runbook_type, content, parameters=request.body.get("parameters"), parent=parent.id)
+            return 201, {"id": child.id, "status": "Queued"}
+        deadline = time.monotonic() + min(float((query.get("wait") or ["0"])[0]), 5.0)
+        with self._lock:
+            child = self.jobs.get(rest[0])
+            if child is None or child.parent != parent.id:
+                return 404, {"code": "not_found", "detail": "no such child job"}
+            while child.finish is None and time.monotonic() < deadline:
+                self._lock.wait(deadline - time.monotonic())
+            finish = child.finish or {}
+            return 200, {
+                "id": child.id,
+                "status": finish.get("status", "Running"),
+                "status_reason": finish.get("reason", ""),
+                "output": child.texts("output"),
+            }

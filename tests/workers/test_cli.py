@@ -48,4 +48,4 @@ def test_every_command_module_is_a_command_and_each_command_has_its_module():
     modules = {path.stem for path in (BASE_DIR / "workers" / "cli").glob("*.py")} - helpers
     assert {name.replace("-", "_") for name in cli.COMMANDS} == modules
     assert all(name.replace("_", "-") == importlib.import_module(f"workers.cli.{name}").NAME for name in modules)
-    assert list(cli.COMMANDS) == ["register", "remove", "run", "status", "diagnose", "install-service"]
+    assert list(cli.COMMANDS) == ["register", "remove", "run", "status", "diagnose", "install-service", "asset"]

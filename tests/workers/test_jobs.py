@@ -130,7 +130,15 @@ def test_parameters_arrive_as_named_arguments_and_in_a_json_file(people, worker)
     assert json.loads(file) == {**values, "Count": 3}
     assert job_id == str(job.pk)
     assert folders == "True" and tmp == "True"
-    assert names == str(["HYBRIDWORKER_JOB_ID", "HYBRIDWORKER_PARAMETERS_FILE", "HYBRIDWORKER_SANDBOX"])
+    assert names == str(
+        [
+            "HYBRIDWORKER_ASSETS_TOKEN",
+            "HYBRIDWORKER_ASSETS_URL",
+            "HYBRIDWORKER_JOB_ID",
+            "HYBRIDWORKER_PARAMETERS_FILE",
+            "HYBRIDWORKER_SANDBOX",
+        ]
+    )
     assert SECRET_VALUE not in agent.everything_it_said(), "parameter values stay out of the agent's log"
 
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from workers import __version__
-from workers.cli import diagnose, install_service, register, remove, run, status
+from workers.cli import asset, diagnose, install_service, register, remove, run, status
 from workers.cli.options import join_option_values, parents
 from workers.console import Console
 from workers.errors import EXIT_FAILED, AgentError
@@ -24,7 +24,7 @@ DESCRIPTION = (
     "and run the worker service."
 )
 # In the order `hybridworker --help` lists them.
-COMMANDS = {command.NAME: command for command in (register, remove, run, status, diagnose, install_service)}
+COMMANDS = {command.NAME: command for command in (register, remove, run, status, diagnose, install_service, asset)}
 
 __all__ = ["build_parser", "join_option_values", "main"]
 

@@ -32,6 +32,10 @@ class JobContext:
     # Set when the agent runs as root: runbooks run as this user, each job with a private group.
     run_as: RunAs | None = None
     private_groups: PrivateGroups | None = None
+    # What the jobs' asset relays ask the server with (workers.job.assets); None: `client`.
+    assets_client: JobsClient | None = None
+    # The folder whose `hybridworker` runbooks find first on their PATH (workers.sandbox.write_tools).
+    tools: Path | None = None
     # The runbook's umask (the agent keeps a stricter one for its own files).
     umask: int = 0o022
     # What a batch may weigh; lowered when the server refuses one as too large.

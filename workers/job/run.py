@@ -3,7 +3,9 @@
 Check the content against its SHA-256, write the sandbox, start the runbook in a session of its own (as the
 run-as user, see workers.identity), turn its output into stream records (within the job's output cap, see
 workers.outputcap) that workers.job.reporting sends, end its whole process group on Stop or timeout (see
-workers.job.process), and report Completed, Failed or Stopped. A job the server no longer takes reports on
+workers.job.process), and report Completed, Failed or Stopped. While the runbook runs, its asset relay
+(workers.job.assets) lets it read its account's assets, and what it read from encrypted ones is masked in its
+records (workers.job.masking). A job the server no longer takes reports on
 (HTTP 403, 404, 409 on a report, or named lost by a heartbeat) is ended at once with SIGKILL, and nothing
 more is sent about it.
 Everything here runs on the jobs task's event loop; see workers.sandbox for what a runbook gets.
@@ -20,7 +22,9 @@ import time
 from typing import Any
 
 from workers.identity import NoPrivateGroup
+from workers.job.assets import AssetRelay
 from workers.job.context import JobContext
+from workers.job.masking import Masker
 from workers.job.outcome import COMPLETED, FAILED, SHA_MISMATCH, STOPPED, STOPPED_BY_REQUEST, Outcome, failure_reason
 from workers.job.payload import JobPayload
 from workers.job.process import RunbookProtocol, die_with_agent, end_group, group_alive, signal_group
@@ -47,6 +51,9 @@ class JobRun:
         # Why the server no longer takes reports on this job, once it does not.
         self.lost: str | None = None
         self.reporter = Reporter(payload, context, lambda: self.lost)
+        # What the job read from encrypted assets, masked in its records (filled by its relay).
+        self.masker = Masker()
+        self.relay: AssetRelay | None = None
         self._pgid: int | None = None
         self._end = asyncio.Event()
         self._output_closed = False
@@ -128,7 +135,8 @@ class JobRun:
         return outcome
 
     async def _check_and_launch(self, sandbox: Sandbox) -> Outcome:
-        """Phase 2: check the job, write the runbook and its command line, and take the identity it runs as."""
+        """Phase 2: check the job, write the runbook and its command line, open the job's asset relay (see
+        workers.job.assets), and take the identity it runs as."""
         p, ctx = self.payload, self.ctx
         if p.problem:
             return Outcome(FAILED, None, p.problem, True)
@@ -147,6 +155,24 @@ class JobRun:
             return Outcome(FAILED, None, str(exc), True)
         if self.end_reason in (BY_REQUEST, SHUTDOWN):
             return self._forced_outcome(self.end_reason, None)
+        self.relay = AssetRelay(
+            job_id=p.id,
+            lease=p.lease,
+            client=ctx.assets_client or ctx.client,
+            credential=ctx.credential,
+            masker=self.masker,
+            worker_name=ctx.worker_name,
+            log=self.log,
+        )
+        # The token is useless once the job ended, but a runbook that prints its environment need not publish it.
+        self.masker.add(self.relay.token)
+        # Closed only once the runbook's processes are gone (the private group's stragglers too).
+        async with self.relay:
+            return await self._launch(sandbox, command)
+
+    async def _launch(self, sandbox: Sandbox, command: list[str]) -> Outcome:
+        """Take the identity the runbook runs as (a private group when the agent is root), then run it."""
+        p, ctx = self.payload, self.ctx
         if ctx.run_as is None or ctx.private_groups is None:
             return await self._start_and_supervise(sandbox, command, {})
         try:
@@ -172,7 +198,7 @@ class JobRun:
                 lambda: RunbookProtocol(self._line, loop),
                 *command,
                 cwd=sandbox.path,
-                env=sandbox.environment(ctx.interpreters, user),
+                env=sandbox.environment(ctx.interpreters, user, assets=self._assets(), tools=ctx.tools),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -252,11 +278,14 @@ class JobRun:
         await asyncio.sleep(seconds)
         self.request_stop(TIMED_OUT)
 
+    def _assets(self) -> tuple[str, str] | None:
+        return (self.relay.url, self.relay.token) if self.relay is not None else None
+
     def _line(self, fd: int, line: str) -> None:
         if self.output is None or self._output_closed:
             return
         stream, text = classify(line, OUTPUT if fd == 1 else ERROR)
-        self.output.add(stream, text)
+        self.output.add(stream, self.masker.mask(text))
 
     def _cap_passed(self) -> None:
         assert self.output is not None

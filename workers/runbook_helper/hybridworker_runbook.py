@@ -13,7 +13,13 @@ functions write such lines (every line of a multi-line text gets the prefix) and
     hrw.write_output({"state": "ok"})  # a dict or list is written as JSON
     hrw.write_error("could not reach the share")
 
-This module uses the standard library only, and works outside a worker too (it just prints).
+The account's assets and child runbooks, with Azure's names (see automationassets, which has the same):
+
+    login = hrw.get_automation_credential("ServiceLogin")     # {"username", "password"}
+    child = hrw.start_automation_runbook("Child", {"Count": 3}, wait=True)
+
+This module uses the standard library only, and works outside a worker too (it just prints; the asset
+functions raise AutomationAssetError there).
 """
 
 from __future__ import annotations
@@ -23,10 +29,42 @@ import os
 import sys
 from typing import Any
 
+# Imported as a runbook's top-level module, or as part of the agent's package (its tests, the CLI).
+if __package__:
+    from .automationassets import (
+        AutomationAssetError,
+        AutomationAssetNotFound,
+        get_automation_certificate,
+        get_automation_connection,
+        get_automation_credential,
+        get_automation_variable,
+        set_automation_variable,
+        start_automation_runbook,
+    )
+else:
+    from automationassets import (
+        AutomationAssetError,
+        AutomationAssetNotFound,
+        get_automation_certificate,
+        get_automation_connection,
+        get_automation_credential,
+        get_automation_variable,
+        set_automation_variable,
+        start_automation_runbook,
+    )
+
 __all__ = [
+    "AutomationAssetError",
+    "AutomationAssetNotFound",
+    "get_automation_certificate",
+    "get_automation_connection",
+    "get_automation_credential",
+    "get_automation_variable",
     "job_id",
     "parameters",
     "sandbox",
+    "set_automation_variable",
+    "start_automation_runbook",
     "write_error",
     "write_output",
     "write_progress",

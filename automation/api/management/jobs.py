@@ -8,10 +8,10 @@ from rest_framework.views import APIView
 
 from automation.api import schema as openapi
 from automation.api.errors import get_or_not_found
-from automation.api.management.job_fields import JSONValue, timeout_field
+from automation.api.management.job_fields import ChildJobsField, JSONValue, timeout_field
 from automation.api.management.scoping import AccountScoped
 from automation.models import Job, JobStream
-from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of
+from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of, with_children
 from automation.queries.waiting import annotate_waiting_reasons, status_reason
 from automation.services import jobs as job_services
 
@@ -32,6 +32,10 @@ class JobSerializer(serializers.ModelSerializer):
     )
     run_seconds = serializers.FloatField(allow_null=True, read_only=True, help_text="From running to its end.")
     test = serializers.BooleanField(source="is_test", read_only=True, help_text="A Test pane run of the draft.")
+    parent_job = serializers.UUIDField(
+        source="parent_id", allow_null=True, read_only=True, help_text="The job whose runbook started this one."
+    )
+    child_jobs = ChildJobsField()
 
     class Meta:
         model = Job
@@ -54,6 +58,8 @@ class JobSerializer(serializers.ModelSerializer):
             "pickup_seconds",
             "run_seconds",
             "test",
+            "parent_job",
+            "child_jobs",
         ]
 
     def get_worker(self, job) -> str | None:
@@ -87,7 +93,7 @@ class JobList(AccountScoped, generics.ListAPIView):
 
     def get_queryset(self):
         try:
-            return jobs_of(self.get_account(), self.request.query_params)
+            return with_children(jobs_of(self.get_account(), self.request.query_params))
         except BadFilter as exc:
             raise ValidationError({exc.key: [str(exc)]}) from None
 

@@ -52,6 +52,8 @@ JOB_KEYS = {
     "ended",
     "exit_code",
     "parameters",
+    "parent_job",
+    "child_jobs",
 }
 
 

@@ -135,13 +135,20 @@ def test_the_wheel_holds_workers_and_nothing_of_the_server(portal):
         shutil.rmtree(Path(wheel.filename).parent)
 
     sources = {
-        f"workers/{p.relative_to(WORKERS).as_posix()}" for p in WORKERS.rglob("*.py") if "__pycache__" not in p.parts
+        f"workers/{p.relative_to(WORKERS).as_posix()}"
+        for p in WORKERS.rglob("*")
+        if p.suffix in (".py", ".psm1", ".psd1") and "__pycache__" not in p.parts
     }
     dist_info = f"hybridworker-{workers.__version__}.dist-info"
     assert names == sources | {
         f"{dist_info}/{n}" for n in ("METADATA", "WHEEL", "entry_points.txt", "top_level.txt")
     } | {f"{dist_info}/RECORD"}
     assert "workers/runbook_helper/hybridworker_runbook.py" in names
+    assert "workers/runbook_helper/automationassets.py" in names
+    module = (
+        "workers/runbook_helper/powershell/Orchestrator.AssetManagement.Cmdlets/Orchestrator.AssetManagement.Cmdlets"
+    )
+    assert {f"{module}.psm1", f"{module}.psd1"} <= names, "the PowerShell module runbooks import goes with the agent"
 
 
 def test_the_wheel_declares_the_agents_requirements_with_the_projects_pins_and_its_command(portal):
@@ -174,7 +181,11 @@ def imported_top_level_modules(folder: Path) -> set[str]:
 
 
 def test_the_wheel_requires_exactly_what_workers_imports_beyond_the_standard_library():
-    outside = imported_top_level_modules(WORKERS) - set(sys.stdlib_module_names) - {"workers", "hybridworker_runbook"}
+    outside = (
+        imported_top_level_modules(WORKERS)
+        - set(sys.stdlib_module_names)
+        - {"workers", "hybridworker_runbook", "automationassets"}
+    )
 
     assert outside == set(agent_package.AGENT_REQUIREMENTS)
 

@@ -169,6 +169,25 @@ def test_a_job_is_shown_by_its_id(world):
     assert job["parameters"] == {"service": "web", "retries": 2, "force": False}
 
 
+def test_a_job_names_the_job_that_started_it_and_the_jobs_it_started(world):
+    (parent,) = job_services.claim_jobs(worker=world.worker)
+    first, second = (
+        job_services.start_child_job(parent=parent, runbook_name=RB, parameters={"service": s}, worker=world.worker)
+        for s in ("a", "b")
+    )
+    client = client_for(world.people.reader)
+
+    shown = client.get(world.job_url(parent)).json()
+    child = client.get(world.job_url(first)).json()
+    listed = {job["id"]: job for job in client.get(world.url("jobs/")).json()["results"]}
+
+    assert (shown["parent_job"], shown["child_jobs"]) == (None, [str(first.pk), str(second.pk)])
+    assert (child["parent_job"], child["child_jobs"]) == (str(parent.pk), [])
+    assert listed[str(parent.pk)]["child_jobs"] == [str(first.pk), str(second.pk)]
+    assert listed[str(second.pk)]["parent_job"] == str(parent.pk)
+    assert listed[str(world.finished.pk)]["child_jobs"] == []
+
+
 def test_every_status_is_one_of_the_documented_names(world):
     assert set(JobStatus.values) == STATUSES
     client = client_for(world.people.reader)

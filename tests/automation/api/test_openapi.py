@@ -25,6 +25,19 @@ AGENT_OPERATIONS = {
     ("post", "/agentsvc/accounts/{account_id}/v1/jobs/next"): "agent_next_jobs",
     ("post", "/agentsvc/accounts/{account_id}/v1/jobs/{job_id}/records"): "agent_job_records",
     ("post", "/agentsvc/accounts/{account_id}/v1/jobs/{job_id}/finish"): "agent_job_finish",
+    ("get", "/agentsvc/accounts/{account_id}/v1/jobs/{job_id}/variables/{name}"): "agent_job_variable_get",
+    ("put", "/agentsvc/accounts/{account_id}/v1/jobs/{job_id}/variables/{name}"): "agent_job_variable_set",
+    ("get", "/agentsvc/accounts/{account_id}/v1/jobs/{job_id}/credentials/{name}"): "agent_job_credential_get",
+    ("get", "/agentsvc/accounts/{account_id}/v1/jobs/{job_id}/connections/{name}"): "agent_job_connection_get",
+    ("get", "/agentsvc/accounts/{account_id}/v1/jobs/{job_id}/certificates/{name}"): "agent_job_certificate_get",
+    ("post", "/agentsvc/accounts/{account_id}/v1/jobs/{job_id}/children"): "agent_job_child_start",
+    ("get", "/agentsvc/accounts/{account_id}/v1/jobs/{job_id}/children/{child_id}"): "agent_job_child_get",
+}
+# The job-side operations: each states the lease header it needs, and answers 409 when the lease is lost.
+JOB_SIDE = {
+    key
+    for key, operation_id in AGENT_OPERATIONS.items()
+    if operation_id.startswith(("agent_job_variable", "agent_job_c"))
 }
 MANAGEMENT_OPERATIONS = {
     ("get", "/api/v1/accounts/"),
@@ -138,7 +151,7 @@ def test_the_schema_documents_requests_answers_and_errors(schema):
 
 def test_every_operation_lists_its_error_answers_with_the_error_body(schema):
     ops = operations(schema)
-    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 55
+    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 63
     error = schema["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"code", "detail"}
     for (method, path), operation in ops.items():
@@ -163,6 +176,22 @@ def test_every_operation_lists_its_error_answers_with_the_error_body(schema):
             "responses"
         ].keys()
     assert "404" in ops[("post", "/agentsvc/accounts/{account_id}/v1/deregister")]["responses"]
+
+
+def test_each_job_side_operation_states_the_lease_header_and_the_lost_lease(schema):
+    ops = operations(schema)
+    assert len(JOB_SIDE) == 7
+    for key in JOB_SIDE:
+        operation = ops[key]
+        (lease,) = [p for p in operation["parameters"] if p["in"] == "header"]
+        assert (lease["name"], lease["required"], lease["schema"]["format"]) == ("X-Job-Lease", True, "uuid"), key
+        assert "409" in operation["responses"], key
+        if "{name}" in key[1]:
+            (name,) = [p for p in operation["parameters"] if p["name"] == "name"]
+            assert name["schema"]["pattern"] == NAME_PATTERN, key
+    child = ops[("get", "/agentsvc/accounts/{account_id}/v1/jobs/{job_id}/children/{child_id}")]
+    (wait,) = [p for p in child["parameters"] if p["name"] == "wait"]
+    assert (wait["schema"]["minimum"], wait["schema"]["maximum"]) == (0, 60)
 
 
 def test_each_agent_operation_names_the_secret_it_takes(schema):

@@ -579,3 +579,68 @@ def test_stopping_a_finished_job_says_it_ended(world, client_for):
     assert response.redirect_chain[-1][0] == url(world, "job", job)
     assert "This job already ended (Completed)." in response.content.decode()
     assert state() == before
+
+
+# ---- parent and child jobs (Start-AutomationRunbook) ------------------------------------------------------
+
+
+def child_of(world, parent, n=1) -> list[Job]:
+    return [
+        job_services.start_child_job(
+            parent=parent, runbook_name="other", parameters={"service": f"c{i}"}, worker=world.worker
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.sqlite
+def test_the_list_says_which_job_started_a_child_with_a_link_to_it(world, client_for):
+    parent = world.running()
+    (child,) = child_of(world, parent)
+
+    html = client_for(world.people.reader).get(url(world, "jobs")).content.decode()
+
+    row = re.search(rf'<tr data-job-id="{child.pk}">(.*?)</tr>', html, re.S).group(1)
+    link = reverse("portal:job", args=[world.account.pk, parent.pk])
+    assert f'child of <a class="mono" href="{link}">{str(parent.pk)[:8]}</a>' in row
+    parent_row = re.search(rf'<tr data-job-id="{parent.pk}">(.*?)</tr>', html, re.S).group(1)
+    assert "child of" not in parent_row
+
+
+@pytest.mark.sqlite
+def test_a_childs_blade_links_its_parent_and_the_parents_blade_lists_its_children(world, client_for):
+    parent = world.running()
+    first, second = child_of(world, parent, 2)
+    client = client_for(world.people.reader)
+
+    child_html = client.get(url(world, "job", first)).content.decode()
+    parent_html = client.get(url(world, "job", parent)).content.decode()
+
+    parent_link = reverse("portal:job", args=[world.account.pk, parent.pk])
+    assert re.search(
+        rf'<dt>Started by</dt><dd>job <a class="mono" href="{parent_link}">{str(parent.pk)[:8]}…</a></dd>', child_html
+    )
+    assert "<dt>Child jobs</dt>" not in child_html
+    listed = re.search(r'<dd id="job-children">(.*?)</dd>', parent_html, re.S).group(1)
+    assert re.findall(r'href="/accounts/[^/]+/jobs/([^/"]+)/"', listed) == [str(first.pk), str(second.pk)]
+    assert "<dt>Started by</dt><dd>oscar</dd>" in parent_html
+
+
+def test_a_parents_blade_costs_the_same_queries_for_2_or_30_children(world, client_for):
+    parent = world.running()
+    client = client_for(world.people.reader)
+    client.get(url(world, "job", parent))  # warm up
+
+    def measure():
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url(world, "job", parent))
+        assert response.status_code == 200
+        return response.content.decode().count('<li><a class="mono"'), [q["sql"] for q in queries.captured_queries]
+
+    child_of(world, parent, 2)
+    shown_few, few = measure()
+    child_of(world, parent, 28)
+    shown_many, many = measure()
+
+    assert (shown_few, shown_many) == (2, 30)
+    assert len(many) == len(few), "\n".join(many)
