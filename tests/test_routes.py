@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -24,12 +25,18 @@ from automation.agent_package import wheel_filename
 from automation.models import Membership
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
+from automation.services.certificates import create_certificate
+from automation.services.connections import create_connection, create_connection_type
+from automation.services.credentials import create_credential
 from automation.services.groups import create_group
 from automation.services.keys import reveal_keys
 from automation.services.notifications import create_notification
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.tokens import create_token
+from automation.services.variables import create_variable
 from automation.services.workers import register_worker
+from tests.support.assets import MadeCertificate
+from tests.support.rows import SERVICE_PRINCIPAL
 
 SYSTEM = Actor.for_system()
 USERS = ("anonymous", "stranger", "reader", "operator", "owner")
@@ -61,7 +68,9 @@ def walk(patterns=None, namespace: str = "", prefix: str = "") -> set[str]:
 class World:
     """Account "contoso" (people): runbook "hello" published, "idle" never run; group "lab" with worker web-01 holding
     a claimed job, a queued Test pane run of "hello"; empty group "dmz"; a notification; an API
-    token for each person; the owner's portal token. The stranger owns "fabrikam" only."""
+    token for each person; the owner's portal token; variable "Region", credential "Deployer", certificate
+    "Signing", connection "Orders" (of the built-in AzureServicePrincipal) and the unused connection type
+    "Unused". The stranger owns "fabrikam" only."""
 
     def __init__(self, people):
         self.people = people
@@ -94,6 +103,22 @@ class World:
         }
         self.portal_token = create_token(user=people.owner, name="portal", expires_days=None, actor=SYSTEM).token
         self.membership = Membership.objects.get(account=self.account, user=people.reader)
+        account = self.account
+        self.variable = create_variable(account=account, name="Region", value="westeurope", actor=SYSTEM)
+        self.credential_asset = create_credential(
+            account=account, name="Deployer", username="svc", password="pw", actor=SYSTEM
+        )
+        self.certificate = create_certificate(account=account, name="Signing", content=CERTIFICATE.der, actor=SYSTEM)
+        self.connection_type = create_connection_type(
+            account=account, name="Unused", fields=[{"name": "Host", "type": "string"}], actor=SYSTEM
+        )
+        self.connection = create_connection(
+            account=account,
+            name="Orders",
+            connection_type="AzureServicePrincipal",
+            values=SERVICE_PRINCIPAL,
+            actor=SYSTEM,
+        )
 
     def kwargs(self, route: str) -> dict[str, Any]:
         values = {
@@ -109,6 +134,11 @@ class World:
             "job_id": self.test_job.pk if route.startswith("portal:runbook_test_") else self.job.pk,
             "notification_id": self.notification.pk,
             "filename": wheel_filename(),
+            "variable_id": self.variable.pk,
+            "credential_id": self.credential_asset.pk,
+            "certificate_id": self.certificate.pk,
+            "connection_id": self.connection.pk,
+            "connection_type_id": self.connection_type.pk,
         }
         return {name: values[name] for name in _parameters(route)}
 
@@ -151,6 +181,14 @@ PUBLIC = {"anonymous": 200, "reader": 200}
 API_READ = who(401, 404, 200, 200, 200)
 API_EVERYONE = who(401, 200, 200, 200, 200)
 ON_THE_EMPTY_GROUP = {"group_id": lambda w: w.empty_group.pk}
+CERTIFICATE = MadeCertificate()
+OPERATOR_POST = who(302, 404, 403, 302, 302)
+
+
+def certificate_upload(world) -> dict:
+    """A new .cer for each request: an uploaded file is read by the request that sends it."""
+    upload = SimpleUploadedFile("new.cer", CERTIFICATE.der, content_type="application/pkix-cert")
+    return {"name": "new", "description": "", "content": upload, "password": "", "exportable": "no"}
 
 
 def account_path(rest: str) -> Callable[[World], str]:
@@ -226,6 +264,53 @@ ROUTES: dict[str, list[Row]] = {
     "portal:job": [Row("get", PAGE)],
     "portal:job_streams": [Row("get", PAGE)],
     "portal:job_stop": [Row("get", OPERATOR_DIALOG), Row("post", who(302, 404, 403, 302, 302))],
+    "portal:variables": [Row("get", PAGE)],
+    "portal:variable_add": [
+        Row("get", OPERATOR_DIALOG),
+        Row("post", OPERATOR_POST, {"name": "new", "type": "integer", "value_integer": "1", "encrypted": "no"}),
+    ],
+    "portal:variable": [
+        Row("get", PAGE),
+        Row("post", OPERATOR_POST, {"description": "", "type": "string", "value_string": "eastus"}),
+    ],
+    "portal:variable_encrypt": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
+    "portal:variable_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
+    "portal:credentials": [Row("get", PAGE)],
+    "portal:credential_add": [
+        Row("get", OPERATOR_DIALOG),
+        Row(
+            "post",
+            OPERATOR_POST,
+            {"name": "new", "username": "u", "password": "p", "confirm_password": "p", "description": ""},
+        ),
+    ],
+    "portal:credential": [Row("get", PAGE), Row("post", OPERATOR_POST, {"username": "other", "description": ""})],
+    "portal:credential_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
+    "portal:certificates": [Row("get", PAGE)],
+    "portal:certificate_add": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST, certificate_upload)],
+    "portal:certificate": [Row("get", PAGE), Row("post", OPERATOR_POST, {"description": "", "exportable": "yes"})],
+    "portal:certificate_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
+    "portal:connections": [Row("get", PAGE)],
+    "portal:connection_add": [
+        Row("get", OPERATOR_DIALOG),
+        Row(
+            "post",
+            OPERATOR_POST,
+            {"name": "new", "connection_type": "AzureServicePrincipal"}
+            | {f"field_{name}": value for name, value in SERVICE_PRINCIPAL.items()},
+        ),
+    ],
+    "portal:connection": [
+        Row("get", PAGE),
+        Row("post", OPERATOR_POST, {f"field_{name}": "changed" for name in SERVICE_PRINCIPAL}),
+    ],
+    "portal:connection_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
+    "portal:connection_types": [Row("get", PAGE)],
+    "portal:connection_type_add": [
+        Row("get", OPERATOR_DIALOG),
+        Row("post", OPERATOR_POST, {"name": "new", "field_name_0": "Url", "field_type_0": "string"}),
+    ],
+    "portal:connection_type_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
     # -- management API (API tokens) -------------------------------------------------------------------
     "api:account-list": [Row("get", API_EVERYONE)],
     "api:account-detail": [Row("get", API_READ)],
