@@ -165,7 +165,6 @@ def same_value(old: Any, new: Any) -> bool:
 class VariableValueForm(AssetForm):
     """A type and one input per type; `value` is what the chosen input says, as a JSON value."""
 
-    service_fields = {"value": "value_string"}
     type = forms.ChoiceField(label="Type", choices=VALUE_TYPES, initial="string", widget=forms.Select())
     value_string = forms.CharField(
         label="Value", required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"})
