@@ -118,7 +118,10 @@ def value_type(text: str | None) -> str:
         return ""
     first = text[:1]
     if first == '"':
-        return "datetime" if DATETIME_TEXT.fullmatch(text) else "string"
+        # The pattern leaves no JSON escapes inside, so the text between the quotes is the string itself;
+        # only a real moment is a DateTime ("2024-13-45T99:99" is text).
+        moment = DATETIME_TEXT.fullmatch(text) and _parsed_datetime(text[1:-1])
+        return "datetime" if moment else "string"
     if first in "tf":
         return "boolean"
     if first == "n":
@@ -153,13 +156,17 @@ def value_inputs(text: str) -> dict[str, Any]:
     return {"type": "object", "value_object": json.dumps(value, ensure_ascii=False, indent=2)}
 
 
+def same_json(old: Any, new: Any) -> bool:
+    """Whether two JSON values are one (True is not 1, 1 is not 1.0)."""
+    return json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True)
+
+
 def same_value(old: Any, new: Any) -> bool:
-    """Whether a posted value is the stored one (True is not 1; a date-time is the same moment however written)."""
+    """Whether a posted variable value is the stored one: a date-time is the same moment however written."""
     if isinstance(old, str) and isinstance(new, str) and old != new:
         moments = _parsed_datetime(old), _parsed_datetime(new)
         return None not in moments and moments[0] == moments[1]
-    dump = lambda value: json.dumps(value, sort_keys=True)  # noqa: E731
-    return dump(old) == dump(new)
+    return same_json(old, new)
 
 
 class VariableValueForm(AssetForm):
@@ -539,7 +546,7 @@ class ConnectionPropertiesForm(ConnectionValuesForm, PropertiesForm):
         changed = {
             name: value
             for name, value in values.items()
-            if name not in self.row.values or not same_value(self.row.values[name], value)
+            if name not in self.row.values or not same_json(self.row.values[name], value)
         }
         if changed:
             changes["values"] = changed

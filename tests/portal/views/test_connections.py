@@ -336,3 +336,16 @@ def test_an_unused_type_is_deleted_after_a_confirmation(people, client_for):
     assert response.status_code == 200 and response["HX-Redirect"] == url("connection_types", people.account)
     assert not ConnectionType.objects.filter(pk=unused.pk).exists()
     assert AuditEvent.objects.filter(action="connectiontype.delete", target_name="Unused").exists()
+
+
+def test_a_text_field_is_saved_as_typed_even_when_it_names_the_same_moment(people, client_for):
+    """Only a variable's DateTime is a moment; a connection's text field is text."""
+    make_type(people, "Stamped", [{"name": "Since", "type": "string", "encrypted": False}])
+    connection = make(people, "Clock", "Stamped", {"Since": "2024-05-01T12:00:00Z"})
+
+    client_for(people.operator).post(
+        url("connection", people.account, connection.pk),
+        {"description": "", "field_Since": "2024-05-01T12:00:00+00:00"},
+    )
+
+    assert values_of(connection) == {"Since": "2024-05-01T12:00:00+00:00"}

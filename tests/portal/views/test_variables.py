@@ -381,3 +381,15 @@ def test_the_values_json_is_what_the_form_sent_for_an_object(people, client_for)
     client_for(people.operator).post(url("variable_add", people.account), add_form("Obj", "object", typed))
 
     assert json.dumps(value_of(people, "Obj")) == '{"b": 1, "a": {"nested": true}}'
+
+
+def test_a_string_that_only_looks_like_a_date_time_is_a_string_and_its_blade_opens(people, client_for):
+    variable = make(people, "NotADate", "2024-13-45T99:99:00")
+    client = client_for(people.operator)
+
+    listed = client.get(url("variables", people.account)).content.decode()
+    blade = client.get(url("variable", people.account, variable.pk))
+
+    assert re.search(r'<tr data-name="NotADate">.*?<td>String</td>', listed, re.S)
+    assert blade.status_code == 200
+    assert blade.context["form"]["value_string"].value() == "2024-13-45T99:99:00"
