@@ -162,10 +162,11 @@ def same_json(old: Any, new: Any) -> bool:
 
 
 def same_value(old: Any, new: Any) -> bool:
-    """Whether a posted variable value is the stored one: a date-time is the same moment however written."""
+    """Whether a posted variable value is the stored one: a date-time is the same moment however written, to
+    the second (what the date-time input holds)."""
     if isinstance(old, str) and isinstance(new, str) and old != new:
         moments = _parsed_datetime(old), _parsed_datetime(new)
-        return None not in moments and moments[0] == moments[1]
+        return None not in moments and moments[0].replace(microsecond=0) == moments[1].replace(microsecond=0)
     return same_json(old, new)
 
 

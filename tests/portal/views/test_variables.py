@@ -393,3 +393,16 @@ def test_a_string_that_only_looks_like_a_date_time_is_a_string_and_its_blade_ope
     assert re.search(r'<tr data-name="NotADate">.*?<td>String</td>', listed, re.S)
     assert blade.status_code == 200
     assert blade.context["form"]["value_string"].value() == "2024-13-45T99:99:00"
+
+
+def test_saving_the_description_keeps_a_date_times_fraction_of_a_second(people, client_for):
+    """The date-time input holds whole seconds: what it shows back unchanged is not a new value."""
+    variable = make(people, "When", "2024-05-01T12:30:15.250000+00:00")
+
+    client_for(people.operator).post(
+        url("variable", people.account, variable.pk),
+        {"description": "now described", "type": "datetime", "value_datetime": "2024-05-01T12:30:15"},
+    )
+
+    assert value_of(people, "When") == "2024-05-01T12:30:15.250000+00:00"
+    assert Variable.objects.get(pk=variable.pk).description == "now described"
