@@ -10,6 +10,9 @@ from portal.views import (
     access,
     activity,
     auth,
+    certificates,
+    connections,
+    credentials,
     errors,
     favicon,
     groups,
@@ -21,6 +24,7 @@ from portal.views import (
     overview,
     profile,
     runbooks,
+    variables,
     workers,
 )
 
@@ -70,6 +74,46 @@ portal_patterns = [
     path("accounts/<uuid:account_id>/jobs/<uuid:job_id>/", jobs.job, name="job"),
     path("accounts/<uuid:account_id>/jobs/<uuid:job_id>/streams/", jobs.streams, name="job_streams"),
     path("accounts/<uuid:account_id>/jobs/<uuid:job_id>/stop/", jobs.stop, name="job_stop"),
+    path("accounts/<uuid:account_id>/variables/", variables.variables, name="variables"),
+    path("accounts/<uuid:account_id>/variables/add/", variables.add, name="variable_add"),
+    path("accounts/<uuid:account_id>/variables/<uuid:variable_id>/", variables.variable, name="variable"),
+    path(
+        "accounts/<uuid:account_id>/variables/<uuid:variable_id>/encrypt/", variables.encrypt, name="variable_encrypt"
+    ),
+    path("accounts/<uuid:account_id>/variables/<uuid:variable_id>/delete/", variables.delete, name="variable_delete"),
+    path("accounts/<uuid:account_id>/credentials/", credentials.credentials, name="credentials"),
+    path("accounts/<uuid:account_id>/credentials/add/", credentials.add, name="credential_add"),
+    path("accounts/<uuid:account_id>/credentials/<uuid:credential_id>/", credentials.credential, name="credential"),
+    path(
+        "accounts/<uuid:account_id>/credentials/<uuid:credential_id>/delete/",
+        credentials.delete,
+        name="credential_delete",
+    ),
+    path("accounts/<uuid:account_id>/certificates/", certificates.certificates, name="certificates"),
+    path("accounts/<uuid:account_id>/certificates/add/", certificates.add, name="certificate_add"),
+    path(
+        "accounts/<uuid:account_id>/certificates/<uuid:certificate_id>/", certificates.certificate, name="certificate"
+    ),
+    path(
+        "accounts/<uuid:account_id>/certificates/<uuid:certificate_id>/delete/",
+        certificates.delete,
+        name="certificate_delete",
+    ),
+    path("accounts/<uuid:account_id>/connections/", connections.connections, name="connections"),
+    path("accounts/<uuid:account_id>/connections/add/", connections.add, name="connection_add"),
+    path("accounts/<uuid:account_id>/connections/<uuid:connection_id>/", connections.connection, name="connection"),
+    path(
+        "accounts/<uuid:account_id>/connections/<uuid:connection_id>/delete/",
+        connections.delete,
+        name="connection_delete",
+    ),
+    path("accounts/<uuid:account_id>/connection-types/", connections.connection_types, name="connection_types"),
+    path("accounts/<uuid:account_id>/connection-types/add/", connections.add_type, name="connection_type_add"),
+    path(
+        "accounts/<uuid:account_id>/connection-types/<uuid:connection_type_id>/delete/",
+        connections.delete_type,
+        name="connection_type_delete",
+    ),
     path("notifications/", notifications.panel, name="notifications"),
     path("notifications/bell/", notifications.bell, name="notifications_bell"),
     path("notifications/read/", notifications.mark_read, name="notifications_read"),

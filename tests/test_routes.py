@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -26,7 +27,7 @@ from automation.models import Membership
 from automation.services import jobs as job_services
 from automation.services.actor import Actor
 from automation.services.certificates import create_certificate
-from automation.services.connections import create_connection
+from automation.services.connections import create_connection, create_connection_type
 from automation.services.credentials import create_credential
 from automation.services.groups import create_group
 from automation.services.keys import reveal_keys
@@ -45,6 +46,7 @@ from tests.automation.api.assets_support import (
     make_asset_world,
 )
 from tests.support.assets import MadeCertificate
+from tests.support.rows import SERVICE_PRINCIPAL
 
 SYSTEM = Actor.for_system()
 USERS = ("anonymous", "stranger", "reader", "operator", "owner")
@@ -76,9 +78,10 @@ def walk(patterns=None, namespace: str = "", prefix: str = "") -> set[str]:
 class World:
     """Account "contoso" (people): runbook "hello" published, "idle" never run; group "lab" with worker web-01 holding
     a claimed job, a queued Test pane run of "hello"; empty group "dmz"; a notification; an API
-    token for each person; the owner's portal token; variable "Region", credential "Admin", connection
-    "Principal", certificate "WebCert" and a child job of the claimed one, for the job-side agent routes.
-    The stranger owns "fabrikam" only."""
+    token for each person; the owner's portal token; the shared resources of make_asset_world; variable "Region",
+    credential "Admin", connection "Principal" (of the built-in AzureServicePrincipal), certificate "WebCert",
+    the unused connection type "Unused" and a child job of the claimed one (for the job-side agent routes and
+    the portal's blades). The stranger owns "fabrikam" only."""
 
     def __init__(self, people):
         self.people = people
@@ -112,18 +115,24 @@ class World:
         self.portal_token = create_token(user=people.owner, name="portal", expires_days=None, actor=SYSTEM).token
         self.membership = Membership.objects.get(account=self.account, user=people.reader)
         self.assets = make_asset_world(people)
-        # What the running job reads and starts through its agent (the job-side agent routes).
-        create_variable(account=self.account, name="Region", value="westeurope", actor=SYSTEM)
-        create_credential(account=self.account, name="Admin", username="svc", password="Routes-Pa55", actor=SYSTEM)
-        create_connection(
-            account=self.account,
+        account = self.account
+        self.variable = create_variable(account=account, name="Region", value="westeurope", actor=SYSTEM)
+        self.credential_asset = create_credential(
+            account=account, name="Admin", username="svc", password="Routes-Pa55", actor=SYSTEM
+        )
+        self.connection = create_connection(
+            account=account,
             name="Principal",
             connection_type="AzureServicePrincipal",
-            values={"ApplicationId": "a", "TenantId": "t", "CertificateThumbprint": "c", "SubscriptionId": "s"},
+            values=SERVICE_PRINCIPAL,
             actor=SYSTEM,
         )
-        made = MadeCertificate()
-        create_certificate(account=self.account, name="WebCert", content=made.der, exportable=True, actor=SYSTEM)
+        self.certificate = create_certificate(
+            account=account, name="WebCert", content=MADE_CERTIFICATE.der, exportable=True, actor=SYSTEM
+        )
+        self.connection_type = create_connection_type(
+            account=account, name="Unused", fields=[{"name": "Host", "type": "string"}], actor=SYSTEM
+        )
         self.child = job_services.start_child_job(parent=claimed, runbook_name="hello", worker=self.worker)
 
     def kwargs(self, route: str) -> dict[str, Any]:
@@ -147,6 +156,11 @@ class World:
             "connection_name": CONNECTION,
             "name": "Region",
             "child_id": self.child.pk,
+            "variable_id": self.variable.pk,
+            "credential_id": self.credential_asset.pk,
+            "certificate_id": self.certificate.pk,
+            "connection_id": self.connection.pk,
+            "connection_type_id": self.connection_type.pk,
         }
         return {name: values[name] for name in _parameters(route)}
 
@@ -193,6 +207,14 @@ API_CREATE = who(401, 404, 403, 201, 201)
 API_CHANGE = who(401, 404, 403, 200, 200)
 API_DELETE = who(401, 404, 403, 204, 204)
 ON_THE_EMPTY_GROUP = {"group_id": lambda w: w.empty_group.pk}
+MADE_CERTIFICATE = MadeCertificate()
+OPERATOR_POST = who(302, 404, 403, 302, 302)
+
+
+def certificate_upload(world) -> dict:
+    """A new .cer for each request: an uploaded file is read by the request that sends it."""
+    upload = SimpleUploadedFile("new.cer", MADE_CERTIFICATE.der, content_type="application/pkix-cert")
+    return {"name": "new", "description": "", "content": upload, "password": "", "exportable": "no"}
 
 
 def with_lease(w: World) -> dict[str, str]:
@@ -276,6 +298,53 @@ ROUTES: dict[str, list[Row]] = {
     "portal:job": [Row("get", PAGE)],
     "portal:job_streams": [Row("get", PAGE)],
     "portal:job_stop": [Row("get", OPERATOR_DIALOG), Row("post", who(302, 404, 403, 302, 302))],
+    "portal:variables": [Row("get", PAGE)],
+    "portal:variable_add": [
+        Row("get", OPERATOR_DIALOG),
+        Row("post", OPERATOR_POST, {"name": "new", "type": "integer", "value_integer": "1", "encrypted": "no"}),
+    ],
+    "portal:variable": [
+        Row("get", PAGE),
+        Row("post", OPERATOR_POST, {"description": "", "type": "string", "value_string": "eastus"}),
+    ],
+    "portal:variable_encrypt": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
+    "portal:variable_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
+    "portal:credentials": [Row("get", PAGE)],
+    "portal:credential_add": [
+        Row("get", OPERATOR_DIALOG),
+        Row(
+            "post",
+            OPERATOR_POST,
+            {"name": "new", "username": "u", "password": "p", "confirm_password": "p", "description": ""},
+        ),
+    ],
+    "portal:credential": [Row("get", PAGE), Row("post", OPERATOR_POST, {"username": "other", "description": ""})],
+    "portal:credential_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
+    "portal:certificates": [Row("get", PAGE)],
+    "portal:certificate_add": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST, certificate_upload)],
+    "portal:certificate": [Row("get", PAGE), Row("post", OPERATOR_POST, {"description": "", "exportable": "yes"})],
+    "portal:certificate_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
+    "portal:connections": [Row("get", PAGE)],
+    "portal:connection_add": [
+        Row("get", OPERATOR_DIALOG),
+        Row(
+            "post",
+            OPERATOR_POST,
+            {"name": "new", "connection_type": "AzureServicePrincipal"}
+            | {f"field_{name}": value for name, value in SERVICE_PRINCIPAL.items()},
+        ),
+    ],
+    "portal:connection": [
+        Row("get", PAGE),
+        Row("post", OPERATOR_POST, {f"field_{name}": "changed" for name in SERVICE_PRINCIPAL}),
+    ],
+    "portal:connection_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
+    "portal:connection_types": [Row("get", PAGE)],
+    "portal:connection_type_add": [
+        Row("get", OPERATOR_DIALOG),
+        Row("post", OPERATOR_POST, {"name": "new", "field_name_0": "Url", "field_type_0": "string"}),
+    ],
+    "portal:connection_type_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
     # -- management API (API tokens) -------------------------------------------------------------------
     "api:account-list": [Row("get", API_EVERYONE)],
     "api:account-detail": [Row("get", API_READ)],

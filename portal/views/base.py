@@ -25,6 +25,10 @@ BLADE_HEADINGS = {
     "runbooks": "Runbooks",
     "jobs": "Jobs",
     "groups": "Hybrid worker groups",
+    "variables": "Variables",
+    "credentials": "Credentials",
+    "certificates": "Certificates",
+    "connections": "Connections",
 }
 
 

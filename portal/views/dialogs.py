@@ -43,8 +43,10 @@ def account_dialog(role: str):
 
 
 def posted(request, form_class, **kwargs):
-    """The dialog's form: bound to what was posted, or empty to be filled in."""
-    return form_class(request.POST if request.method == "POST" else None, **kwargs)
+    """The dialog's form: bound to what was posted (files included), or empty to be filled in."""
+    if request.method == "POST":
+        return form_class(request.POST, request.FILES, **kwargs)
+    return form_class(**kwargs)
 
 
 def dialog(

@@ -117,6 +117,7 @@
       if (!el.dataset.liveRefresh.split(" ").includes(data.type)) return;
       if (el.dataset.liveGroup && data.group_id && el.dataset.liveGroup !== data.group_id) return;
       if (el.dataset.liveJob && data.job_id !== el.dataset.liveJob) return;
+      if (el.dataset.liveKind && !el.dataset.liveKind.split(" ").includes(data.kind)) return;
       refreshSoon(el);
     });
     document.body.dispatchEvent(new CustomEvent("live:" + data.type, { detail: data }));
@@ -185,6 +186,7 @@
   // anything: what was pushed between that render and the swap (the test already Running) would be
   // missed for good, so it is fetched once more. (Before the socket opens, catchUp() does it.)
   document.addEventListener("htmx:load", (e) => {
+    if (e.detail.elt instanceof Element) enhance(e.detail.elt);
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     const root = e.detail.elt;
     if (!(root instanceof Element)) return;
@@ -207,6 +209,47 @@
     };
   }
 
+  // ---- Forms that grow or narrow -------------------------------------------------------
+  // A select that shows only the inputs of its choice (a variable's type picks its one Value input). Without
+  // JavaScript every input is shown and the server reads the chosen one.
+  function showChosen(root) {
+    root.querySelectorAll("select[data-chooses]").forEach((select) => {
+      if (!select.form) return;
+      select.form.querySelectorAll("[data-shown-for]").forEach((el) => {
+        el.hidden = el.dataset.shownFor !== select.value;
+      });
+    });
+  }
+  // "Add a field": one more blank row like the last, numbered on (a browser without JavaScript has the blank
+  // rows the server gave, and no button).
+  const MAX_ROWS = 50;
+  function addRow(button) {
+    const body = document.querySelector(button.dataset.addRow + " tbody");
+    const rows = body.querySelectorAll("tr[data-field-row]");
+    if (!rows.length || rows.length >= MAX_ROWS) return;
+    const n = rows.length;
+    const row = rows[n - 1].cloneNode(true);
+    row.querySelectorAll(".errors").forEach((el) => el.remove());
+    row.querySelectorAll("input, select, label").forEach((el) => {
+      for (const attr of ["name", "id", "for"]) {
+        if (el.hasAttribute(attr)) el.setAttribute(attr, el.getAttribute(attr).replace(/_\d+$/, "_" + n));
+      }
+      const label = el.getAttribute("aria-label");
+      if (label) el.setAttribute("aria-label", label.replace(/^Field \d+/, "Field " + (n + 1)));
+      if (el.type === "checkbox") el.checked = false;
+      else if (el.tagName === "SELECT") el.selectedIndex = 0;
+      else if (el.tagName === "INPUT") el.value = "";
+    });
+    body.appendChild(row);
+    if (n + 1 >= MAX_ROWS) button.hidden = true;
+    const first = row.querySelector("input");
+    if (first) first.focus();
+  }
+  function enhance(root) {
+    showChosen(root);
+    root.querySelectorAll("[data-add-row][hidden]").forEach((b) => (b.hidden = false));
+  }
+
   // ---- Wiring --------------------------------------------------------------------------
   document.addEventListener("click", (e) => {
     const t = e.target;
@@ -216,6 +259,8 @@
     if (t.id === "modal") { $("#modal").innerHTML = ""; return; }
     const copy = t.closest("[data-copy]");
     if (copy) { copyText(document.querySelector(copy.dataset.copy), copy); return; }
+    const add = t.closest("[data-add-row]");
+    if (add) { addRow(add); return; }
     const toggle = t.closest("[data-toggle]");
     if (toggle) {
       const target = document.getElementById(toggle.dataset.toggle);
@@ -240,6 +285,7 @@
   document.addEventListener("change", (e) => {
     const field = e.target.closest("[data-submit-on-change]");
     if (field && field.form) field.form.requestSubmit();
+    if (e.target.matches("select[data-chooses]") && e.target.form) showChosen(e.target.form);
   });
   document.addEventListener("input", (e) => {
     if (!e.target.matches("[data-menu-filter]")) return;
@@ -268,6 +314,7 @@
   window.portal = { toast, setPanel };
   document.addEventListener("DOMContentLoaded", () => {
     tick();
+    enhance(document);
     setInterval(tick, 5000);
     connect();
   });

@@ -7,17 +7,32 @@ from automation.models import Role
 from automation.services import jobs as job_services
 from automation.services.accounts import add_member, create_account
 from automation.services.actor import Actor
+from automation.services.certificates import create_certificate
+from automation.services.connections import create_connection, create_connection_type
+from automation.services.credentials import create_credential
 from automation.services.notifications import create_notification
 from automation.services.runbooks import publish_runbook, update_draft
 from automation.services.tokens import create_token
+from automation.services.variables import create_variable
+from tests.support.assets import MadeCertificate
 from tests.support.builders import SYSTEM, make_group, make_runbook, make_worker, start
+
+SERVICE_PRINCIPAL = {
+    "ApplicationId": "app",
+    "TenantId": "tenant",
+    "CertificateThumbprint": "AB",
+    "SubscriptionId": "sub",
+}
 
 
 class GrowingWorld:
     """The people's account with runbook "hello" (published), group "lab" whose worker web-01 holds a
     job and a Test pane run of "hello", and empty group "dmz". `grow(n)` adds, up to n of each: groups,
     workers in "lab", runbooks, versions of "hello", queued jobs (children of the held job), stream records of
-    both held jobs, members, the owner's API tokens, notifications and accounts the owner belongs to."""
+    both held jobs, members, the owner's API tokens, notifications, accounts the owner belongs to, and shared
+    resources: variables, credentials, certificates, connection types and connections (besides variable
+    "Region", credential "Deployer", certificate "Signing", connection "Orders" and the unused connection type
+    "Unused")."""
 
     def __init__(self, people):
         self.people = people
@@ -32,6 +47,25 @@ class GrowingWorld:
         held = {job.pk: str(job.lease_id) for job in job_services.claim_jobs(worker=self.worker, limit=2)}
         assert held.keys() == {self.job.pk, self.test_job.pk}
         self.leases = held
+        self.certificate_file = MadeCertificate().der
+        account = self.account
+        self.variable = create_variable(account=account, name="Region", value="westeurope", actor=SYSTEM)
+        self.credential = create_credential(
+            account=account, name="Deployer", username="svc", password="pw", actor=SYSTEM
+        )
+        self.certificate = create_certificate(
+            account=account, name="Signing", content=self.certificate_file, actor=SYSTEM
+        )
+        self.connection_type = create_connection_type(
+            account=account, name="Unused", fields=[{"name": "Host", "type": "string"}], actor=SYSTEM
+        )
+        self.connection = create_connection(
+            account=account,
+            name="Orders",
+            connection_type="AzureServicePrincipal",
+            values=SERVICE_PRINCIPAL,
+            actor=SYSTEM,
+        )
         self.size = 0
 
     def grow(self, n: int) -> None:
@@ -56,3 +90,12 @@ class GrowingWorld:
         create_token(user=self.people.owner, name=f"t-{i:02}", expires_days=None, actor=SYSTEM)
         create_notification(account=account, title=f"note-{i:02}")
         create_account(name=f"acct-{i:02}", owner=self.people.owner, actor=SYSTEM)
+        create_variable(account=account, name=f"var-{i:02}", value={"i": i}, encrypted=bool(i % 2), actor=SYSTEM)
+        create_credential(account=account, name=f"cred-{i:02}", username=f"user-{i}", password="pw", actor=SYSTEM)
+        create_certificate(account=account, name=f"cert-{i:02}", content=self.certificate_file, actor=SYSTEM)
+        fields = [{"name": "Url", "type": "string"}, {"name": "Key", "type": "string", "encrypted": True}]
+        create_connection_type(account=account, name=f"ct-{i:02}", fields=fields, actor=SYSTEM)
+        values = {"Url": f"https://{i}.test", "Key": "k"}
+        create_connection(
+            account=account, name=f"conn-{i:02}", connection_type=f"ct-{i:02}", values=values, actor=SYSTEM
+        )

@@ -69,6 +69,33 @@ PAGES = {
         lambda n: f"line-{n - 1:02}",
     ),
     "portal:job_stop": (lambda w: {"account_id": w.account.pk, "job_id": w.job.pk}, None),
+    "portal:variables": (lambda w: {"account_id": w.account.pk}, lambda n: f"var-{n - 1:02}"),
+    "portal:variable_add": (lambda w: {"account_id": w.account.pk}, None),
+    "portal:variable": (lambda w: {"account_id": w.account.pk, "variable_id": w.variable.pk}, None),
+    "portal:variable_encrypt": (lambda w: {"account_id": w.account.pk, "variable_id": w.variable.pk}, None),
+    "portal:variable_delete": (lambda w: {"account_id": w.account.pk, "variable_id": w.variable.pk}, None),
+    "portal:credentials": (lambda w: {"account_id": w.account.pk}, lambda n: f"cred-{n - 1:02}"),
+    "portal:credential_add": (lambda w: {"account_id": w.account.pk}, None),
+    "portal:credential": (lambda w: {"account_id": w.account.pk, "credential_id": w.credential.pk}, None),
+    "portal:credential_delete": (lambda w: {"account_id": w.account.pk, "credential_id": w.credential.pk}, None),
+    "portal:certificates": (lambda w: {"account_id": w.account.pk}, lambda n: f"cert-{n - 1:02}"),
+    "portal:certificate_add": (lambda w: {"account_id": w.account.pk}, None),
+    "portal:certificate": (lambda w: {"account_id": w.account.pk, "certificate_id": w.certificate.pk}, None),
+    "portal:certificate_delete": (
+        lambda w: {"account_id": w.account.pk, "certificate_id": w.certificate.pk},
+        None,
+    ),
+    "portal:connections": (lambda w: {"account_id": w.account.pk}, lambda n: f"conn-{n - 1:02}"),
+    # The dialog offers every connection type.
+    "portal:connection_add": (lambda w: {"account_id": w.account.pk}, lambda n: f"ct-{n - 1:02}"),
+    "portal:connection": (lambda w: {"account_id": w.account.pk, "connection_id": w.connection.pk}, None),
+    "portal:connection_delete": (lambda w: {"account_id": w.account.pk, "connection_id": w.connection.pk}, None),
+    "portal:connection_types": (lambda w: {"account_id": w.account.pk}, lambda n: f"ct-{n - 1:02}"),
+    "portal:connection_type_add": (lambda w: {"account_id": w.account.pk}, None),
+    "portal:connection_type_delete": (
+        lambda w: {"account_id": w.account.pk, "connection_type_id": w.connection_type.pk},
+        None,
+    ),
 }
 
 
