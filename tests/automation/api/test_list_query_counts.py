@@ -8,14 +8,10 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from automation.services.actor import Actor
-from automation.services.certificates import create_certificate
-from automation.services.connections import create_connection, create_connection_type
-from automation.services.credentials import create_credential
 from automation.services.notifications import create_notification
 from automation.services.tokens import create_token
-from automation.services.variables import create_variable
 from tests.automation.api.assets_support import CONNECTION_TYPE, make_asset_world
-from tests.support.assets import SYSTEM, MadeCertificate
+from tests.support.assets import MadeCertificate
 from tests.support.rows import GrowingWorld
 from tests.test_routes import ROUTES
 
@@ -43,17 +39,17 @@ READS = {
     "api:job-list": (_account, lambda n: n + 1),
     "api:job-detail": (lambda w: _account(w) | {"job_id": w.job.pk}, None),
     "api:job-streams": (lambda w: _account(w) | {"job_id": w.job.pk}, lambda n: n),
-    # Shared resources: the asset world's own (two variables, two types of the account's and Azure's two
-    # built-in ones) and n more of each kind.
-    "api:variable-list": (_account, lambda n: n + 2),
-    "api:variable-detail": (lambda w: _account(w) | {"variable_name": "v-00"}, None),
-    "api:credential-list": (_account, lambda n: n + 1),
-    "api:credential-detail": (lambda w: _account(w) | {"credential_name": "c-00"}, None),
-    "api:certificate-list": (_account, lambda n: n + 1),
+    # Shared resources: the asset world's own (two variables, two types and Azure's two built-in ones), the
+    # growing world's first one of each kind (and its unused type), and n more of each kind.
+    "api:variable-list": (_account, lambda n: n + 3),
+    "api:variable-detail": (lambda w: _account(w) | {"variable_name": "var-00"}, None),
+    "api:credential-list": (_account, lambda n: n + 2),
+    "api:credential-detail": (lambda w: _account(w) | {"credential_name": "cred-00"}, None),
+    "api:certificate-list": (_account, lambda n: n + 2),
     "api:certificate-detail": (lambda w: _account(w) | {"certificate_name": "cert-00"}, None),
-    "api:connection-type-list": (_account, lambda n: n + 4),
+    "api:connection-type-list": (_account, lambda n: n + 5),
     "api:connection-type-detail": (lambda w: _account(w) | {"connection_type_name": CONNECTION_TYPE}, None),
-    "api:connection-list": (_account, lambda n: n + 1),
+    "api:connection-list": (_account, lambda n: n + 2),
     "api:connection-detail": (lambda w: _account(w) | {"connection_name": "conn-00"}, None),
     "api:notification-list": (lambda w: {}, lambda n: n + 1),
     "api:notification-detail": (lambda w: {"notification_id": w.notification.pk}, None),
@@ -61,24 +57,13 @@ READS = {
 
 
 class WorldWithAssets(GrowingWorld):
-    """GrowingWorld, and one of each shared resource more for each row it adds (encrypted ones among them)."""
+    """GrowingWorld (which adds one of each shared resource per row), and the asset world's resources besides:
+    an encrypted variable, a connection type with an encrypted field and a connection of it."""
 
     def __init__(self, people):
         super().__init__(people)
         self.made = MadeCertificate()
         make_asset_world(people, self.made)
-
-    def _add(self, i: int) -> None:
-        super()._add(i)
-        account = self.account
-        create_variable(account=account, name=f"v-{i:02}", value={"i": i}, encrypted=bool(i % 2), actor=SYSTEM)
-        create_credential(account=account, name=f"c-{i:02}", username="u", password="p", actor=SYSTEM)
-        create_certificate(account=account, name=f"cert-{i:02}", content=self.made.der, actor=SYSTEM)
-        create_connection_type(account=account, name=f"type-{i:02}", fields=[{"name": "host"}], actor=SYSTEM)
-        values = {"url": "https://x.test", "token": f"t-{i}", "port": i}
-        create_connection(
-            account=account, name=f"conn-{i:02}", connection_type=CONNECTION_TYPE, values=values, actor=SYSTEM
-        )
 
 
 @pytest.fixture
