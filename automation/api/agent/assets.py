@@ -229,7 +229,13 @@ class JobChildrenView(AgentView):
         request=ChildStartSchema,
         responses={
             201: JobChildStarted,
-            **openapi.errors(*openapi.AGENT_BODY, 409, _409=ACCESS_ERRORS["_409"]),
+            **openapi.errors(
+                *openapi.AGENT_BODY,
+                404,
+                409,
+                _404="No such operation: the job id in the path is no UUID.",
+                _409=ACCESS_ERRORS["_409"],
+            ),
         },
     )
     def post(self, request, account_id, job_id):

@@ -21,6 +21,8 @@ from tests.support.assets import SYSTEM, audit_text
 from tests.support.job_assets import ADMIN_PASSWORD, CONN_PASSWORD, DB_PASSWORD, OTHER_SECRET, SECRETS, JobAssetsWorld
 from tests.support.state import state
 
+pytestmark = pytest.mark.sqlite
+
 KINDS = {"variable": "DbPassword", "credential": "Admin", "connection": "OrdersDb", "certificate": "WebCert"}
 
 

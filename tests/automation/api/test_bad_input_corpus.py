@@ -134,6 +134,17 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     },
     ("patch", "api:connection-detail"): {"values": {"port": 2}, "description": "d"},
     ("delete", "api:connection-detail"): None,
+    ("put", "agent:job-variable"): {"value": "changed"},
+    ("post", "agent:job-children"): {"runbook": "rb", "parameters": {"who": "me", "count": 2}, "run_on": "lab"},
+}
+# The job-side agent operations: they take the held job's lease in the X-Job-Lease header.
+JOB_SIDE = {
+    "agent:job-variable",
+    "agent:job-credential",
+    "agent:job-connection",
+    "agent:job-certificate",
+    "agent:job-children",
+    "agent:job-child",
 }
 # Query parameters each list takes (checked against the schema below), with a valid value.
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
@@ -145,6 +156,7 @@ QUERIES: dict[tuple[str, str], dict[str, str]] = {
         "created_before": "2036-01-01T00:00:00Z",
     },
     ("get", "api:job-streams"): {"after": "0", "stream": "output"},
+    ("get", "agent:job-child"): {"wait": "0"},
 }
 # URL values other than the world's, where the valid example needs them: what it deletes must be deletable.
 EXAMPLE_KWARGS = {
@@ -189,6 +201,11 @@ ACCEPTABLE: dict[tuple[str, str], set[str]] = {
     # A password is taken as typed: only NUL is refused.
     **{(op, "password"): {"a control character"} for op in ("api:credential-list", "api:credential-detail")},
     **{(op, "values.port"): {"-1", "2**31"} for op in ("api:connection-list", "api:connection-detail")},  # an int field
+    # A variable's value is any JSON value a database can store.
+    ("agent:job-variable", "value"): {"5", "true", "a list", "an object", "null", "a NUL", "a control character"},
+    ("agent:job-children", "parameters"): {"null"},  # the defaults
+    ("agent:job-children", "parameters.count"): {"-1", "2**31"},
+    ("agent:job-children", "run_on"): {"null"},  # the parent's group
 }
 QUERY_VALUES = {
     "empty": "",
@@ -214,6 +231,7 @@ QUERY_ACCEPTABLE: dict[tuple[str, str], set[str]] = {
     ("api:job-list", "created_before"): {"empty"},
     ("api:job-streams", "stream"): {"empty"},
     ("api:job-streams", "after"): {"-1", "0", "2**63", "10**400"},  # a seq past the last: no records
+    ("agent:job-child", "wait"): {"0"},
 }
 
 # Cases that fail for a known reason, with the reason; empty while every case passes.
@@ -299,6 +317,7 @@ def world(django_db_setup, django_db_blocker, redis_url):
     from automation.services.tokens import create_token
     from automation.services.variables import create_variable
     from automation.services.workers import register_worker
+    from tests.support.assets import MadeCertificate
 
     system = Actor.for_system()
     with django_db_blocker.unblock():
@@ -331,6 +350,18 @@ def world(django_db_setup, django_db_blocker, redis_url):
             values={"host": "h", "port": 1},
             actor=system,
         )
+        # One asset of each kind named alike, which the job reads, and a child job it started.
+        create_variable(account=account, name="corpus", value="hello", actor=system)
+        create_credential(account=account, name="corpus", username="svc", password="Corpus-Pa55", actor=system)
+        create_connection(
+            account=account,
+            name="corpus",
+            connection_type="AzureServicePrincipal",
+            values={"ApplicationId": "a", "TenantId": "t", "CertificateThumbprint": "c", "SubscriptionId": "s"},
+            actor=system,
+        )
+        create_certificate(account=account, name="corpus", content=MadeCertificate().der, exportable=True, actor=system)
+        child = job_services.start_child_job(parent=job, runbook_name="rb", worker=registration.worker)
         yield World(
             values={
                 "account_id": str(account.pk),
@@ -345,6 +376,8 @@ def world(django_db_setup, django_db_blocker, redis_url):
                 "certificate_name": "corpus certificate",
                 "connection_type_name": "corpus type",
                 "connection_name": "corpus connection",
+                "name": "corpus",
+                "child_id": str(child.pk),
             },
             secrets={
                 "key": reveal_keys(account=account, actor=system)["primary"],
@@ -503,8 +536,10 @@ def _cases() -> list[Case]:
             if kwarg != "slot":
                 cases.append(Case(op, f"an unknown {kwarg}", body=valid, kwargs={kwarg: unknown}))
         cases.append(Case(op, "an unknown URL below it", body=valid, suffix="nothing/"))
-        if op.key in QUERIES or (issubclass(op.view, _list_view()) and op.method == "get"):
-            params = {"page": "1", **QUERIES.get(op.key, {})}
+        listing = issubclass(op.view, _list_view()) and op.method == "get"
+        if op.key in QUERIES or listing:
+            # Lists are paged; another operation's query (a child job's `wait`) has no page.
+            params = {**({"page": "1"} if listing else {}), **QUERIES.get(op.key, {})}
             cases.append(Case(op, "valid query parameters", query=params, refused=False))
             for name in params:
                 acceptable = QUERY_ACCEPTABLE.get((op.name, name), set())
@@ -609,6 +644,8 @@ def send(case: Case, world: World):
     secret = _secret(case, world)
     if secret is not None:
         extra["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+    if case.op.name in JOB_SIDE:
+        extra["HTTP_X_JOB_LEASE"] = world.lease
     if body is None:
         return client.generic(method, _path(case, world), **extra)
     if case.content_type == "application/x-www-form-urlencoded":
