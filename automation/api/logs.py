@@ -57,11 +57,19 @@ def _why(record: logging.LogRecord, request) -> str:
     return "forbidden"
 
 
+REWRITTEN_ATTRIBUTE = "refusal_rewritten"
+
+
 class RefusalFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         request = getattr(record, "request", None)
         if getattr(record, "status_code", None) != 403 or request is None:
             return True
+        # Once per record: logging configured twice (django.setup() again, as building the ASGI application
+        # does) leaves two of these filters on a logger, and the second would find the reason already gone.
+        if getattr(record, REWRITTEN_ATTRIBUTE, False):
+            return True
+        setattr(record, REWRITTEN_ATTRIBUTE, True)
         why = _why(record, request)
         record.msg = "Refused %s %s for %s from %s: %s"
         record.args = tuple(

@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from automation.api.logs import RefusalFilter
 from automation.services.actor import Actor
 from automation.services.tokens import create_token
 
@@ -117,3 +118,22 @@ def test_a_fault_is_still_logged_with_its_traceback(people, client_for, settings
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert record.exc_info is not None
     assert "injected fault" in caplog.text and "Traceback" in caplog.text
+
+
+def test_a_second_refusal_filter_on_the_logger_keeps_the_reason(people, client_for, caplog):
+    # django.setup() configures logging again whenever something builds the ASGI application (the live tests,
+    # the schema fuzz), and dictConfig adds its filters to a logger without removing the old ones: the record
+    # then passes two refusal filters, and the second must not lose the reason the first read.
+    logger = logging.getLogger("django.request")
+    second = RefusalFilter()
+    logger.addFilter(second)
+    try:
+        url = reverse("portal:keys_regenerate", args=[people.account.pk, "primary"])
+        caplog.set_level(logging.INFO)
+
+        response = client_for(people.reader).get(url)
+    finally:
+        logger.removeFilter(second)
+
+    assert response.status_code == 403
+    assert_one_line(caplog, url, "rita", "GET", OWNER_ONLY)
