@@ -153,7 +153,10 @@ def oversized(size: int) -> bytes:
     return b'{"padding": "' + b"x" * (size - 15) + b'"}'
 
 
-@pytest.mark.parametrize("size", [9 * MIB, 20 * MIB], ids=["9 MiB", "20 MiB"])
+# Just over Django's own cap (which the largest limit, a variable's, sets) and far over it.
+@pytest.mark.parametrize(
+    "size", [settings.DATA_UPLOAD_MAX_MEMORY_SIZE + MIB, 20 * MIB], ids=["over the global cap", "20 MiB"]
+)
 @pytest.mark.parametrize(
     ("operation", "limit"),
     [
