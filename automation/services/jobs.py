@@ -108,6 +108,10 @@ def start_job(
     )
 
 
+# Start-AutomationRunbook nests: a job started by a job started by a job... this many levels below the first.
+MAX_CHILD_DEPTH = 10
+
+
 def start_child_job(
     *,
     parent: Job,
@@ -123,6 +127,12 @@ def start_child_job(
     account = parent.account
     if not is_name(runbook_name):
         raise InvalidInput(f"runbook is not a runbook's name. {NAME_RULE}", field="runbook")
+    if _generations_above(parent) >= MAX_CHILD_DEPTH:
+        raise Conflict(
+            f"Job {str(parent.pk)[:8]} is {MAX_CHILD_DEPTH} levels of child jobs deep already: a child may start "
+            "children only so far, so a runbook that starts itself cannot run for ever.",
+            code="too_many_generations",
+        )
     runbook = Runbook.objects.filter(account=account, name=runbook_name).first()
     if runbook is None:
         raise InvalidInput(f"There is no runbook named {runbook_name!r} in {account.name}.", field="runbook")
@@ -141,6 +151,16 @@ def start_child_job(
         version=version,
         parent=parent,
     )
+
+
+def _generations_above(job: Job) -> int:
+    """How many parents stand above `job` (0 for one a person, a schedule or a webhook started), counted up
+    to MAX_CHILD_DEPTH: one small query per generation, never more than that many."""
+    count, parent_id = 0, job.parent_id
+    while parent_id is not None and count < MAX_CHILD_DEPTH:
+        count += 1
+        parent_id = Job.objects.filter(pk=parent_id).values_list("parent_id", flat=True).first()
+    return count
 
 
 def job_actor(*, job: Job, worker: HybridWorker, ip: str | None = None) -> Actor:

@@ -176,3 +176,28 @@ def test_deleting_a_parent_keeps_its_children(world):
     Job.objects.filter(pk=parent.pk).delete()
 
     assert Job.objects.get(pk=child.pk).parent_id is None
+
+
+def test_children_nest_only_so_deep_so_a_runbook_that_starts_itself_ends(world):
+    held = world.held()
+    # Above the held job, a chain of ancestors one short of the limit: its child is the last one allowed.
+    above = held
+    for _ in range(job_services.MAX_CHILD_DEPTH - 1):
+        ancestor = job_services.start_job(account=world.account, runbook_name="parent", group_name="lab", actor=SYSTEM)
+        Job.objects.filter(pk=above.pk).update(parent=ancestor)
+        above = ancestor
+    held.refresh_from_db()
+
+    last = start_child(world, held)
+    assert Job.objects.get(pk=last.pk).parent_id == held.pk
+
+    top = job_services.start_job(account=world.account, runbook_name="parent", group_name="lab", actor=SYSTEM)
+    Job.objects.filter(pk=above.pk).update(parent=top)  # one generation more above the held job
+    held.refresh_from_db()
+    before = Job.objects.count()
+    with pytest.raises(Conflict) as refused:
+        start_child(world, held)
+
+    assert refused.value.code == "too_many_generations"
+    assert f"{job_services.MAX_CHILD_DEPTH} levels" in refused.value.detail
+    assert Job.objects.count() == before
