@@ -6,8 +6,6 @@ import asyncio
 import re
 import time
 
-from adrf.views import APIView as AsyncAPIView
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -16,7 +14,7 @@ from rest_framework.response import Response
 
 from automation import live
 from automation.api import schema as openapi
-from automation.api.agent.jobs import _closing
+from automation.api.agent.jobs import WaitingView, _closing
 from automation.api.agent.views import AgentView, _client_ip
 from automation.api.management.job_fields import JSONValue
 from automation.api.parsers import ApiJSONParser
@@ -260,25 +258,11 @@ def _wait_seconds(request) -> int:
     return int(value)
 
 
-class JobChildView(AgentView, AsyncAPIView):
+class JobChildView(WaitingView):
     """Waits as the long-poll does: on the account's live channel, where every status change of its jobs is
     pushed (automation.live.push_job_status), so the answer leaves as soon as the child has ended."""
 
-    async def async_dispatch(self, request, *args, **kwargs):
-        # As NextJobsView's: `initial` on the shared pool, so a wait holds no thread of its own.
-        self.args, self.kwargs = args, kwargs
-        request = self.initialize_request(request, *args, **kwargs)
-        self.request = request
-        self.headers = self.default_response_headers
-        try:
-            await sync_to_async(self.initial, thread_sensitive=False)(request, *args, **kwargs)
-            if request.method != "GET":
-                self.http_method_not_allowed(request, *args, **kwargs)
-            response = await self.get(request, *args, **kwargs)
-        except Exception as exc:
-            response = self.handle_exception(exc)
-        self.response = self.finalize_response(request, response, *args, **kwargs)
-        return self.response
+    waits_on = "get"
 
     @extend_schema(
         operation_id="agent_job_child_get",

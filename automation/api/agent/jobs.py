@@ -41,7 +41,11 @@ def _closing(fn):
     return sync_to_async(run, thread_sensitive=False)
 
 
-class NextJobsView(AgentView, AsyncAPIView):
+class WaitingView(AgentView, AsyncAPIView):
+    """An agent endpoint that waits (the long-poll, a child job's end) with its one method, `waits_on`."""
+
+    waits_on = "post"
+
     async def async_dispatch(self, request, *args, **kwargs):
         # As adrf's, except that `initial` runs on the shared pool (thread_sensitive=False): a
         # thread-sensitive call would keep a per-request thread alive for the whole wait.
@@ -51,14 +55,16 @@ class NextJobsView(AgentView, AsyncAPIView):
         self.headers = self.default_response_headers
         try:
             await sync_to_async(self.initial, thread_sensitive=False)(request, *args, **kwargs)
-            if request.method != "POST":
+            if request.method != self.waits_on.upper():
                 self.http_method_not_allowed(request, *args, **kwargs)
-            response = await self.post(request, *args, **kwargs)
+            response = await getattr(self, self.waits_on)(request, *args, **kwargs)
         except Exception as exc:
             response = self.handle_exception(exc)
         self.response = self.finalize_response(request, response, *args, **kwargs)
         return self.response
 
+
+class NextJobsView(WaitingView):
     @extend_schema(
         operation_id="agent_next_jobs",
         tags=["agent"],
