@@ -10,8 +10,9 @@ Writes need an Operator or Owner; a Reader gets PermissionDenied and a stranger 
 Everything is checked before anything is written, and a refusal leaves nothing behind.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
@@ -112,3 +113,63 @@ def stamp(row: models.Model, actor: Actor, *, created: bool = False) -> None:
     row.updated_by = actor.name
     if created:
         row.created_by = actor.name
+
+
+@dataclass
+class Change:
+    """The row being changed and what changed in it, for the Activity log: field names (in order), never values."""
+
+    row: models.Model
+    fields: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def set(self, name: str, value: Any) -> None:
+        """Set a field unless `value` is UNSET."""
+        if value is not UNSET:
+            setattr(self.row, name, value)
+            self.fields.append(name)
+
+    def note(self, name: str) -> None:
+        """A field the caller changed itself (a sealed one)."""
+        self.fields.append(name)
+
+
+@contextmanager
+def changing(model: type[models.Model], *, account: AutomationAccount, name: Any, actor: Actor) -> Iterator[Change]:
+    """Change the row named `name` under its lock; if anything changed, stamp, save and announce it once.
+    The caller checks its input before, so a refusal leaves the row as it was."""
+    with transaction.atomic():
+        change = Change(find(model, account=account, name=name, lock=True))
+        yield change
+        if change.fields:
+            stamp(change.row, actor)
+            change.row.save()
+            details = {"fields": sorted(change.fields), **change.details}
+            announce(actor=actor, account=account, row=change.row, verb="change", details=details)
+
+
+def delete(
+    model: type[models.Model],
+    *,
+    account: AutomationAccount,
+    name: Any,
+    actor: Actor,
+    refuse: Callable[[models.Model], None] | None = None,
+) -> None:
+    """Delete the row named `name`, unless `refuse(row)` raises (checked under the row's lock)."""
+    require_writer(account=account, actor=actor)
+    with transaction.atomic():
+        row = find(model, account=account, name=name, lock=True)
+        if refuse is not None:
+            refuse(row)
+        announce(actor=actor, account=account, row=row, verb="delete")
+        row.delete()
+
+
+def refuse_while_used(row: models.Model, *, users: models.QuerySet, what: str, fix: str, code: str) -> None:
+    """Conflict naming (up to ten of) the rows in `users` that still use `row`, and what to do first."""
+    names = list(users.order_by("name").values_list("name", flat=True)[:11])
+    if names:
+        shown = ", ".join(repr(n) for n in names[:10]) + (" and more" if len(names) > 10 else "")
+        word = KIND_WORDS[kind_of(type(row))].capitalize()
+        raise Conflict(f"{word} {row.name!r} is used by {what}{shown}: {fix}.", code=code)

@@ -177,33 +177,18 @@ def update_certificate(
         assets.checked_bool(exportable, field="exportable")
     if description is not UNSET:
         assets.checked_description(description)
-    with transaction.atomic():
-        certificate = assets.find(Certificate, account=account, name=name, lock=True)
-        changed = []
+    with assets.changing(Certificate, account=account, name=name, actor=actor) as change:
         if parsed is not None:
-            _store(certificate, account, parsed)
-            changed.append("content")
-        if exportable is not UNSET:
-            certificate.exportable = exportable
-            changed.append("exportable")
-        if description is not UNSET:
-            certificate.description = description
-            changed.append("description")
-        if not changed:
-            return certificate
-        assets.stamp(certificate, actor)
-        certificate.save()
-        details = {"fields": changed, "thumbprint": certificate.thumbprint}
-        assets.announce(actor=actor, account=account, row=certificate, verb="change", details=details)
-    return certificate
+            _store(change.row, account, parsed)
+            change.note("content")
+        change.set("exportable", exportable)
+        change.set("description", description)
+        change.details["thumbprint"] = change.row.thumbprint
+    return change.row
 
 
 def delete_certificate(*, account: AutomationAccount, name: str, actor: Actor) -> None:
-    assets.require_writer(account=account, actor=actor)
-    with transaction.atomic():
-        certificate = assets.find(Certificate, account=account, name=name, lock=True)
-        assets.announce(actor=actor, account=account, row=certificate, verb="delete")
-        certificate.delete()
+    assets.delete(Certificate, account=account, name=name, actor=actor)
 
 
 def certificate_pkcs12(certificate: Certificate) -> bytes:

@@ -5,8 +5,6 @@ Every account has Azure's built-in types, which cannot be changed or deleted."""
 import json
 from typing import Any
 
-from django.db import transaction
-
 from automation.models import AutomationAccount, Connection, ConnectionType
 from automation.services import assets, sealing
 from automation.services.actor import Actor
@@ -103,22 +101,21 @@ def create_connection_type(
 
 def delete_connection_type(*, account: AutomationAccount, name: str, actor: Actor) -> None:
     """Refused for a built-in type, and while connections use the type (naming them)."""
-    assets.require_writer(account=account, actor=actor)
-    with transaction.atomic():
-        connection_type = assets.find(ConnectionType, account=account, name=name, lock=True)
+
+    def refuse(connection_type: ConnectionType) -> None:
         if connection_type.is_builtin:
             raise Conflict(
                 f"{connection_type.name!r} is a built-in connection type: it cannot be deleted.", code="builtin"
             )
-        users = list(connection_type.connections.order_by("name").values_list("name", flat=True)[:11])
-        if users:
-            shown = ", ".join(repr(n) for n in users[:10]) + (" and more" if len(users) > 10 else "")
-            raise Conflict(
-                f"Connection type {connection_type.name!r} is used by {shown}: delete those connections first.",
-                code="connection_type_in_use",
-            )
-        assets.announce(actor=actor, account=account, row=connection_type, verb="delete")
-        connection_type.delete()
+        assets.refuse_while_used(
+            connection_type,
+            users=connection_type.connections.all(),
+            what="",
+            fix="delete those connections first",
+            code="connection_type_in_use",
+        )
+
+    assets.delete(ConnectionType, account=account, name=name, actor=actor, refuse=refuse)
 
 
 # ---- connections ------------------------------------------------------------------------------------------
@@ -220,33 +217,20 @@ def update_connection(
         raise InvalidInput("values is an object of field: value.", field="values")
     if description is not UNSET:
         assets.checked_description(description)
-    with transaction.atomic():
-        connection = assets.find(Connection, account=account, name=name, lock=True)
-        changed = []
+    with assets.changing(Connection, account=account, name=name, actor=actor) as change:
         if values is not UNSET:
-            kind = connection.connection_type
-            merged = {**read_connection_values(connection), **values}
-            _store(connection, account, kind, checked_values(kind, merged))
-            changed.append("values")
-        if description is not UNSET:
-            connection.description = description
-            changed.append("description")
-        if not changed:
-            return connection
-        assets.stamp(connection, actor)
-        connection.save()
+            kind = change.row.connection_type
+            merged = {**read_connection_values(change.row), **values}
+            _store(change.row, account, kind, checked_values(kind, merged))
+            change.note("values")
+        change.set("description", description)
         # The fields named, never their values.
-        details = {"fields": changed, "values": sorted(values) if values is not UNSET else []}
-        assets.announce(actor=actor, account=account, row=connection, verb="change", details=details)
-    return connection
+        change.details["values"] = sorted(values) if values is not UNSET else []
+    return change.row
 
 
 def delete_connection(*, account: AutomationAccount, name: str, actor: Actor) -> None:
-    assets.require_writer(account=account, actor=actor)
-    with transaction.atomic():
-        connection = assets.find(Connection, account=account, name=name, lock=True)
-        assets.announce(actor=actor, account=account, row=connection, verb="delete")
-        connection.delete()
+    assets.delete(Connection, account=account, name=name, actor=actor)
 
 
 def read_connection_values(connection: Connection) -> dict[str, Any]:

@@ -74,28 +74,19 @@ def update_credential(
     description: Any = UNSET,
 ) -> Credential:
     assets.require_writer(account=account, actor=actor)
-    changes = {}
     if username is not UNSET:
-        changes["username"] = _checked_username(username)
+        _checked_username(username)
     if password is not UNSET:
-        changes["password"] = _checked_password(password)
+        _checked_password(password)
     if description is not UNSET:
-        changes["description"] = assets.checked_description(description)
-    with transaction.atomic():
-        credential = assets.find(Credential, account=account, name=name, lock=True)
-        if not changes:
-            return credential
-        for field, value in changes.items():
-            if field == "password":
-                _seal(credential, account, value)
-            else:
-                setattr(credential, field, value)
-        assets.stamp(credential, actor)
-        credential.save()
-        assets.announce(
-            actor=actor, account=account, row=credential, verb="change", details={"fields": sorted(changes)}
-        )
-    return credential
+        assets.checked_description(description)
+    with assets.changing(Credential, account=account, name=name, actor=actor) as change:
+        change.set("username", username)
+        if password is not UNSET:
+            _seal(change.row, account, password)
+            change.note("password")
+        change.set("description", description)
+    return change.row
 
 
 def delete_credential(*, account: AutomationAccount, name: str, actor: Actor) -> None:

@@ -81,21 +81,12 @@ def _update(*, account: AutomationAccount, name: str, actor: Actor, value: Any, 
     text = value_text(value) if value is not UNSET else None
     if description is not UNSET:
         assets.checked_description(description)
-    with transaction.atomic():
-        variable = assets.find(Variable, account=account, name=name, lock=True)
-        changed = []
+    with assets.changing(Variable, account=account, name=name, actor=actor) as change:
         if text is not None:
-            _store(variable, account, text)
-            changed.append("value")
-        if description is not UNSET:
-            variable.description = description
-            changed.append("description")
-        if not changed:
-            return variable
-        assets.stamp(variable, actor)
-        variable.save()
-        assets.announce(actor=actor, account=account, row=variable, verb="change", details={"fields": changed})
-    return variable
+            _store(change.row, account, text)
+            change.note("value")
+        change.set("description", description)
+    return change.row
 
 
 def encrypt_variable(*, account: AutomationAccount, name: str, actor: Actor) -> Variable:
@@ -115,11 +106,7 @@ def encrypt_variable(*, account: AutomationAccount, name: str, actor: Actor) -> 
 
 
 def delete_variable(*, account: AutomationAccount, name: str, actor: Actor) -> None:
-    assets.require_writer(account=account, actor=actor)
-    with transaction.atomic():
-        variable = assets.find(Variable, account=account, name=name, lock=True)
-        assets.announce(actor=actor, account=account, row=variable, verb="delete")
-        variable.delete()
+    assets.delete(Variable, account=account, name=name, actor=actor)
 
 
 def read_variable_value(variable: Variable) -> Any:

@@ -192,7 +192,7 @@ def test_new_content_replaces_the_certificate_and_its_notices_start_again(people
     assert stored.expiry_notified == 0 and stored.description == "Renewed."
     assert opened(svc.certificate_pkcs12(stored))[1] == renewal.cert
     event = AuditEvent.objects.get(action="certificate.change")
-    assert event.details == {"fields": ["content", "exportable", "description"], "thumbprint": renewal.thumbprint}
+    assert event.details == {"fields": ["content", "description", "exportable"], "thumbprint": renewal.thumbprint}
 
 
 def test_what_a_job_gets_for_a_cer_uploads_again_as_the_same_certificate(people, made):

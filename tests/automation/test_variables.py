@@ -195,7 +195,7 @@ def test_the_value_and_description_are_replaced_and_audited_without_the_value(pe
     stored = reload(updated)
     assert (stored.value, stored.description, stored.updated_by) == ('{"n":2}', "New.", "oscar")
     event = AuditEvent.objects.get(action="variable.change")
-    assert event.details == {"fields": ["value", "description"]}
+    assert event.details == {"fields": ["description", "value"]}
 
 
 def test_an_encrypted_variable_stays_encrypted_when_its_value_is_replaced(people):
