@@ -53,8 +53,9 @@ def rows() -> tuple[int, int, int]:
     return HybridWorker.objects.count(), HybridWorkerGroup.objects.count(), AuditEvent.objects.count()
 
 
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    """A JSON error with a stable code and a message a person can act on."""
+def assert_error(response, status: int, code: str | None = None, *, field: str | None = None) -> dict:
+    """A JSON error with a stable code and a message a person can act on (naming `field`, if given: as the
+    service's one field or among a body's field errors)."""
     assert response.status_code == status, (response.status_code, response.content)
     assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
     body = response.json()
@@ -64,6 +65,8 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     assert isinstance(body["detail"], str) and body["detail"]
     if code is not None:
         assert body["code"] == code, body
+    if field is not None:
+        assert body.get("field") == field or field in body.get("fields", {}), body
     return body
 
 
