@@ -7,7 +7,13 @@ import re
 import time
 
 from channels.layers import get_channel_layer
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    extend_schema_view,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -137,19 +143,26 @@ def _asset_read(summary: str, answer, kind: str, **extra) -> dict:
     }
 
 
-class JobVariableView(AgentView):
-    # A variable's value may be 1 MiB of JSON, more than the agent API's usual body.
-    parser_classes = [ApiJSONParser]
+# GET one shared resource of the job's account by name through `read`, the service that checks the job's lease
+# and records the read. (A comment, not a docstring: drf-spectacular would print a docstring in the API document.)
+class JobAssetView(AgentView):
+    read = None  # staticmethod(service)
 
-    @extend_schema(
-        **_asset_read("Get-AutomationVariable: a variable of the job's account", JobVariableAnswer, "variable_get")
-    )
     def get(self, request, account_id, job_id, name):
         worker = self.worker_from_credential(request, account_id)
-        answer = job_assets.read_variable(
-            worker=worker, job_id=job_id, lease=_lease(request), name=name, ip=_client_ip(request)
-        )
+        answer = type(self).read(worker=worker, job_id=job_id, lease=_lease(request), name=name, ip=_client_ip(request))
         return Response(answer)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        **_asset_read("Get-AutomationVariable: a variable of the job's account", JobVariableAnswer, "variable_get")
+    )
+)
+class JobVariableView(JobAssetView):
+    # A variable's value may be 1 MiB of JSON, more than the agent API's usual body.
+    parser_classes = [ApiJSONParser]
+    read = staticmethod(job_assets.read_variable)
 
     @extend_schema(
         operation_id="agent_job_variable_set",
@@ -172,34 +185,28 @@ class JobVariableView(AgentView):
         return Response({"name": variable.name, "encrypted": variable.encrypted})
 
 
-class JobCredentialView(AgentView):
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         **_asset_read(
             "Get-AutomationPSCredential: a credential's user name and password", JobCredentialAnswer, "credential_get"
         )
     )
-    def get(self, request, account_id, job_id, name):
-        worker = self.worker_from_credential(request, account_id)
-        answer = job_assets.read_credential(
-            worker=worker, job_id=job_id, lease=_lease(request), name=name, ip=_client_ip(request)
-        )
-        return Response(answer)
+)
+class JobCredentialView(JobAssetView):
+    read = staticmethod(job_assets.read_credential)
 
 
-class JobConnectionView(AgentView):
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         **_asset_read("Get-AutomationConnection: a connection's field values", JobConnectionAnswer, "connection_get")
     )
-    def get(self, request, account_id, job_id, name):
-        worker = self.worker_from_credential(request, account_id)
-        answer = job_assets.read_connection(
-            worker=worker, job_id=job_id, lease=_lease(request), name=name, ip=_client_ip(request)
-        )
-        return Response(answer)
+)
+class JobConnectionView(JobAssetView):
+    read = staticmethod(job_assets.read_connection)
 
 
-class JobCertificateView(AgentView):
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         **_asset_read(
             "Get-AutomationCertificate: an exportable certificate as PKCS#12",
             JobCertificateAnswer,
@@ -207,12 +214,9 @@ class JobCertificateView(AgentView):
             _409=f"{ACCESS_ERRORS['_409']} `not_exportable`: the certificate is not marked exportable.",
         )
     )
-    def get(self, request, account_id, job_id, name):
-        worker = self.worker_from_credential(request, account_id)
-        answer = job_assets.read_certificate(
-            worker=worker, job_id=job_id, lease=_lease(request), name=name, ip=_client_ip(request)
-        )
-        return Response(answer)
+)
+class JobCertificateView(JobAssetView):
+    read = staticmethod(job_assets.read_certificate)
 
 
 class JobChildrenView(AgentView):

@@ -96,20 +96,6 @@ def test_anonymous_requests_are_401(world, op):
     assert_anonymous_refused(world, op)
 
 
-@pytest.mark.parametrize("method", ["get", "patch", "delete"])
-def test_an_unknown_certificate_is_404(world, method):
-    owner = client_for(world.people.owner)
-    before = state()
-
-    assert_error(
-        getattr(owner, method)(world.url("certificates", "nope"), {}, format="json"),
-        404,
-        "not_found",
-    )
-
-    assert state() == before
-
-
 def test_readers_see_what_the_certificate_says_about_itself(world, made):
     reader = client_for(world.people.reader)
 

@@ -89,23 +89,6 @@ def test_anonymous_requests_are_401(world, op):
     assert_anonymous_refused(world, op)
 
 
-@pytest.mark.parametrize(
-    ("method", "kind"),
-    [
-        ("get", "connection-types"),
-        ("delete", "connection-types"),
-        *((m, "connections") for m in ("get", "patch", "delete")),
-    ],
-)
-def test_an_unknown_name_is_404(world, method, kind):
-    owner = client_for(world.people.owner)
-    before = state()
-
-    assert_error(getattr(owner, method)(world.url(kind, "nope"), {}, format="json"), 404, "not_found")
-
-    assert state() == before
-
-
 # ---- connection types -----------------------------------------------------------------------------------------
 
 

@@ -66,20 +66,6 @@ def test_anonymous_requests_are_401(world, op):
     assert_anonymous_refused(world, op)
 
 
-@pytest.mark.parametrize("method", ["get", "patch", "delete"])
-def test_an_unknown_credential_is_404(world, method):
-    owner = client_for(world.people.owner)
-    before = state()
-
-    assert_error(
-        getattr(owner, method)(world.url("credentials", "nope"), {}, format="json"),
-        404,
-        "not_found",
-    )
-
-    assert state() == before
-
-
 def test_readers_see_the_user_name_and_never_the_password(world):
     reader = client_for(world.people.reader)
 

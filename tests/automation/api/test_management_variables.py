@@ -64,17 +64,6 @@ def test_anonymous_requests_are_401(world, op):
     assert_anonymous_refused(world, op)
 
 
-@pytest.mark.parametrize("method", ["get", "patch", "delete"])
-def test_an_unknown_variable_is_404_naming_it(world, method):
-    owner = client_for(world.people.owner)
-    before = state()
-
-    error = assert_error(getattr(owner, method)(world.url("variables", "nope"), {}, format="json"), 404)
-
-    assert "no variable named 'nope'" in error["detail"]
-    assert state() == before
-
-
 def test_the_list_shows_plain_values_to_readers_and_no_encrypted_value(world):
     body = client_for(world.people.reader).get(world.url("variables")).json()
 
