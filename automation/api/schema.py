@@ -15,7 +15,7 @@ from rest_framework import serializers
 from automation import validators
 from automation.api.agent import serializers as agent
 from automation.api.pagination import PAGE_RULE
-from automation.models import AccountKey, JobStatus, JobStream, RunbookType
+from automation.models import AccountKey, JobStatus, JobStream, RunbookType, StartedBy
 from automation.services import runbooks as runbook_services
 
 NAME_PATTERN = f"^{validators.NAME_PATTERN}$"
@@ -303,6 +303,9 @@ def _or_empty(schema: dict) -> dict:
 MOMENT = {"type": "string", "format": "date-time"}
 JOB_FILTERS = [
     OpenApiParameter("status", _or_empty({"type": "string", "enum": JobStatus.values})),
+    OpenApiParameter(
+        "started_by", _or_empty({"type": "string", "enum": StartedBy.values}), description="How the job was started"
+    ),
     OpenApiParameter("runbook", {"type": "string", "pattern": LINE_PATTERN}, description="Runbook name"),
     OpenApiParameter("run_on", {"type": "string", "pattern": LINE_PATTERN}, description="Hybrid worker group name"),
     OpenApiParameter("created_after", _or_empty(MOMENT), description="ISO 8601 date and time, with its offset"),

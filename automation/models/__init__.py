@@ -1,7 +1,15 @@
 from automation.models.accounts import AutomationAccount, Membership, Role
 from automation.models.assets import Certificate, Connection, ConnectionType, Credential, Variable
 from automation.models.audit import AuditEvent
-from automation.models.jobs import ACTIVE_STATUSES, FINAL_STATUSES, OPEN_STATUSES, Job, JobStatus, JobStream
+from automation.models.jobs import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    Job,
+    JobStatus,
+    JobStream,
+    StartedBy,
+)
 from automation.models.keys import AccountKey
 from automation.models.notifications import Notification, NotificationReceipt
 from automation.models.runbooks import Runbook, RunbookType, RunbookVersion
@@ -32,5 +40,6 @@ __all__ = [
     "Runbook",
     "RunbookType",
     "RunbookVersion",
+    "StartedBy",
     "Variable",
 ]

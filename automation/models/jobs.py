@@ -3,6 +3,16 @@ import uuid
 from django.db import models
 
 
+class StartedBy(models.TextChoices):
+    """How a job came to be: its `started_by` names the person, schedule, webhook or parent job."""
+
+    USER = "user", "User"
+    API = "api", "API"
+    SCHEDULE = "schedule", "Schedule"
+    WEBHOOK = "webhook", "Webhook"
+    PARENT = "parent", "Parent job"
+
+
 class JobStatus(models.TextChoices):
     NEW = "New"
     QUEUED = "Queued"
@@ -74,6 +84,7 @@ class Job(models.Model):
     is_test = models.BooleanField(default=False)
     test_snapshot = models.JSONField(null=True, blank=True)
     started_by = models.CharField(max_length=150, blank=True)
+    started_by_kind = models.CharField(max_length=16, choices=StartedBy.choices, default=StartedBy.USER)
     # The job whose runbook started this one (Start-AutomationRunbook); kept when the parent's row goes.
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     created_at = models.DateTimeField(auto_now_add=True)

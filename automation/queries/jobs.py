@@ -6,7 +6,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from automation.models import ACTIVE_STATUSES, AutomationAccount, Job, JobStatus, JobStream
+from automation.models import ACTIVE_STATUSES, AutomationAccount, Job, JobStatus, JobStream, StartedBy
 from automation.validators import LINE, MAX_INT, text_problem
 
 
@@ -39,7 +39,8 @@ def _moment(key: str, value: str) -> datetime:
 
 
 def jobs_of(account: AutomationAccount, filters: dict | None = None, *, tests: bool = False) -> QuerySet[Job]:
-    """The jobs list, newest first, filtered by status, runbook, group (run_on) and creation time.
+    """The jobs list, newest first, filtered by status, how it was started, runbook, group (run_on) and
+    creation time.
     Test pane runs are left out unless `tests`, as on Azure."""
     jobs = Job.objects.filter(account=account).order_by("-created_at")
     if not tests:
@@ -49,6 +50,10 @@ def jobs_of(account: AutomationAccount, filters: dict | None = None, *, tests: b
         if status not in JobStatus.values:
             raise BadFilter("status", f"status is one of {', '.join(JobStatus.values)}.")
         jobs = jobs.filter(status=status)
+    if kind := filters.get("started_by"):
+        if kind not in StartedBy.values:
+            raise BadFilter("started_by", f"started_by is one of {', '.join(StartedBy.values)}.")
+        jobs = jobs.filter(started_by_kind=kind)
     for key, field in (("runbook", "runbook_name"), ("run_on", "group_name"), ("group", "group_name")):
         if value := filters.get(key):
             # A name with a NUL is no name, and PostgreSQL refuses it in a query rather than finding nothing.

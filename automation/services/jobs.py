@@ -31,6 +31,7 @@ from automation.models import (
     Role,
     Runbook,
     RunbookVersion,
+    StartedBy,
 )
 from automation.services import crypto, leases
 from automation.services.access import require_role
@@ -226,8 +227,15 @@ def _queue(
     version: RunbookVersion | None = None,
     snapshot: dict[str, Any] | None = None,
     parent: Job | None = None,
+    started_by: tuple[StartedBy, str] | None = None,
 ) -> Job:
+    """Queue the job. `started_by` is (how, by whom) when no person starts it; a person is `actor`, who came
+    through the portal or the API (`actor.via`), and a child job's starter is its parent."""
     account = runbook.account
+    if parent is not None:
+        started_by = (StartedBy.PARENT, str(parent.pk))
+    elif started_by is None:
+        started_by = (StartedBy(actor.via or StartedBy.USER), actor.name)
     shown, secrets = split_secrets(declaration, values)
     now = timezone.now()
     with transaction.atomic():
@@ -249,7 +257,8 @@ def _queue(
             retries_left=runbook.retries if snapshot is None else 0,
             is_test=snapshot is not None,
             test_snapshot=snapshot,
-            started_by=actor.name,
+            started_by_kind=started_by[0],
+            started_by=started_by[1],
             queued_at=now,
             parent=parent,
         )

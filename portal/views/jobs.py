@@ -1,7 +1,7 @@
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 
-from automation.models import JobStatus
+from automation.models import JobStatus, StartedBy
 from automation.models.jobs import STOPPABLE_STATUSES
 from automation.queries.jobs import BadFilter, children_of, jobs_of, stream_position, streams_of
 from automation.queries.waiting import annotate_waiting_reasons
@@ -14,14 +14,16 @@ TABS = {"all": None, "output": "output", "errors": "error", "warnings": "warning
 
 @account_blade
 def jobs(request, account):
-    filters = {k: v for k, v in request.GET.items() if k in ("status", "runbook", "run_on") and v}
+    filters = {k: v for k, v in request.GET.items() if k in ("status", "started_by", "runbook", "run_on") and v}
     try:
         rows = jobs_of(account, filters)
     except BadFilter as exc:
         return HttpResponseBadRequest(str(exc))
     page = paginate(request, rows, keep=filters)
     annotate_waiting_reasons(page.object_list)
-    context = blade_context(account, "jobs", page=page, filters=filters, statuses=JobStatus.values)
+    context = blade_context(
+        account, "jobs", page=page, filters=filters, statuses=JobStatus.values, started_by_kinds=StartedBy.choices
+    )
     return partial_or_page(request, "jobs/partials/table.html", "jobs/index.html", context)
 
 

@@ -40,12 +40,8 @@ def test_a_child_is_queued_on_the_parents_group_with_its_parent_recorded(world):
         "lab",
         parent.pk,
     )
-    assert (stored.version_number, stored.parameters, stored.started_by, stored.is_test) == (
-        1,
-        {"who": "world"},
-        label,
-        False,
-    )
+    assert (stored.version_number, stored.parameters, stored.is_test) == (1, {"who": "world"}, False)
+    assert (stored.started_by_kind, stored.started_by) == ("parent", str(parent.pk))
     assert list(Job.objects.get(pk=parent.pk).children.values_list("pk", flat=True)) == [child.pk]
     event = AuditEvent.objects.get(action="job.start", target_id=str(child.pk))
     assert (event.actor_name, event.details) == (
@@ -201,3 +197,21 @@ def test_children_nest_only_so_deep_so_a_runbook_that_starts_itself_ends(world):
     assert refused.value.code == "too_many_generations"
     assert f"{job_services.MAX_CHILD_DEPTH} levels" in refused.value.detail
     assert Job.objects.count() == before
+
+
+def test_the_migration_marks_the_children_started_before_it_as_started_by_their_parent(world):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    parent = world.running()
+    child = start_child(world, parent)
+    Job.objects.filter(pk=child.pk).update(started_by_kind="user", started_by="job 1a2b3c4d on worker web-01")
+
+    import_module("automation.migrations.0010_job_started_by_kind").child_jobs_were_started_by_their_parent(apps, None)
+
+    assert Job.objects.filter(pk=child.pk).values_list("started_by_kind", "started_by").get() == (
+        "parent",
+        str(parent.pk),
+    )
+    assert Job.objects.filter(pk=parent.pk).values_list("started_by_kind", flat=True).get() == "user"

@@ -1,6 +1,6 @@
 """Management API v1: jobs (start, read, stop) and their output streams."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -10,10 +10,23 @@ from automation.api import schema as openapi
 from automation.api.errors import get_or_not_found
 from automation.api.management.job_fields import ChildJobsField, JSONValue, timeout_field
 from automation.api.management.scoping import AccountScoped
-from automation.models import Job, JobStream
+from automation.models import Job, JobStream, StartedBy
 from automation.queries.jobs import BadFilter, jobs_of, stream_position, streams_of, with_children
 from automation.queries.waiting import annotate_waiting_reasons, status_reason
 from automation.services import jobs as job_services
+
+STARTED_BY = {
+    "type": "object",
+    "properties": {
+        "kind": {"type": "string", "enum": StartedBy.values},
+        "name": {
+            "type": "string",
+            "description": "The user (for user and api), the schedule, the webhook, or the parent job's id.",
+        },
+    },
+    "required": ["kind", "name"],
+    "description": "How the job was started, and by whom.",
+}
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -36,6 +49,7 @@ class JobSerializer(serializers.ModelSerializer):
         source="parent_id", allow_null=True, read_only=True, help_text="The job whose runbook started this one."
     )
     child_jobs = ChildJobsField()
+    started_by = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
@@ -60,6 +74,7 @@ class JobSerializer(serializers.ModelSerializer):
             "test",
             "parent_job",
             "child_jobs",
+            "started_by",
         ]
 
     def get_worker(self, job) -> str | None:
@@ -67,6 +82,10 @@ class JobSerializer(serializers.ModelSerializer):
 
     def get_status_reason(self, job) -> str:
         return status_reason(job)
+
+    @extend_schema_field(STARTED_BY)
+    def get_started_by(self, job) -> dict:
+        return {"kind": job.started_by_kind, "name": job.started_by}
 
     def get_version(self, job) -> int | None:
         return None if job.is_test else job.version_number

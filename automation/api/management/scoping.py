@@ -18,4 +18,4 @@ class AccountScoped:
         return self._account
 
     def actor(self) -> Actor:
-        return Actor.from_request(self.request)
+        return Actor.from_request(self.request, via="api")

@@ -53,6 +53,7 @@ JOB_KEYS = {
     "exit_code",
     "parameters",
     "parent_job",
+    "started_by",
     "child_jobs",
 }
 

@@ -119,6 +119,7 @@ def test_starting_a_job_answers_201_with_the_job(world, role):
     assert job["parameters"] == {"service": "web", "retries": 2, "force": False, "options": {"a": [1]}}
     assert (job["started"], job["ended"], job["exit_code"]) == (None, None, None)
     assert job["status_reason"] == "Waiting for a worker of group lab to pick it up (0 of 4 slots busy)."
+    assert job["started_by"] == {"kind": "api", "name": user.username}
     stored = Job.objects.get(pk=job["id"])
     assert (stored.timeout_seconds, stored.started_by) == (600, user.username)
 
@@ -184,6 +185,30 @@ def test_a_job_names_the_job_that_started_it_and_the_jobs_it_started(world):
     assert listed[str(parent.pk)]["child_jobs"] == [str(first.pk), str(second.pk)]
     assert listed[str(second.pk)]["parent_job"] == str(parent.pk)
     assert listed[str(world.finished.pk)]["child_jobs"] == []
+    assert shown["started_by"] == {"kind": "user", "name": world.finished.started_by}
+    assert child["started_by"] == {"kind": "parent", "name": str(parent.pk)}
+
+
+def test_jobs_are_filtered_by_how_they_were_started(world):
+    (parent,) = job_services.claim_jobs(worker=world.worker)
+    child = job_services.start_child_job(
+        parent=parent, runbook_name=RB, parameters={"service": "a"}, worker=world.worker
+    )
+    client = client_for(world.people.operator)
+    body = {"runbook": RB, "run_on": "lab", "parameters": {"service": "b"}}
+    by_api = client.post(world.url("jobs/"), body, format="json").json()["id"]
+
+    def listed(kind: str) -> set[str]:
+        return {job["id"] for job in client.get(world.url(f"jobs/?started_by={kind}")).json()["results"]}
+
+    assert listed("api") == {by_api}
+    assert listed("parent") == {str(child.pk)}
+    assert listed("user") == {str(world.finished.pk), str(world.queued.pk)}
+    assert listed("schedule") == listed("webhook") == set()
+    before = state()
+    error = assert_error(client.get(world.url("jobs/?started_by=robot")), 400, field="started_by")
+    assert "user, api, schedule, webhook, parent" in str(error)
+    assert state() == before
 
 
 def test_every_status_is_one_of_the_documented_names(world):

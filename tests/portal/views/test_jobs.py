@@ -239,11 +239,14 @@ def test_the_list_filters_by_status_runbook_and_group(world, client_for, query, 
 
 
 def test_the_filters_show_what_is_chosen(world, client_for):
-    html = client_for(world.people.reader).get(url(world, "jobs") + "?status=Failed&runbook=hello").content.decode()
+    query = "?status=Failed&runbook=hello&started_by=webhook"
+    html = client_for(world.people.reader).get(url(world, "jobs") + query).content.decode()
 
     assert '<option value="Failed" selected>' in html
+    assert '<option value="webhook" selected>Webhook</option>' in html
     assert 'name="runbook" value="hello"' in html
-    assert re.findall(r'<option value="([A-Za-z]+)"', html) == [
+    statuses = re.search(r'<select[^>]*name="status".*?</select>', html, re.S).group(0)
+    assert re.findall(r'<option value="([A-Za-z]+)"', statuses) == [
         "New",
         "Queued",
         "Activating",
@@ -261,6 +264,38 @@ def test_an_unknown_status_filter_is_a_400(world, client_for, query):
 
     assert response.status_code == 400
     assert b"status is one of New, Queued" in response.content
+
+
+def test_the_list_filters_by_how_jobs_were_started_and_names_a_schedule_or_webhook(world, client_for):
+    by_hand, by_schedule, by_webhook = world.start(), world.start(), world.start()
+    Job.objects.filter(pk=by_schedule.pk).update(started_by_kind="schedule", started_by="Nightly <cleanup>")
+    Job.objects.filter(pk=by_webhook.pk).update(started_by_kind="webhook", started_by="From monitoring")
+    client = client_for(world.people.reader)
+
+    html = client.get(url(world, "jobs")).content.decode()
+    only_schedules = client.get(url(world, "jobs") + "?started_by=schedule")
+    refused = client.get(url(world, "jobs") + "?started_by=robot")
+
+    jobs = (by_hand, by_schedule, by_webhook)
+    row = {j.pk: re.search(rf'<tr data-job-id="{j.pk}">(.*?)</tr>', html, re.S).group(1) for j in jobs}
+    assert '<div class="muted small started-by">by schedule Nightly &lt;cleanup&gt;</div>' in row[by_schedule.pk]
+    assert '<div class="muted small started-by">by webhook From monitoring</div>' in row[by_webhook.pk]
+    assert "started-by" not in row[by_hand.pk]
+    assert rows(only_schedules) == [str(by_schedule.pk)]
+    assert refused.status_code == 400 and b"started_by is one of user, api" in refused.content
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "shown"),
+    [("user", "oscar", "oscar"), ("api", "oscar", "oscar (API)"), ("schedule", "Nightly", "schedule Nightly")],
+)
+def test_the_blade_says_who_or_what_started_the_job(world, client_for, kind, name, shown):
+    job = world.start()
+    Job.objects.filter(pk=job.pk).update(started_by_kind=kind, started_by=name)
+
+    html = client_for(world.people.reader).get(url(world, "job", job)).content.decode()
+
+    assert f"<dt>Started by</dt><dd>{shown}</dd>" in html
 
 
 def test_an_htmx_request_gets_just_the_table(world, client_for):
