@@ -150,6 +150,7 @@ JOB_SIDE = {
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("get", "api:job-list"): {
         "status": "Running",
+        "started_by": "user",
         "runbook": "rb",
         "run_on": "lab",
         "created_after": "2026-01-01T00:00:00Z",
@@ -227,6 +228,7 @@ QUERY_ACCEPTABLE: dict[tuple[str, str], set[str]] = {
     ("api:job-list", "runbook"): set(QUERY_VALUES) - {"a NUL"},
     ("api:job-list", "run_on"): set(QUERY_VALUES) - {"a NUL"},
     ("api:job-list", "status"): {"empty"},
+    ("api:job-list", "started_by"): {"empty"},
     ("api:job-list", "created_after"): {"empty"},
     ("api:job-list", "created_before"): {"empty"},
     ("api:job-streams", "stream"): {"empty"},
