@@ -17,6 +17,7 @@ from django.test import override_settings
 
 from portal import embedded_redis
 from tests.support.passwords import FAST_PASSWORD_HASHERS
+from tests.support.people import SHARED, SharedPeoplePlugin, can_share, create_user, make_people
 from tests.support.postgres import start_postgres
 
 USE_SQLITE = os.environ.get("TEST_DATABASE", "postgres") == "sqlite"
@@ -39,16 +40,29 @@ def pytest_collection_modifyitems(config, items):
 class LongestFirst:
     """Under xdist, hand out the tests that start real processes first: one handed out last leaves the other
     processes idle while it runs. Last of the collection hooks, or pytest-django's own ordering (transactional
-    tests after the others) would undo it. Every process sorts alike (xdist checks that they collected alike)."""
+    tests after the others) would undo it. Every process sorts alike (xdist checks that they collected alike).
+    Within each kind, the tests that can share the `people` rows come together (tests.support.people)."""
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items):
-        items.sort(key=_slowness)
+        items.sort(key=lambda item: (_slowness(item), not can_share(item)))
+
+
+class PeopleTogether:
+    """Without xdist, pytest-django's order stays (no database, then TestCase-like, then transactional tests);
+    within it, the tests that can share the `people` rows come together."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items):
+        items.sort(key=lambda item: not can_share(item))
 
 
 def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):
         config.pluginmanager.register(LongestFirst(), "longest-first")
+    else:
+        config.pluginmanager.register(PeopleTogether(), "people-together")
+    config.pluginmanager.register(SharedPeoplePlugin(), "shared-people")
 
 
 def _slowness(item) -> int:
@@ -203,51 +217,49 @@ def log_dir(run_dir) -> Path:
 
 @pytest.fixture
 def make_user(db):
-    from django.contrib.auth import get_user_model
+    return create_user
 
-    def make(username: str, *, staff: bool = False, password: str = "correct horse battery"):
-        return get_user_model().objects.create_user(
-            username=username, password=password, is_staff=staff, email=f"{username}@example.test"
-        )
 
-    return make
+@pytest.fixture(scope="session")
+def _shared_people_rolled_back_last(django_db_setup):
+    """Torn down before the test database it depends on: the shared transaction must end first."""
+    yield
+    SHARED.close()
 
 
 @pytest.fixture
-def people(make_user):
-    """An account with an Owner, an Operator and a Reader, and a stranger with an account of their own."""
-    from automation.models import Role
-    from automation.services.accounts import add_member, create_account
-    from automation.services.actor import Actor
-
-    system = Actor.for_system()
-    owner = make_user("olivia")
-    operator = make_user("oscar")
-    reader = make_user("rita")
-    stranger = make_user("sam")
-    account = create_account(name="contoso-automation", owner=owner, actor=system)
-    add_member(account=account, username="oscar", role=Role.OPERATOR, actor=system)
-    add_member(account=account, username="rita", role=Role.READER, actor=system)
-    other = create_account(name="fabrikam-automation", owner=stranger, actor=system)
-
-    class People:
-        pass
-
-    p = People()
-    p.account, p.other_account = account, other
-    p.owner, p.operator, p.reader, p.stranger = owner, operator, reader, stranger
-    p.by_role = {"owner": owner, "operator": operator, "reader": reader, "stranger": stranger}
-    return p
+def people(request, make_user, _shared_people_rolled_back_last):
+    """An account with an Owner, an Operator and a Reader, and a stranger with an account of their own
+    (tests.support.people: made once for consecutive tests that use them)."""
+    if SHARED.serving is request.node:
+        return SHARED.people()
+    return make_people(make_user)
 
 
 @pytest.fixture
 def client_for(client):
-    """`client_for(user)`: a Django test client signed in as that user."""
+    """`client_for(user)`: a Django test client signed in as that user.
+
+    The session force_login would make, written directly: force_login also sends user_logged_in (last_login,
+    django-axes' access log, its failure counter reset) and cycles the session key, half of a client's cost,
+    and no test reads those (the sign-in tests sign in through the form)."""
+    from importlib import import_module
+
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.test import Client
 
     def make(user):
         c = Client()
-        c.force_login(user)
+        session = import_module(settings.SESSION_ENGINE).SessionStore()
+        session[SESSION_KEY] = user._meta.pk.value_to_string(user)
+        session[BACKEND_SESSION_KEY] = c._get_backend()
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.save()
+        name = settings.SESSION_COOKIE_NAME
+        c.cookies[name] = session.session_key
+        c.cookies[name].update(
+            {"path": "/", "domain": settings.SESSION_COOKIE_DOMAIN, "secure": settings.SESSION_COOKIE_SECURE or None}
+        )
         return c
 
     return make

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from workers.cli import build_parser
 
-pytestmark = pytest.mark.sqlite
+# Not in the SQLite pass (no `sqlite` mark): nothing here reaches the suite's database.
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -12,9 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-pytestmark = pytest.mark.sqlite
+# Not in the SQLite pass (no `sqlite` mark): nothing here reaches the suite's database.
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "automation"

@@ -470,7 +470,8 @@ PRINT_SETTINGS = (
 
 
 def settings_process(tmp_path, **variables) -> subprocess.CompletedProcess:
-    """A fresh Python that loads portal.settings with these variables (and no other RETENTION_*)."""
+    """A fresh Python that loads portal.settings with these variables (and no other RETENTION_*). It reaches
+    no database, so the tests that only read settings are not in the SQLite pass."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RETENTION_", "PYTEST_", "DJANGO_"))}
     env.update(
         {
@@ -486,7 +487,6 @@ def settings_process(tmp_path, **variables) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.sqlite
 def test_retention_defaults_to_azures_30_days_and_a_year_of_audit(tmp_path):
     result = settings_process(tmp_path)
 
@@ -508,7 +508,6 @@ def test_retention_settings_are_read_from_the_environment(tmp_path):
     assert result.stdout.split() == ["7", "14", "730", "10000", "600", "600"]
 
 
-@pytest.mark.sqlite
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [

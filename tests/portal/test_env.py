@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
-pytestmark = pytest.mark.sqlite
+# Not in the SQLite pass (no `sqlite` mark): nothing here reaches the suite's database.
 
 NAME = "PORTAL_TEST_VARIABLE"
 

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 
 from tests.support.processes import BASE_DIR
 
-pytestmark = pytest.mark.sqlite
+# Not in the SQLite pass (no `sqlite` mark): nothing here reaches the suite's database.
 
 # Variables the settings read that a test process may have set: each case starts without them.
 READ_BY_SETTINGS = (

@@ -26,7 +26,7 @@ import workers
 from automation import agent_package
 from tests.support.postgres import free_port
 
-pytestmark = pytest.mark.sqlite
+# Not in the SQLite pass (no `sqlite` mark): nothing here reaches the suite's database.
 
 BASE_DIR = Path(__file__).resolve().parents[3]
 WORKERS = BASE_DIR / "workers"
