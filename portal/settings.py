@@ -325,10 +325,24 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024
 # ASCII (Python's json.dumps does) sends up to 12 bytes for one of them (a surrogate pair), plus the name and
 # description: the variables' operations alone take bodies this large.
 VARIABLE_MAX_BODY_BYTES = env_int("VARIABLE_MAX_BODY_BYTES", 12 * 1024 * 1024 + 64 * 1024, minimum=1024)
+# Webhooks (POST /webhooks/<id>): the largest body a caller may send (Azure's limit), how many calls a minute
+# one webhook takes, the headers kept out of a job's WebhookData, and how far a signed call's timestamp may be
+# from the server's clock.
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 512 * 1024, minimum=1024, maximum=16 * 1024 * 1024)
+WEBHOOK_CALLS_PER_MINUTE = env_int("WEBHOOK_CALLS_PER_MINUTE", 60, minimum=1)
+WEBHOOK_REDACTED_HEADERS = env_list("WEBHOOK_REDACTED_HEADERS", ["Authorization", "Cookie", "X-Api-Key"])
+WEBHOOK_SIGNATURE_TOLERANCE_SECONDS = env_int("WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", 300, minimum=1, maximum=3600)
 # Django's cap on any body it reads into memory. Over it, the API answers the same JSON 413 as its parsers
 # give over their own (smaller) limits; a page answers its 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = (
-    max(AGENT_MAX_BODY_BYTES, AGENT_STREAM_MAX_BODY_BYTES, API_MAX_BODY_BYTES, VARIABLE_MAX_BODY_BYTES) + 1024
+    max(
+        AGENT_MAX_BODY_BYTES,
+        AGENT_STREAM_MAX_BODY_BYTES,
+        API_MAX_BODY_BYTES,
+        VARIABLE_MAX_BODY_BYTES,
+        WEBHOOK_MAX_BODY_BYTES,
+    )
+    + 1024
 )
 # Failed authentications from one address within a minute before answers become 429.
 AUTH_FAILURES_PER_MINUTE = env_int("AUTH_FAILURES_PER_MINUTE", 30, minimum=1)

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
+from automation.api import webhooks as webhook_calls
 from automation.api.errors import no_such_operation
 from automation.api.middleware import api_csrf_failure, api_error_view
 from portal.views import (
@@ -140,7 +141,9 @@ urlpatterns = [
         ),
         name="api-docs",
     ),
-    re_path(r"^(agentsvc|api)(/|$)", no_such_operation),
+    # A webhook's URL, as shown at its creation (a trailing slash is taken too: callers add one).
+    re_path(r"^webhooks/(?P<webhook_id>[^/]+)/?$", webhook_calls.call, name="webhook-call"),
+    re_path(r"^(agentsvc|api|webhooks)(/|$)", no_such_operation),
     path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
@@ -35,6 +36,7 @@ from automation.services.notifications import create_notification
 from automation.services.runbooks import create_runbook, publish_runbook
 from automation.services.tokens import create_token
 from automation.services.variables import create_variable
+from automation.services.webhooks import create_webhook
 from automation.services.workers import register_worker
 from tests.automation.api.assets_support import (
     CERTIFICATE,
@@ -54,7 +56,7 @@ AGENTS = ("no key", "wrong key", "account key", "worker credential")
 # The admin site guards every one of its views the same way (staff only, via `admin_view`): its
 # generated per-model routes are one row, asked of its index.
 ADMIN = "admin:*"
-NO_SUCH_OPERATION = "^(agentsvc|api)(/|$)"
+NO_SUCH_OPERATION = "^(agentsvc|api|webhooks)(/|$)"
 
 
 def walk(patterns=None, namespace: str = "", prefix: str = "") -> set[str]:
@@ -134,6 +136,9 @@ class World:
             account=account, name="Unused", fields=[{"name": "Host", "type": "string"}], actor=SYSTEM
         )
         self.child = job_services.start_child_job(parent=claimed, runbook_name="hello", worker=self.worker)
+        issued = create_webhook(runbook=runbook, actor=SYSTEM, name="Monitor", run_on="lab")
+        self.webhook = issued.webhook
+        self.webhook_path = issued.uri.removeprefix(settings.PORTAL_BASE_URL)
 
     def kwargs(self, route: str) -> dict[str, Any]:
         values = {
@@ -161,6 +166,7 @@ class World:
             "certificate_id": self.certificate.pk,
             "connection_id": self.connection.pk,
             "connection_type_id": self.connection_type.pk,
+            "webhook_id": self.webhook.pk,
         }
         return {name: values[name] for name in _parameters(route)}
 
@@ -236,6 +242,11 @@ ROUTES: dict[str, list[Row]] = {
     "favicon": [Row("get", PUBLIC)],
     "schema": [Row("get", PUBLIC)],
     "api-docs": [Row("get", PUBLIC)],
+    # Anyone with its URL (the token is the credential); anybody else gets one 400 whoever they are.
+    "webhook-call": [
+        Row("post", {"anonymous": 202, "reader": 202}, path=lambda w: w.webhook_path),
+        Row("post", {"anonymous": 400, "owner": 400}, path=lambda w: w.webhook_path.replace("token=", "token=x")),
+    ],
     "login": [Row("get", {"anonymous": 200, "reader": 302})],
     "logout": [Row("post", {"anonymous": 302, "reader": 302})],
     NO_SUCH_OPERATION: [
@@ -367,6 +378,18 @@ ROUTES: dict[str, list[Row]] = {
     ],
     "api:runbook-publish": [Row("post", who(401, 404, 403, 200, 200))],
     "api:runbook-versions": [Row("get", API_READ)],
+    "api:webhook-list": [
+        Row("get", API_READ),
+        Row("post", API_CREATE, {"name": "new", "run_on": "lab"}),
+    ],
+    "api:webhook-detail": [
+        Row("get", API_READ),
+        Row("patch", API_CHANGE, {"enabled": False}),
+        Row("delete", API_DELETE),
+    ],
+    "api:webhook-rotate": [Row("post", API_CHANGE)],
+    "api:webhook-extend": [Row("post", API_CHANGE, {"expiry_time": "2099-01-01T00:00:00Z"})],
+    "api:webhook-signing": [Row("post", API_CHANGE), Row("delete", API_CHANGE)],
     "api:job-list": [
         Row("get", API_READ),
         Row("post", who(401, 404, 403, 201, 201), {"runbook": "hello", "run_on": "lab"}),

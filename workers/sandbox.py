@@ -34,6 +34,8 @@ Parameters reach a runbook two ways:
     HYBRIDWORKER_PARAMETERS_FILE holds the path of parameters.json, `{"name": value, ...}` with the
     values in their JSON types. Structured values, and strings that start with "-", are easiest to
     read from there.
+  * A job a webhook started also has WebhookData ({"WebhookName", "RequestBody", "RequestHeader"}) in
+    that file, and as a named argument (compact JSON) when the runbook declares a WebhookData parameter.
 
 The runbook's environment is minimal: PATH (the agent's, after the state folder's `bin/`, whose `hybridworker`
 runs this agent's own CLI, for `hybridworker asset`), HOME and the working folder (the sandbox), TMPDIR (the

@@ -26,7 +26,8 @@ from automation.services.errors import NotFound, ServiceError
 
 logger = logging.getLogger("automation.api")
 
-API_PATH = re.compile(r"/(agentsvc|api)(/|$)")
+# /webhooks/ too: its callers are programs, which get JSON errors like the APIs' clients.
+API_PATH = re.compile(r"/(agentsvc|api|webhooks)(/|$)")
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
@@ -39,6 +40,10 @@ def no_such_operation_detail(path: str) -> str:
         return (
             f"There is no agent API operation at {path}. Check the endpoint URL: it is the agent service URL "
             "on the Automation account's Keys blade."
+        )
+    if path.startswith("/webhooks"):
+        return (
+            f"There is no webhook at {path}: a webhook's URL is /webhooks/<id>?token=<token>, as shown at its creation."
         )
     return f"There is no management API operation at {path}. The operations are listed at /api/docs/."
 
@@ -75,7 +80,8 @@ def _describe(request, exc, view) -> tuple[int, dict, dict] | None:
         body = {"code": exc.code, "detail": exc.detail}
         if exc.field:
             body["field"] = exc.field
-        return exc.status, body, {}
+        retry_after = getattr(exc, "retry_after", None)
+        return exc.status, body, ({"Retry-After": str(retry_after)} if retry_after else {})
     if isinstance(exc, RequestDataTooBig):
         # Django's own cap (DATA_UPLOAD_MAX_MEMORY_SIZE) fired before the parser's: the same 413.
         exc = PayloadTooLarge(f"The request body is over the {body_limit(view)} byte limit.")

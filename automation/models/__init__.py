@@ -14,6 +14,7 @@ from automation.models.keys import AccountKey
 from automation.models.notifications import Notification, NotificationReceipt
 from automation.models.runbooks import Runbook, RunbookType, RunbookVersion
 from automation.models.tokens import ApiToken
+from automation.models.webhooks import Webhook
 from automation.models.workers import HybridWorker, HybridWorkerGroup
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "RunbookVersion",
     "StartedBy",
     "Variable",
+    "Webhook",
 ]

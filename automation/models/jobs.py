@@ -87,6 +87,13 @@ class Job(models.Model):
     started_by_kind = models.CharField(max_length=16, choices=StartedBy.choices, default=StartedBy.USER)
     # The job whose runbook started this one (Start-AutomationRunbook); kept when the parent's row goes.
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    # The webhook whose call started this job, and that call's WebhookData ({"WebhookName", "RequestBody",
+    # "RequestHeader"}) sealed (automation.services.sealing): a caller's body may carry secrets of its own,
+    # so it reaches the runbook and nobody else.
+    webhook = models.ForeignKey(
+        "automation.Webhook", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    sealed_webhook_data = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)

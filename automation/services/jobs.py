@@ -32,8 +32,9 @@ from automation.models import (
     Runbook,
     RunbookVersion,
     StartedBy,
+    Webhook,
 )
-from automation.services import crypto, leases
+from automation.services import crypto, leases, sealing
 from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
@@ -228,9 +229,12 @@ def _queue(
     snapshot: dict[str, Any] | None = None,
     parent: Job | None = None,
     started_by: tuple[StartedBy, str] | None = None,
+    webhook: Webhook | None = None,
+    webhook_data: dict[str, Any] | None = None,
 ) -> Job:
     """Queue the job. `started_by` is (how, by whom) when no person starts it; a person is `actor`, who came
-    through the portal or the API (`actor.via`), and a child job's starter is its parent."""
+    through the portal or the API (`actor.via`), and a child job's starter is its parent. A webhook's call
+    passes the webhook and its WebhookData, which is sealed to the job's row."""
     account = runbook.account
     if parent is not None:
         started_by = (StartedBy.PARENT, str(parent.pk))
@@ -238,11 +242,18 @@ def _queue(
         started_by = (StartedBy(actor.via or StartedBy.USER), actor.name)
     shown, secrets = split_secrets(declaration, values)
     now = timezone.now()
+    job_id = uuid.uuid4()
+    sealed_data = ""
+    if webhook_data is not None:
+        sealed_data = sealing.seal(
+            account=account, kind="job", row_id=job_id, field="webhook_data", plaintext=json.dumps(webhook_data)
+        )
     with transaction.atomic():
         # The row lock makes a concurrent delete_runbook wait for this job (and then refuse).
         if not Runbook.objects.select_for_update().filter(pk=runbook.pk).exists():
             raise InvalidInput(f"Runbook {runbook.name!r} was just deleted.", field="runbook")
         job = Job.objects.create(
+            id=job_id,
             account=account,
             runbook=runbook,
             runbook_name=runbook.name,
@@ -261,12 +272,16 @@ def _queue(
             started_by=started_by[1],
             queued_at=now,
             parent=parent,
+            webhook=webhook,
+            sealed_webhook_data=sealed_data,
         )
         details = {"runbook": runbook.name, "run_on": group.name}
         if version is not None:
             details["version"] = version.number
         if parent is not None:
             details["parent_job"] = str(parent.pk)
+        if webhook is not None:
+            details["webhook"] = webhook.name
         record_event(
             actor=actor, action="job.test" if snapshot else "job.start", account=account, target=job, details=details
         )
@@ -317,7 +332,8 @@ def claim_jobs(*, worker: HybridWorker, limit: int = 1) -> list[Job]:
             pickup_ms=pickup,
             status_reason="",
         )
-        jobs = list(Job.objects.select_related("version").filter(pk__in=candidates, lease_id=lease))
+        # The account too: job_for_agent opens a webhook's sealed data with its key, on the long-poll's event loop.
+        jobs = list(Job.objects.select_related("version", "account").filter(pk__in=candidates, lease_id=lease))
         for job in jobs:
             live.push_job_status(job)
     return jobs
@@ -329,6 +345,19 @@ def _ms_between(since: datetime | None, now: datetime) -> int:
 
 def stop_requests(*, worker: HybridWorker) -> list[str]:
     return [str(pk) for pk in Job.objects.filter(worker=worker, status=JobStatus.STOPPING).values_list("pk", flat=True)]
+
+
+WEBHOOK_DATA = "WebhookData"
+
+
+def webhook_data(job: Job) -> dict[str, Any] | None:
+    """The WebhookData of a job a webhook started ({"WebhookName", "RequestBody", "RequestHeader"}), else None."""
+    if not job.sealed_webhook_data:
+        return None
+    text = sealing.unseal(
+        account=job.account, kind="job", row_id=job.pk, field="webhook_data", sealed=job.sealed_webhook_data
+    )
+    return json.loads(text)
 
 
 def job_for_agent(job: Job) -> dict[str, Any]:
@@ -344,6 +373,11 @@ def job_for_agent(job: Job) -> dict[str, Any]:
             "sha256": version.sha256,
             "parameters": version.parameters,
         }
+    parameters = {**job.parameters, **_secrets(job)}
+    data = webhook_data(job)
+    if data is not None and any(p.get("name") == WEBHOOK_DATA for p in source["parameters"]):
+        # As Azure passes it: a named argument of the runbook that declares it.
+        parameters[WEBHOOK_DATA] = data
     return {
         "id": str(job.pk),
         "lease": str(job.lease_id),
@@ -352,8 +386,10 @@ def job_for_agent(job: Job) -> dict[str, Any]:
         "runbook_type": source["runbook_type"],
         "content": source["content"],
         "sha256": source["sha256"],
-        "parameters": {**job.parameters, **_secrets(job)},
+        "parameters": parameters,
         "declared": source["parameters"],
+        # Always, whether declared or not: the agent writes it into the parameters file for the helpers.
+        "webhook_data": data,
         "timeout_seconds": job.timeout_seconds,
         "attempt": job.attempt,
     }

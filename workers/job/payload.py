@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+WEBHOOK_DATA = "WebhookData"
+
 
 @dataclass(frozen=True)
 class JobPayload:
@@ -26,6 +28,8 @@ class JobPayload:
     problem: str | None = None
     # The server runs a job again (as a new attempt, under a new lease) when its worker was lost.
     attempt: int = 1
+    # A webhook's call ({"WebhookName", "RequestBody", "RequestHeader"}); None for a job nobody called.
+    webhook_data: dict[str, Any] | None = None
 
     @classmethod
     def parse(cls, data: Any) -> JobPayload:
@@ -59,4 +63,12 @@ class JobPayload:
             timeout_seconds=timeout if problem is None else None,
             problem=problem,
             attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) and attempt > 1 else 1,
+            webhook_data=data.get("webhook_data") if isinstance(data.get("webhook_data"), dict) else None,
         )
+
+    def file_parameters(self) -> dict[str, Any]:
+        """What parameters.json holds: the parameters, and WebhookData whether the runbook declares it or not
+        (hybridworker_runbook.webhook_data() and automationassets.get_webhook_data() read it there)."""
+        if self.webhook_data is None:
+            return self.parameters
+        return {**self.parameters, WEBHOOK_DATA: self.webhook_data}

@@ -147,7 +147,7 @@ class JobRun:
                 FAILED, None, f"runbooks of type {p.runbook_type!r} cannot run on worker {ctx.worker_name}", True
             )
         try:
-            script = sandbox.write_runbook(p.runbook_type, p.content, p.parameters)
+            script = sandbox.write_runbook(p.runbook_type, p.content, p.file_parameters())
             command = sandbox.command(
                 p.runbook_type, script, p.parameters, p.declared, ctx.interpreters, ctx.worker_name
             )

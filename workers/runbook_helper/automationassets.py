@@ -8,6 +8,11 @@ A runbook written for Azure runs here unchanged:
     login = automationassets.get_automation_credential("ServiceLogin")   # {"username", "password"}
     automationassets.set_automation_variable("LastRun", "2026-12-06T09:00:00Z")
     result = automationassets.start_automation_runbook("Child", {"Count": 3}, wait=True)
+    call = automationassets.get_webhook_data()  # a webhook's call, or None
+
+A runbook a webhook starts gets the call as Azure's WebhookData ({"WebhookName", "RequestBody",
+"RequestHeader"}): as the named argument `--WebhookData <JSON>` when it declares that parameter, and always in the
+parameters file, which get_webhook_data() reads (it asks no server).
 
 Every call is one HTTP request to the agent that runs the job (HYBRIDWORKER_ASSETS_URL, with the job's token
 HYBRIDWORKER_ASSETS_TOKEN, both in the runbook's environment only), which asks the server under the job's lease:
@@ -34,6 +39,7 @@ __all__ = [
     "get_automation_connection",
     "get_automation_credential",
     "get_automation_variable",
+    "get_webhook_data",
     "set_automation_variable",
     "start_automation_runbook",
 ]
@@ -58,6 +64,16 @@ class AutomationAssetError(Exception):
 
 class AutomationAssetNotFound(AutomationAssetError):
     """No asset of that kind and name in the job's account (Azure's name for the error)."""
+
+
+def get_webhook_data() -> dict[str, Any] | None:
+    """The WebhookData of the call that started this job; None when no webhook started it (or outside a job)."""
+    path = os.environ.get("HYBRIDWORKER_PARAMETERS_FILE")
+    if not path:
+        return None
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle).get("WebhookData")
+    return data if isinstance(data, dict) else None
 
 
 def inside_job() -> bool:

@@ -7,6 +7,7 @@ functions write such lines (every line of a multi-line text gets the prefix) and
     import hybridworker_runbook as hrw
 
     params = hrw.parameters()          # {"name": value, ...}, also passed as --name value arguments
+    call = hrw.webhook_data()          # a webhook's call: {"WebhookName", "RequestBody", "RequestHeader"}
     hrw.write_verbose("connecting to " + params["server"])
     hrw.write_progress(50)             # a Progress record "50%"
     hrw.write_warning("disk almost full")
@@ -38,6 +39,7 @@ if __package__:
         get_automation_connection,
         get_automation_credential,
         get_automation_variable,
+        get_webhook_data,
         set_automation_variable,
         start_automation_runbook,
     )
@@ -49,6 +51,7 @@ else:
         get_automation_connection,
         get_automation_credential,
         get_automation_variable,
+        get_webhook_data,
         set_automation_variable,
         start_automation_runbook,
     )
@@ -60,11 +63,13 @@ __all__ = [
     "get_automation_connection",
     "get_automation_credential",
     "get_automation_variable",
+    "get_webhook_data",
     "job_id",
     "parameters",
     "sandbox",
     "set_automation_variable",
     "start_automation_runbook",
+    "webhook_data",
     "write_error",
     "write_output",
     "write_progress",
@@ -113,6 +118,12 @@ def parameters() -> dict[str, Any]:
         return {}
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def webhook_data() -> dict[str, Any] | None:
+    """The call that started the job, when a webhook did: {"WebhookName", "RequestBody" (the body as sent, as
+    text), "RequestHeader" ({name: value}, less the redacted ones)}; None otherwise."""
+    return get_webhook_data()
 
 
 def job_id() -> str | None:

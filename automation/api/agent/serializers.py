@@ -203,6 +203,11 @@ class JobPayloadSerializer(serializers.Serializer):
     declared = serializers.ListField(child=serializers.DictField())
     timeout_seconds = serializers.IntegerField(allow_null=True)
     attempt = serializers.IntegerField(help_text="1, or more when a lost worker's job is run again.")
+    webhook_data = serializers.JSONField(
+        allow_null=True,
+        help_text='The call of the webhook that started the job ({"WebhookName", "RequestBody", "RequestHeader"}), '
+        "for the parameters file; null for any other job.",
+    )
 
 
 class NextJobsResponse(serializers.Serializer):

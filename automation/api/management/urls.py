@@ -11,6 +11,7 @@ from automation.api.management import (
     notifications,
     runbooks,
     variables,
+    webhooks,
     workers,
 )
 from automation.validators import NAME_PATTERN, is_name
@@ -57,6 +58,27 @@ urlpatterns = [
         account + "runbooks/<name:runbook_name>/versions/",
         runbooks.RunbookVersions.as_view(),
         name="runbook-versions",
+    ),
+    path(account + "runbooks/<name:runbook_name>/webhooks/", webhooks.WebhookList.as_view(), name="webhook-list"),
+    path(
+        account + "runbooks/<name:runbook_name>/webhooks/<uuid:webhook_id>/",
+        webhooks.WebhookDetail.as_view(),
+        name="webhook-detail",
+    ),
+    path(
+        account + "runbooks/<name:runbook_name>/webhooks/<uuid:webhook_id>/rotate/",
+        webhooks.WebhookRotate.as_view(),
+        name="webhook-rotate",
+    ),
+    path(
+        account + "runbooks/<name:runbook_name>/webhooks/<uuid:webhook_id>/extend/",
+        webhooks.WebhookExtend.as_view(),
+        name="webhook-extend",
+    ),
+    path(
+        account + "runbooks/<name:runbook_name>/webhooks/<uuid:webhook_id>/signing/",
+        webhooks.WebhookSigning.as_view(),
+        name="webhook-signing",
     ),
     path(account + "jobs/", jobs.JobList.as_view(), name="job-list"),
     path(account + "jobs/<uuid:job_id>/", jobs.JobDetail.as_view(), name="job-detail"),

@@ -134,6 +134,20 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     },
     ("patch", "api:connection-detail"): {"values": {"port": 2}, "description": "d"},
     ("delete", "api:connection-detail"): None,
+    ("post", "api:webhook-list"): {
+        "name": "new webhook",
+        "run_on": "lab",
+        "enabled": True,
+        "expiry_time": "2099-01-01T00:00:00Z",
+        "parameters": {"who": "me", "count": 2},
+        "signed": False,
+    },
+    ("patch", "api:webhook-detail"): {"name": "corpus webhook", "enabled": True, "parameters": {}, "run_on": "lab"},
+    ("delete", "api:webhook-detail"): None,
+    ("post", "api:webhook-rotate"): None,
+    ("post", "api:webhook-extend"): {"expiry_time": "2099-01-01T00:00:00Z"},
+    ("post", "api:webhook-signing"): None,
+    ("delete", "api:webhook-signing"): None,
     ("put", "agent:job-variable"): {"value": "changed"},
     ("post", "agent:job-children"): {"runbook": "rb", "parameters": {"who": "me", "count": 2}, "run_on": "lab"},
 }
@@ -204,6 +218,10 @@ ACCEPTABLE: dict[tuple[str, str], set[str]] = {
     **{(op, "values.port"): {"-1", "2**31"} for op in ("api:connection-list", "api:connection-detail")},  # an int field
     # A variable's value is any JSON value a database can store.
     ("agent:job-variable", "value"): {"5", "true", "a list", "an object", "null", "a NUL", "a control character"},
+    # A webhook's parameters: {} or null are the defaults; an int parameter takes any int.
+    **{(op, "parameters"): {"null", "an object"} for op in ("api:webhook-list", "api:webhook-detail")},
+    ("api:webhook-list", "parameters.count"): {"-1", "2**31"},
+    ("api:webhook-list", "expiry_time"): {"null"},  # a year from now
     ("agent:job-children", "parameters"): {"null"},  # the defaults
     ("agent:job-children", "parameters.count"): {"-1", "2**31"},
     ("agent:job-children", "run_on"): {"null"},  # the parent's group
@@ -364,6 +382,9 @@ def world(django_db_setup, django_db_blocker, redis_url):
         )
         create_certificate(account=account, name="corpus", content=MadeCertificate().der, exportable=True, actor=system)
         child = job_services.start_child_job(parent=job, runbook_name="rb", worker=registration.worker)
+        from automation.services.webhooks import create_webhook
+
+        webhook = create_webhook(runbook=runbook, actor=system, name="corpus webhook", run_on="lab").webhook
         yield World(
             values={
                 "account_id": str(account.pk),
@@ -380,6 +401,7 @@ def world(django_db_setup, django_db_blocker, redis_url):
                 "connection_name": "corpus connection",
                 "name": "corpus",
                 "child_id": str(child.pk),
+                "webhook_id": str(webhook.pk),
             },
             secrets={
                 "key": reveal_keys(account=account, actor=system)["primary"],

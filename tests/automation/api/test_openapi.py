@@ -59,6 +59,15 @@ MANAGEMENT_OPERATIONS = {
     ("delete", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/"),
     ("post", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/publish/"),
     ("get", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/versions/"),
+    ("get", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/webhooks/"),
+    ("post", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/webhooks/"),
+    ("get", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/webhooks/{webhook_id}/"),
+    ("patch", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/webhooks/{webhook_id}/"),
+    ("delete", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/webhooks/{webhook_id}/"),
+    ("post", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/webhooks/{webhook_id}/rotate/"),
+    ("post", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/webhooks/{webhook_id}/extend/"),
+    ("post", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/webhooks/{webhook_id}/signing/"),
+    ("delete", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/webhooks/{webhook_id}/signing/"),
     ("get", "/api/v1/accounts/{account_id}/jobs/"),
     ("post", "/api/v1/accounts/{account_id}/jobs/"),
     ("get", "/api/v1/accounts/{account_id}/jobs/{job_id}/"),
@@ -151,7 +160,7 @@ def test_the_schema_documents_requests_answers_and_errors(schema):
 
 def test_every_operation_lists_its_error_answers_with_the_error_body(schema):
     ops = operations(schema)
-    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 62
+    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 71
     error = schema["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"code", "detail"}
     for (method, path), operation in ops.items():
@@ -252,7 +261,8 @@ def test_a_name_in_a_path_is_stated_as_the_name_in_a_body(schema):
         for p in op.get("parameters", [])
         if p["name"] in ("group_name", "runbook_name")
     ]
-    assert len(in_paths) == 8  # groups: GET, DELETE, workers; runbooks: GET, PATCH, DELETE, publish, versions
+    # groups: GET, DELETE, workers; runbooks: GET, PATCH, DELETE, publish, versions; their webhooks: 9 operations
+    assert len(in_paths) == 17
     assert all(s == {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NAME_PATTERN} for s in in_paths)
     assert {k: body[k] for k in ("minLength", "maxLength", "pattern")} == {
         "minLength": 1,
