@@ -8,7 +8,7 @@ from automation.models import AutomationAccount, Credential
 from automation.services import assets, sealing
 from automation.services.actor import Actor
 from automation.services.assets import UNSET
-from automation.services.errors import InvalidInput
+from automation.services.errors import Conflict, InvalidInput
 from automation.validators import CODE, LINE, text_problem
 
 MAX_USERNAME_CHARS = 256
@@ -102,6 +102,14 @@ def delete_credential(*, account: AutomationAccount, name: str, actor: Actor) ->
     assets.require_writer(account=account, actor=actor)
     with transaction.atomic():
         credential = assets.find(Credential, account=account, name=name, lock=True)
+        # As in Azure: a group's Run as setting would silently fall back to the agent's default user.
+        groups = list(credential.run_as_groups.order_by("name").values_list("name", flat=True))
+        if groups:
+            raise Conflict(
+                f"Credential {credential.name!r} is the Run as credential of hybrid worker group(s) "
+                f"{', '.join(groups)}. Set their Run as to Default or another credential first.",
+                code="credential_in_use",
+            )
         assets.announce(actor=actor, account=account, row=credential, verb="delete")
         credential.delete()
 

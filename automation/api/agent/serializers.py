@@ -203,6 +203,13 @@ class JobPayloadSerializer(serializers.Serializer):
     declared = serializers.ListField(child=serializers.DictField())
     timeout_seconds = serializers.IntegerField(allow_null=True)
     attempt = serializers.IntegerField(help_text="1, or more when a lost worker's job is run again.")
+    run_as = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "The local user the job runs as (the user name of its group's Run as credential), or null for the "
+            "agent's default. The agent runs it so only when allowed (`hybridworker run --allow-run-as`)."
+        ),
+    )
 
 
 class NextJobsResponse(serializers.Serializer):

@@ -45,6 +45,7 @@ MANAGEMENT_OPERATIONS = {
     ("get", "/api/v1/accounts/{account_id}/groups/"),
     ("post", "/api/v1/accounts/{account_id}/groups/"),
     ("get", "/api/v1/accounts/{account_id}/groups/{group_name}/"),
+    ("patch", "/api/v1/accounts/{account_id}/groups/{group_name}/"),
     ("delete", "/api/v1/accounts/{account_id}/groups/{group_name}/"),
     ("get", "/api/v1/accounts/{account_id}/groups/{group_name}/workers/"),
     ("get", "/api/v1/accounts/{account_id}/workers/{worker_id}/"),
@@ -151,7 +152,7 @@ def test_the_schema_documents_requests_answers_and_errors(schema):
 
 def test_every_operation_lists_its_error_answers_with_the_error_body(schema):
     ops = operations(schema)
-    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 62
+    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 63
     error = schema["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"code", "detail"}
     for (method, path), operation in ops.items():
@@ -252,7 +253,7 @@ def test_a_name_in_a_path_is_stated_as_the_name_in_a_body(schema):
         for p in op.get("parameters", [])
         if p["name"] in ("group_name", "runbook_name")
     ]
-    assert len(in_paths) == 8  # groups: GET, DELETE, workers; runbooks: GET, PATCH, DELETE, publish, versions
+    assert len(in_paths) == 9  # groups: GET, PATCH, DELETE, workers; runbooks: GET, PATCH, DELETE, publish, versions
     assert all(s == {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NAME_PATTERN} for s in in_paths)
     assert {k: body[k] for k in ("minLength", "maxLength", "pattern")} == {
         "minLength": 1,
