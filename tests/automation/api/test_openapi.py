@@ -335,3 +335,12 @@ def test_enums_are_the_models_choices(schema):
     assert enum_of(components["StreamRecord"]["properties"]["stream"]) == JobStream.Stream.values
     assert enum_of(components["RecordRequest"]["properties"]["stream"]) == JobStream.Stream.values
     assert enum_of(components["JobFinishRequestRequest"]["properties"]["status"]) == [s.value for s in FINAL_STATUSES]
+
+
+def test_a_groups_run_as_is_in_the_schema_and_deleting_the_credential_it_names_states_its_409(schema):
+    ops = operations(schema)
+    assert "409" in ops[("delete", "/api/v1/accounts/{account_id}/credentials/{credential_name}/")]["responses"]
+    patch = ops[("patch", "/api/v1/accounts/{account_id}/groups/{group_name}/")]
+    assert {"200", "400", "403", "404"} <= patch["responses"].keys()
+    group = schema["components"]["schemas"]["Group"]["properties"]
+    assert group["run_as_credential"]["nullable"] is True
