@@ -381,6 +381,7 @@ def test_a_jobs_payload_carries_the_content_and_its_sha256(people, lab):
         "declared": job.version.parameters,
         "timeout_seconds": 30,
         "attempt": 1,
+        "run_as": None,
     }
 
 

@@ -207,8 +207,10 @@ class JobRun:
     async def _launch(self, sandbox: Sandbox, command: list[str], run_as: RunAs | None) -> Outcome:
         """Take the identity the runbook runs as (a private group when the agent is root), then run it."""
         p, ctx = self.payload, self.ctx
-        if run_as is None or ctx.private_groups is None:
+        if run_as is None:
             return await self._start_and_supervise(sandbox, command, None)
+        if ctx.private_groups is None:  # only a root agent switches users, and a root agent has them
+            return Outcome(FAILED, None, f"cannot start the runbook on worker {ctx.worker_name} as {run_as.name}", True)
         try:
             gid = await asyncio.to_thread(ctx.private_groups.acquire)
         except (NoPrivateGroup, OSError) as exc:

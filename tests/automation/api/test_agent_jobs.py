@@ -22,6 +22,7 @@ CONTENT = '#!/bin/bash\necho "hello $1"\n'
 DECLARED = [{"name": "who", "type": "string", "required": True}, {"name": "times", "type": "int", "default": 1}]
 PAYLOAD_KEYS = {
     "attempt",
+    "run_as",
     "id",
     "lease",
     "runbook",
