@@ -14,6 +14,7 @@ from automation.models import HybridWorkerGroup, Role
 from automation.queries.groups import groups_of
 from automation.services import groups as group_services
 from automation.services.access import require_role
+from automation.validators import NAME_MAX_LENGTH
 
 
 class GroupSerializer(serializers.ModelSerializer):
@@ -38,7 +39,9 @@ class GroupSerializer(serializers.ModelSerializer):
         return group.run_as_credential.name if group.run_as_credential is not None else None
 
 
-@extend_schema_field({"type": "string", "nullable": True})
+@extend_schema_field(
+    {"type": "string", "nullable": True, "minLength": 1, "maxLength": NAME_MAX_LENGTH, "pattern": openapi.NAME_PATTERN}
+)
 class RunAsField(serializers.JSONField):
     """Any JSON, handed to the service, which says what is wrong with it (a number is not a name)."""
 
