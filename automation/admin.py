@@ -137,10 +137,10 @@ class AccountKeyAdmin(ReadOnlyAdmin):
 
 @admin.register(HybridWorkerGroup)
 class HybridWorkerGroupAdmin(ReadOnlyAdmin):
-    list_display = ["name", "account", "created_at", "created_by", "deleting_since"]
+    list_display = ["name", "account", "run_as_credential", "created_at", "created_by", "deleting_since"]
     list_filter = ["created_at"]
     search_fields = ["name", "account__name", "id"]
-    list_select_related = ["account"]
+    list_select_related = ["account", "run_as_credential"]
 
 
 @admin.register(HybridWorker)

@@ -57,6 +57,34 @@ class GroupForm(ServiceForm):
     name = name_field(strip=False)
 
 
+class GroupRunAsForm(ServiceForm):
+    """Hybrid worker group settings: Run as Default (each agent's own run-as user) or Custom (a credential)."""
+
+    run_as = forms.ChoiceField(label="Run as", choices=[("default", "Default"), ("custom", "Custom")])
+    run_as_credential = forms.ChoiceField(
+        label="Credential",
+        required=False,
+        help_text="Jobs run as the local account its user name names, on agents started with --allow-run-as "
+        "naming it; elsewhere they fail at once, saying so. Its password is not used.",
+    )
+
+    def __init__(self, *args, credentials: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["run_as_credential"].choices = [("", "Choose a credential"), *((n, n) for n in credentials)]
+        # The select shows the credential picker only for Custom (static/js/portal.js).
+        self.fields["run_as"].widget.attrs["data-chooses"] = "true"
+        self.fields["run_as_credential"].shown_for = "custom"
+
+    def clean(self):
+        data = super().clean()
+        if data.get("run_as") == "custom" and not data.get("run_as_credential"):
+            self.add_error("run_as_credential", "Choose the credential whose user the group's jobs run as.")
+        return data
+
+    def credential_name(self) -> str | None:
+        return self.cleaned_data["run_as_credential"] if self.cleaned_data["run_as"] == "custom" else None
+
+
 class RunbookCreateForm(ServiceForm):
     name = name_field(strip=False)
     runbook_type = forms.ChoiceField(label="Runbook type", choices=RunbookType.choices)

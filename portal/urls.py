@@ -50,6 +50,7 @@ portal_patterns = [
     path("accounts/<uuid:account_id>/groups/add/", groups.add, name="group_add"),
     path("accounts/<uuid:account_id>/groups/<uuid:group_id>/", groups.group, name="group"),
     path("accounts/<uuid:account_id>/groups/<uuid:group_id>/delete/", groups.delete, name="group_delete"),
+    path("accounts/<uuid:account_id>/groups/<uuid:group_id>/run-as/", groups.run_as, name="group_run_as"),
     path("accounts/<uuid:account_id>/groups/<uuid:group_id>/add-worker/", groups.add_worker, name="group_add_worker"),
     path("accounts/<uuid:account_id>/groups/<uuid:group_id>/workers/", workers.group_workers, name="group_workers"),
     path("accounts/<uuid:account_id>/workers/<uuid:worker_id>/", workers.worker, name="worker"),

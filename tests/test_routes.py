@@ -290,6 +290,10 @@ ROUTES: dict[str, list[Row]] = {
         Row("post", who(302, 404, 403, 302, 302), kwargs=ON_THE_EMPTY_GROUP),
     ],
     "portal:group_add_worker": [Row("get", OPERATOR_DIALOG)],
+    "portal:group_run_as": [
+        Row("get", OPERATOR_DIALOG),
+        Row("post", OPERATOR_POST, {"run_as": "custom", "run_as_credential": "Admin"}),
+    ],
     "portal:group_workers": [Row("get", PAGE)],
     "portal:worker": [Row("get", PAGE)],
     "portal:worker_remove": [Row("get", OPERATOR_DIALOG), Row("post", who(302, 404, 403, 302, 302))],
@@ -362,6 +366,7 @@ ROUTES: dict[str, list[Row]] = {
     "api:group-list": [Row("get", API_READ), Row("post", who(401, 404, 403, 201, 201), {"name": "new"})],
     "api:group-detail": [
         Row("get", API_READ),
+        Row("patch", who(401, 404, 403, 200, 200), {"run_as_credential": "Admin"}),
         Row("delete", who(401, 404, 403, 202, 202), kwargs={"group_name": lambda w: w.empty_group.name}),
     ],
     "api:group-workers": [Row("get", API_READ)],

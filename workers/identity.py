@@ -15,6 +15,12 @@ the job ends every process still running with that gid (one that left the sessio
 An agent that does not run as root runs jobs as itself; `--run-as` naming anyone else is refused at start
 (exit status 2). Such jobs share the agent's uid: they are not kept apart from each other.
 
+A group's Run as setting (Azure's hybrid worker credentials) names a user for each of its jobs. The portal must
+not be able to make an agent run anything as root or as any user the machine's owner did not choose, so a root
+agent runs a job as that user only if `--allow-run-as` lists it (root itself only when listed by name) and it
+exists here; otherwise the job fails before its runbook starts, with a reason naming the worker, the user and
+the fix (RunAsRefused). A job so run gets the same private group as any other.
+
 Whatever the user, a runbook's command line (its named arguments, parameters among them) is visible to
 every process on the machine, as any command line is, unless /proc is mounted with hidepid.
 """
@@ -26,6 +32,7 @@ import fcntl
 import grp
 import os
 import pwd
+import shlex
 import signal
 import stat
 import subprocess
@@ -42,6 +49,17 @@ FALLBACK_USER = "nobody"
 PRIVATE_GIDS = range(59_000, 61_184)
 LOCK_DIR = Path("/run/hybridworker/gids")
 PROBE_SECONDS = 10.0
+
+
+# The start of every refusal's reason: the server's explanation of a failed job recognises it by this.
+REFUSED_PREFIX = "Run as: "
+
+
+class RunAsRefused(Exception):
+    """The job may not, or cannot, run as the user its group names; the message is the job's status reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(REFUSED_PREFIX + reason)
 
 
 class NoPrivateGroup(Exception):
@@ -96,8 +114,58 @@ def resolve_run_as(requested: str | None) -> RunAs | None:
         entry = _lookup(requested)
     if entry.pw_uid == 0:
         return None
+    return _spawnable(entry)
+
+
+def allowed_users(values: list[str] | None) -> frozenset[str]:
+    """`--allow-run-as USER[,USER...]`, repeatable, as one set of names. An agent that is not root may list only
+    itself: it could not switch to anyone else, and a list that says otherwise would mislead."""
+    names = frozenset(name.strip() for value in values or () for name in value.split(",") if name.strip())
+    if os.geteuid() != 0:
+        others = sorted(names - {agent_user()})
+        if others:
+            raise AgentError(
+                f"--allow-run-as {','.join(others)}: only an agent running as root can run jobs as another user; "
+                f"this one runs as {agent_user()}, and so do its jobs",
+                exit_code=EXIT_USAGE,
+            )
+    return names
+
+
+def user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+def _spawnable(entry: pwd.struct_passwd) -> RunAs:
     groups = tuple(dict.fromkeys(os.getgrouplist(entry.pw_name, entry.pw_gid)))
     return RunAs(name=entry.pw_name, uid=entry.pw_uid, gid=entry.pw_gid, groups=groups)
+
+
+def job_run_as(user: str, allowed: frozenset[str], worker_name: str) -> RunAs | None:
+    """Who a job whose group runs as `user` runs as: None for the agent itself. Raises RunAsRefused."""
+    fix = f"--allow-run-as {shlex.quote(user)}"
+    if os.geteuid() != 0:
+        if user == agent_user():
+            return None
+        raise RunAsRefused(
+            f"worker {worker_name}'s agent does not run as root, so it runs every job as itself "
+            f"({agent_user()!r}), not as {user!r}; run it as root with {fix}"
+        )
+    if user not in allowed:
+        raise RunAsRefused(f"worker {worker_name} may not run jobs as {user!r}: start its agent with {fix}")
+    try:
+        entry = pwd.getpwnam(user)
+    except (KeyError, ValueError):
+        raise RunAsRefused(
+            f"user {user!r} does not exist on worker {worker_name}: create it there, "
+            "or give the group a Run as credential whose user name exists"
+        ) from None
+    # Listed by name, root is the machine owner's explicit choice (as `--run-as root` is).
+    return None if entry.pw_uid == 0 else _spawnable(entry)
 
 
 def can_access(run_as: RunAs, path: Path, test: str) -> bool:

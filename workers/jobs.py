@@ -66,6 +66,8 @@ class JobSettings:
     keep_sandboxes_days: float = DEFAULT_KEEP_DAYS
     # None: runbooks run as the agent's own user.
     run_as: RunAs | None = None
+    # `--allow-run-as`: the users a group's Run as setting may name.
+    allowed_run_as: frozenset[str] = frozenset()
     python_problem: str | None = None
     umask: int = 0o022
 
@@ -111,10 +113,13 @@ class JobsTask:
         watcher = asyncio.create_task(self._watch(service, stopping))
         settings = self.settings
         who = settings.run_as.name if settings.run_as is not None else f"{agent_user()} (the agent's own user)"
+        allowed = ", ".join(sorted(settings.allowed_run_as)) or "none (--allow-run-as)"
         service.log.info(
-            "jobs: up to %d at once, run as %s; output cap %d MiB a job; finished sandboxes kept %g days",
+            "jobs: up to %d at once, run as %s; users a group's Run as may name: %s; output cap %d MiB a job; "
+            "finished sandboxes kept %g days",
             settings.capacity,
             who,
+            allowed,
             settings.max_output_mb,
             settings.keep_sandboxes_days,
         )
@@ -158,7 +163,9 @@ class JobsTask:
                 max_output=settings.max_output_mb * MIB,
                 keep_sandboxes_days=settings.keep_sandboxes_days,
                 run_as=settings.run_as,
-                private_groups=PrivateGroups() if settings.run_as is not None else None,
+                # As root, any job may run as another user: its default one, or the one its group names.
+                private_groups=PrivateGroups() if os.geteuid() == 0 else None,
+                allowed_run_as=settings.allowed_run_as,
                 umask=settings.umask,
                 tools=tools,
                 claim_slots=lambda: 0 if stopping.is_set() else max(0, self.settings.capacity - self.held),

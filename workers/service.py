@@ -32,7 +32,7 @@ from workers.console import Console
 from workers.errors import EXIT_BUSY, EXIT_FAILED, EXIT_NOT_REGISTERED, EXIT_OK, EXIT_USAGE, AgentError, NotRegistered
 from workers.facts import MAX_CAPACITY, cpu_count
 from workers.heartbeat import HeartbeatTask
-from workers.identity import RunAs, can_access, closed_folder, resolve_run_as
+from workers.identity import RunAs, allowed_users, can_access, closed_folder, resolve_run_as, user_exists
 from workers.jobs import DEFAULT_SHUTDOWN_GRACE, DEFAULT_STOP_GRACE, JobSettings, JobsTask
 from workers.leases import HeldJobs
 from workers.logs import Redactor, setup_service_logging
@@ -211,7 +211,7 @@ class ServiceLock:
 
 
 def prepare_run_as(
-    state: StateDir, run_as: RunAs | None, python: str | None, log: logging.Logger
+    state: StateDir, run_as: RunAs | None, python: str | None, log: logging.Logger, *, others: bool = False
 ) -> tuple[str, str | None]:
     """Open the way to the sandboxes for the run-as user (and only that far).
 
@@ -260,12 +260,14 @@ def run(
     stop_grace: float | None = None,
     shutdown_grace: float | None = None,
     run_as: str | None = None,
+    allow_run_as: list[str] | None = None,
     max_output_mb: int | None = None,
     keep_sandboxes_days: float | None = None,
 ) -> int:
     if not state.exists():
         raise NotRegistered(NOT_REGISTERED.format(path=state.path))
     runs_as = resolve_run_as(run_as)
+    allowed = allowed_users(allow_run_as)
     with ServiceLock(state):
         registration = state.registration()
         credential = state.credential()
@@ -276,7 +278,10 @@ def run(
         try:
             log = setup_service_logging(state.log_path, console.redact, verbose=verbose)
             os.chmod(state.log_path, 0o600)
-            python, python_problem = prepare_run_as(state, runs_as, python, log)
+            python, python_problem = prepare_run_as(state, runs_as, python, log, others=bool(allowed))
+            for name in sorted(allowed):
+                if not user_exists(name):
+                    log.warning("--allow-run-as %s: there is no such user on this machine (yet)", name)
             capacity = capacity or min(cpu_count(), MAX_CAPACITY)
             jobs = JobSettings(
                 capacity=capacity,
@@ -286,6 +291,7 @@ def run(
                 max_output_mb=max_output_mb or DEFAULT_MAX_OUTPUT_MB,
                 keep_sandboxes_days=DEFAULT_KEEP_DAYS if keep_sandboxes_days is None else keep_sandboxes_days,
                 run_as=runs_as,
+                allowed_run_as=allowed,
                 python_problem=python_problem,
                 umask=started_umask,
             )

@@ -16,6 +16,12 @@ class HybridWorkerGroup(models.Model):
     # The latest last_seen_at of the workers removed from it: the group's Last seen is this or a current
     # worker's, whichever is later, so an emptied group still says when it last saw a worker.
     removed_workers_last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Hybrid worker group settings (Azure's "Run as"): None runs jobs as each agent's own run-as user; a
+    # credential runs them as the local account its user name names, where the agent allows it. Only the user
+    # name goes to agents. RESTRICT, not PROTECT: deleting the account takes its groups and credentials together.
+    run_as_credential = models.ForeignKey(
+        "automation.Credential", null=True, blank=True, on_delete=models.RESTRICT, related_name="run_as_groups"
+    )
 
     class Meta:
         ordering = ["name"]

@@ -9,15 +9,19 @@ from automation.validators import LINE, text_problem
 
 
 def groups_of(account: AutomationAccount) -> QuerySet[HybridWorkerGroup]:
-    """Groups with worker_count, online_count and last_seen, in one query. A group's last seen is the latest
-    of its workers', counting those removed from it since."""
+    """Groups with worker_count, online_count, last_seen and their Run as credential, in one query. A group's
+    last seen is the latest of its workers', counting those removed from it since."""
     current = Max("workers__last_seen_at")
     removed = F("removed_workers_last_seen_at")
-    return HybridWorkerGroup.objects.filter(account=account).annotate(
-        worker_count=Count("workers"),
-        online_count=Count("workers", filter=online_q(prefix="workers__")),
-        # Greatest is NULL with a NULL argument on SQLite (not on PostgreSQL): each side falls back on the other.
-        last_seen=Greatest(Coalesce(current, removed), Coalesce(removed, current)),
+    return (
+        HybridWorkerGroup.objects.filter(account=account)
+        .select_related("run_as_credential")
+        .annotate(
+            worker_count=Count("workers"),
+            online_count=Count("workers", filter=online_q(prefix="workers__")),
+            # Greatest is NULL with a NULL argument on SQLite (not on PostgreSQL): each side falls back on the other.
+            last_seen=Greatest(Coalesce(current, removed), Coalesce(removed, current)),
+        )
     )
 
 

@@ -1,4 +1,5 @@
-"""Why a Queued job waits: the first thing Azure's users ask, and Azure does not answer.
+"""Why a Queued job waits: the first thing Azure's users ask, and Azure does not answer. And why a job failed
+before it started because its worker would not run it as the user its group names (Run as).
 
 A queued job is claimed as soon as a member of its group has a free slot and asks for work (the
 long-poll is answered at once), so a job that stays queued is waiting for one of three things: a
@@ -15,6 +16,19 @@ from django.utils import timezone
 
 from automation.models import ACTIVE_STATUSES, HybridWorker, Job, JobStatus
 from automation.services.presence import is_online
+
+# How an agent's reason starts when it refused to run a job as its group's Run as user (workers.identity's
+# REFUSED_PREFIX: the domain does not import the agent). The agent's reason names the fix on the machine.
+RUN_AS_REFUSED = "Run as: "
+
+
+def run_as_explanation(job: Job) -> str:
+    """A failed job's reason when its worker refused its Run as user: the agent's words and the portal's fix."""
+    return (
+        f"Failed before it started: {job.status_reason.removeprefix(RUN_AS_REFUSED)}. Or change the Run as of "
+        f"hybrid worker group {job.group_name} (Hybrid worker group settings) to Default, or to a credential "
+        "whose user that worker allows."
+    )
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,7 @@ def reason_for_group(group_name: str, members: list[Member]) -> str:
 
 
 def annotate_waiting_reasons(jobs: Iterable[Job]) -> None:
-    """Set `waiting_reason` on each Queued job (None on the others)."""
+    """Set `waiting_reason` on each Queued job, and on a job that failed for its Run as user (None on the others)."""
     jobs = list(jobs)
     groups = {job.group_id for job in jobs if job.status == JobStatus.QUEUED and job.group_id}
     members: dict = defaultdict(list)
@@ -74,7 +88,9 @@ def annotate_waiting_reasons(jobs: Iterable[Job]) -> None:
                 )
             )
     for job in jobs:
-        if job.status != JobStatus.QUEUED:
+        if job.status == JobStatus.FAILED and job.status_reason.startswith(RUN_AS_REFUSED):
+            job.waiting_reason = run_as_explanation(job)
+        elif job.status != JobStatus.QUEUED:
             job.waiting_reason = None
         elif job.group_id is None:
             job.waiting_reason = f"Waiting: hybrid worker group {job.group_name} no longer exists."

@@ -2,8 +2,6 @@
 
 from typing import Any
 
-from django.db import transaction
-
 from automation.models import AutomationAccount, Credential
 from automation.services import assets, sealing
 from automation.services.actor import Actor
@@ -90,11 +88,17 @@ def update_credential(
 
 
 def delete_credential(*, account: AutomationAccount, name: str, actor: Actor) -> None:
-    assets.require_writer(account=account, actor=actor)
-    with transaction.atomic():
-        credential = assets.find(Credential, account=account, name=name, lock=True)
-        assets.announce(actor=actor, account=account, row=credential, verb="delete")
-        credential.delete()
+    def refuse(credential: Credential) -> None:
+        # As in Azure: a group's Run as setting would silently fall back to the agent's default user.
+        assets.refuse_while_used(
+            credential,
+            users=credential.run_as_groups.all(),
+            what="the Run as setting of hybrid worker groups ",
+            fix="set their Run as to Default or another credential first",
+            code="credential_in_use",
+        )
+
+    assets.delete(Credential, account=account, name=name, actor=actor, refuse=refuse)
 
 
 def read_credential_secret(credential: Credential) -> dict[str, str]:

@@ -5,13 +5,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from automation import live, tasks
-from automation.models import AutomationAccount, HybridWorkerGroup, Notification, Role
+from automation.models import AutomationAccount, Credential, HybridWorkerGroup, Notification, Role
 from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
 from automation.services.checks import checked_name
-from automation.services.errors import Conflict, NotFound
+from automation.services.errors import Conflict, InvalidInput, NotFound
 from automation.services.notifications import create_notification, update_notification
+from automation.validators import LINE, NAME_MAX_LENGTH, text_problem
 
 
 def create_group(*, account: AutomationAccount, name: str, actor: Actor) -> HybridWorkerGroup:
@@ -50,6 +51,52 @@ def group_for_registration(*, account: AutomationAccount, name: str, worker_name
             group = HybridWorkerGroup.objects.get(account=account, name=name)
     if group.deleting_since is not None:
         raise Conflict(f"Hybrid worker group {name!r} is being deleted; register into another group.", field="group")
+    return group
+
+
+def set_group_run_as(
+    *, account: AutomationAccount, group_name: str, credential_name: str | None, actor: Actor
+) -> HybridWorkerGroup:
+    """Hybrid worker group settings: run the group's jobs as the agent's default user (None), or as the local
+    account a credential's user name names. Agents get the user name alone, with each job they claim; an agent
+    runs the job as that user only if its machine allows it (`hybridworker run --allow-run-as`)."""
+    require_role(account=account, actor=actor, role=Role.OPERATOR)
+    if credential_name is not None and (
+        not isinstance(credential_name, str)
+        or not credential_name.strip()
+        or len(credential_name) > NAME_MAX_LENGTH
+        # PostgreSQL refuses a NUL in a query, where SQLite would just find nothing.
+        or text_problem(credential_name, LINE)
+    ):
+        raise InvalidInput(
+            "Run as names a credential of this account, or is null for the agent's default.", field="run_as_credential"
+        )
+    with transaction.atomic():
+        group = HybridWorkerGroup.objects.select_for_update().filter(account=account, name=group_name).first()
+        if group is None:
+            raise NotFound(f"No hybrid worker group named {group_name!r} in {account.name}.")
+        credential = None
+        if credential_name is not None:
+            # Locked, so a deletion of the credential running at the same time sees this group use it.
+            credential = (
+                Credential.objects.select_for_update().filter(account=account, name__iexact=credential_name).first()
+            )
+            if credential is None:
+                raise InvalidInput(
+                    f"There is no credential named {credential_name!r} in {account.name}: add it under "
+                    "Shared resources > Credentials first.",
+                    field="run_as_credential",
+                )
+        if group.run_as_credential_id == (credential.pk if credential else None):
+            group.run_as_credential = credential
+            return group
+        group.run_as_credential = credential
+        group.save(update_fields=["run_as_credential"])
+        runs_as = f"credential {credential.name}" if credential else "the agent's default"
+        record_event(
+            actor=actor, action="group.run_as", account=account, target=group, details={"runs_jobs_as": runs_as}
+        )
+        live.after_commit(live.push_to_account, account.pk, {"type": "group-changed", "group_id": str(group.pk)})
     return group
 
 

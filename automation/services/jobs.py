@@ -332,8 +332,13 @@ def claim_jobs(*, worker: HybridWorker, limit: int = 1) -> list[Job]:
             pickup_ms=pickup,
             status_reason="",
         )
-        # The account too: job_for_agent opens a webhook's sealed data with its key, on the long-poll's event loop.
-        jobs = list(Job.objects.select_related("version", "account").filter(pk__in=candidates, lease_id=lease))
+        # The account too: job_for_agent opens a webhook's sealed data with its key, on the long-poll's event loop;
+        # the group's Run as credential for its user name.
+        jobs = list(
+            Job.objects.select_related("version", "account", "group__run_as_credential").filter(
+                pk__in=candidates, lease_id=lease
+            )
+        )
         for job in jobs:
             live.push_job_status(job)
     return jobs
@@ -392,7 +397,15 @@ def job_for_agent(job: Job) -> dict[str, Any]:
         "webhook_data": data,
         "timeout_seconds": job.timeout_seconds,
         "attempt": job.attempt,
+        "run_as": _run_as(job),
     }
+
+
+def _run_as(job: Job) -> str | None:
+    """The local user the group runs its jobs as (Hybrid worker group settings), None for the agent's default.
+    The user name alone: an agent running as root switches user without the password, which stays here."""
+    credential = job.group.run_as_credential if job.group_id else None
+    return credential.username if credential is not None else None
 
 
 @dataclass(frozen=True)

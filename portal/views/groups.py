@@ -5,13 +5,14 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from automation.agent_package import MIN_PYTHON, install_line, install_warning, register_line
+from automation.queries.credentials import list_credentials
 from automation.queries.groups import GROUP_SORTS, groups_of, sorted_groups
 from automation.queries.jobs import recent_job_counts
 from automation.services import groups as group_services
 from automation.services.keys import agent_service_url
-from portal.forms import GroupForm
+from portal.forms import GroupForm, GroupRunAsForm
 from portal.views.base import account_blade, blade_context, finish, paginate, partial_or_page, require_role
-from portal.views.dialogs import account_dialog, act, create_dialog, dialog
+from portal.views.dialogs import account_dialog, act, create_dialog, dialog, posted
 
 
 @account_blade
@@ -45,6 +46,34 @@ def group(request, account, group_id):
     group = _group(account, group_id)
     context = blade_context(account, "groups", group=group, jobs=recent_job_counts(group))
     return partial_or_page(request, "groups/partials/tiles.html", "groups/detail.html", context)
+
+
+@account_dialog("operator")
+def run_as(request, account, group_id):
+    """Hybrid worker group settings: who the group's jobs run as."""
+    group = _group(account, group_id)
+    credential = group.run_as_credential
+    initial = {"run_as": "custom" if credential else "default", "run_as_credential": getattr(credential, "name", "")}
+    names = list(list_credentials(account).values_list("name", flat=True))
+    form = posted(request, GroupRunAsForm, initial=initial, credentials=names)
+    if request.method == "POST" and form.is_valid():
+        chosen = form.credential_name()
+        saved = form.call(
+            group_services.set_group_run_as,
+            account=account,
+            group_name=group.name,
+            credential_name=chosen,
+            actor=request.actor,
+        )
+        if saved is not None:
+            said = (
+                f"Group {group.name} runs its jobs as credential {chosen}."
+                if chosen
+                else (f"Group {group.name} runs its jobs as each agent's default user.")
+            )
+            return finish(request, "portal:group", success=said, account_id=account.pk, group_id=group.pk)
+    context = blade_context(account, "groups", group=group, form=form)
+    return dialog(request, "groups/partials/run_as_dialog.html", context, name=group.name)
 
 
 @account_dialog("operator")

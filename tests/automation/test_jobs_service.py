@@ -382,6 +382,7 @@ def test_a_jobs_payload_carries_the_content_and_its_sha256(people, lab):
         "timeout_seconds": 30,
         "attempt": 1,
         "webhook_data": None,  # no webhook started it
+        "run_as": None,
     }
 
 

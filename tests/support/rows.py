@@ -10,6 +10,7 @@ from automation.services.actor import Actor
 from automation.services.certificates import create_certificate
 from automation.services.connections import create_connection, create_connection_type
 from automation.services.credentials import create_credential
+from automation.services.groups import set_group_run_as
 from automation.services.notifications import create_notification
 from automation.services.runbooks import publish_runbook, update_draft
 from automation.services.tokens import create_token
@@ -92,6 +93,8 @@ class GrowingWorld:
         create_account(name=f"acct-{i:02}", owner=self.people.owner, actor=SYSTEM)
         create_variable(account=account, name=f"var-{i:02}", value={"i": i}, encrypted=bool(i % 2), actor=SYSTEM)
         create_credential(account=account, name=f"cred-{i:02}", username=f"user-{i}", password="pw", actor=SYSTEM)
+        # Group lists and blades show each group's Run as credential: read with the groups, not one by one.
+        set_group_run_as(account=account, group_name=f"g-{i:02}", credential_name=f"cred-{i:02}", actor=SYSTEM)
         create_certificate(account=account, name=f"cert-{i:02}", content=self.certificate_file, actor=SYSTEM)
         fields = [{"name": "Url", "type": "string"}, {"name": "Key", "type": "string", "encrypted": True}]
         create_connection_type(account=account, name=f"ct-{i:02}", fields=fields, actor=SYSTEM)

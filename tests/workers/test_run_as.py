@@ -10,8 +10,8 @@ import psutil
 import pytest
 
 from automation.models import JobStatus
-from tests.workers.conftest import AS_ROOT, wait_until
-from tests.workers.jobs_support import ended, publish, running, sandbox, start, texts
+from tests.workers.conftest import AS_ROOT, GROUP, wait_until
+from tests.workers.jobs_support import SYSTEM, ended, publish, running, sandbox, start, texts
 from workers.identity import PRIVATE_GIDS
 
 pytestmark = pytest.mark.skipif(not AS_ROOT, reason="only an agent running as root runs jobs as another user")
@@ -156,3 +156,91 @@ def test_two_jobs_running_at_once_cannot_read_each_others_parameters_environment
     }
     holder_process = psutil.Process(int(pid))
     assert holder_process.uids().real == 65534 and holder_process.gids().real in PRIVATE_GIDS
+
+
+# ---- Hybrid worker group settings: the group's Run as credential names the user ---------------------------
+
+WHO = 'echo "$(id -un) $(id -u) $(id -g) $USER"; echo "$(id -G)"\n'
+
+
+def run_as(people, username: str | None) -> None:
+    """The runners group's Run as: a credential with this user name (made on first use), or Default."""
+    from automation.models import Credential
+    from automation.services.credentials import create_credential
+    from automation.services.groups import set_group_run_as
+
+    name = None
+    if username is not None:
+        name = f"as-{username}"
+        if not Credential.objects.filter(account=people.account, name=name).exists():
+            create_credential(
+                account=people.account, name=name, username=username, password="Never-Sent-Pa55", actor=SYSTEM
+            )
+    set_group_run_as(account=people.account, group_name=GROUP, credential_name=name, actor=SYSTEM)
+
+
+def test_a_root_agent_runs_a_groups_jobs_as_its_run_as_user_when_allowed_and_refuses_at_once_otherwise(people, worker):
+    agent = worker("runas01", "--allow-run-as", "daemon", "--allow-run-as", "no-such-user-x1")
+    publish(people.account, "who", "bash", WHO)
+
+    run_as(people, "daemon")
+    job = ended(start(people.account, "who"), agent)
+    assert job.status == JobStatus.COMPLETED, job.status_reason
+    who, groups = texts(job)
+    name, uid, gid, user = who.split()
+    assert (name, uid, user) == ("daemon", "1", "daemon")
+    assert int(gid) in PRIVATE_GIDS, "a private primary group of its own, as every job of a root agent"
+    assert groups.split()[1:] == ["1"], "daemon's own groups, none of root's"
+    assert f"job {job.pk} started: runbook 'who' version 1 (bash)" in agent.log and ", as daemon, sandbox" in agent.log
+    own = sandbox(agent, job)
+    assert (own.stat().st_uid, own.stat().st_gid, mode(own)) == (0, 0, 0o700), "closed again once the job ended"
+
+    refusals = {
+        "bin": "Run as: worker runas01 may not run jobs as 'bin': start its agent with --allow-run-as bin",
+        "root": "Run as: worker runas01 may not run jobs as 'root': start its agent with --allow-run-as root",
+        "no-such-user-x1": "Run as: user 'no-such-user-x1' does not exist on worker runas01: create it there, "
+        "or give the group a Run as credential whose user name exists",
+    }
+    for user, reason in refusals.items():
+        run_as(people, user)
+        job = ended(start(people.account, "who"), agent)
+        assert (job.status, job.status_reason, job.exit_code) == (JobStatus.FAILED, reason, None), user
+        assert texts(job) == [], "the runbook never started"
+        assert f"job {job.pk} started" not in agent.log
+        assert f"job {job.pk}: not started: {reason}" in agent.log
+        assert not (sandbox(agent, job) / "runbook.sh").exists()
+
+    # Back to Default: the agent's own run-as user again.
+    run_as(people, None)
+    job = ended(start(people.account, "who"), agent)
+    assert job.status == JobStatus.COMPLETED and texts(job)[0].split()[0] == "nobody"
+    assert "Never-Sent-Pa55" not in agent.everything_it_said()
+
+
+def test_the_failed_jobs_explanation_names_the_fix_on_the_worker_and_in_the_portal(people, worker, server, api_token):
+    import httpx
+
+    agent = worker("runas02")
+    publish(people.account, "who", "bash", WHO)
+    run_as(people, "daemon")
+    job = ended(start(people.account, "who"), agent)
+    answer = httpx.get(
+        f"{server.url}/api/v1/accounts/{people.account.pk}/jobs/{job.pk}/",
+        headers={"Authorization": f"Bearer {api_token}"},
+        timeout=30,
+    ).json()
+    assert answer["status"] == "Failed"
+    assert answer["status_reason"] == (
+        "Failed before it started: worker runas02 may not run jobs as 'daemon': start its agent with "
+        "--allow-run-as daemon. Or change the Run as of hybrid worker group runners (Hybrid worker group "
+        "settings) to Default, or to a credential whose user that worker allows."
+    )
+
+
+def test_root_runs_a_groups_jobs_only_when_listed_by_name(people, worker):
+    agent = worker("runas03", "--allow-run-as", "daemon,root")
+    publish(people.account, "who", "bash", WHO)
+    run_as(people, "root")
+    job = ended(start(people.account, "who"), agent)
+    assert job.status == JobStatus.COMPLETED, job.status_reason
+    assert texts(job)[0].split()[:2] == ["root", "0"]

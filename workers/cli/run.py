@@ -57,6 +57,15 @@ def add(commands: argparse._SubParsersAction, parents: Parents) -> None:
         ),
     )
     parser.add_argument(
+        "--allow-run-as",
+        action="append",
+        metavar="USER[,USER...]",
+        help=(
+            "as root: the users a hybrid worker group's Run as setting may name for its jobs (repeatable); a job "
+            "whose group names a user not listed here fails before it starts. root only when listed by name"
+        ),
+    )
+    parser.add_argument(
         "--max-output-mb",
         type=bounded(int, 1, 1024 * 1024),
         metavar="MIB",
@@ -89,6 +98,7 @@ def handle(args: argparse.Namespace, console: Console, state: StateDir) -> int:
         stop_grace=args.stop_grace,
         shutdown_grace=args.shutdown_grace,
         run_as=args.run_as,
+        allow_run_as=args.allow_run_as,
         max_output_mb=args.max_output_mb,
         keep_sandboxes_days=args.keep_sandboxes_days,
     )

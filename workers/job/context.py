@@ -31,7 +31,10 @@ class JobContext:
     keep_sandboxes_days: float = DEFAULT_KEEP_DAYS
     # Set when the agent runs as root: runbooks run as this user, each job with a private group.
     run_as: RunAs | None = None
+    # Set when the agent runs as root (for the jobs run as `run_as`, or as a user their group names).
     private_groups: PrivateGroups | None = None
+    # `--allow-run-as`: the users a group's Run as setting may name (workers.identity.job_run_as).
+    allowed_run_as: frozenset[str] = frozenset()
     # What the jobs' asset relays ask the server with (workers.job.assets); None: `client`.
     assets_client: JobsClient | None = None
     # The folder whose `hybridworker` runbooks find first on their PATH (workers.sandbox.write_tools).

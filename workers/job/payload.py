@@ -30,6 +30,8 @@ class JobPayload:
     attempt: int = 1
     # A webhook's call ({"WebhookName", "RequestBody", "RequestHeader"}); None for a job nobody called.
     webhook_data: dict[str, Any] | None = None
+    # The user the job's group runs its jobs as (its Run as credential's user name); None: the agent's default.
+    run_as: str | None = None
 
     @classmethod
     def parse(cls, data: Any) -> JobPayload:
@@ -44,12 +46,16 @@ class JobPayload:
         parameters, declared = data.get("parameters") or {}, data.get("declared") or []
         timeout = data.get("timeout_seconds")
         attempt = data.get("attempt")
+        run_as = data.get("run_as")
         if not isinstance(content, str) or not isinstance(sha256, str):
             problem = "the job's payload has no runbook content or SHA-256"
         elif not isinstance(parameters, dict) or not isinstance(declared, list):
             problem = "the job's parameters are not an object"
         elif timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
             problem = "the job's timeout is not a whole number of seconds"
+        elif run_as is not None and (not isinstance(run_as, str) or not run_as):
+            # Never fall back to the default user for a job its group says to run as someone else.
+            problem = "the job's Run as user is not a name"
         return cls(
             id=job_id,
             lease=lease,
@@ -64,6 +70,7 @@ class JobPayload:
             problem=problem,
             attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) and attempt > 1 else 1,
             webhook_data=data.get("webhook_data") if isinstance(data.get("webhook_data"), dict) else None,
+            run_as=run_as if problem is None else None,
         )
 
     def file_parameters(self) -> dict[str, Any]:

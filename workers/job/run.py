@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
-from workers.identity import NoPrivateGroup
+from workers.identity import NoPrivateGroup, RunAs, RunAsRefused, can_access, closed_folder, job_run_as
 from workers.job.assets import AssetRelay
 from workers.job.context import JobContext
 from workers.job.masking import Masker
@@ -30,7 +32,7 @@ from workers.job.payload import JobPayload
 from workers.job.process import RunbookProtocol, die_with_agent, end_group, group_alive, signal_group
 from workers.job.reporting import GaveUp, JobGone, Reporter
 from workers.outputcap import OutputCap
-from workers.sandbox import RUNBOOK_FILES, CannotRun, Sandbox, prune_sandboxes
+from workers.sandbox import RUNBOOK_FILES, CannotRun, Interpreters, Sandbox, prune_sandboxes
 from workers.streams import ERROR, OUTPUT, Journal, classify
 
 # After the runbook ended, how long its output pipes may stay open (a process that escaped its session).
@@ -147,10 +149,13 @@ class JobRun:
                 FAILED, None, f"runbooks of type {p.runbook_type!r} cannot run on worker {ctx.worker_name}", True
             )
         try:
+            run_as, interpreters = await self._identity()
+        except RunAsRefused as exc:
+            self.log.warning("job %s: not started: %s", p.id, exc)
+            return Outcome(FAILED, None, str(exc), True)
+        try:
             script = sandbox.write_runbook(p.runbook_type, p.content, p.file_parameters())
-            command = sandbox.command(
-                p.runbook_type, script, p.parameters, p.declared, ctx.interpreters, ctx.worker_name
-            )
+            command = sandbox.command(p.runbook_type, script, p.parameters, p.declared, interpreters, ctx.worker_name)
         except CannotRun as exc:
             return Outcome(FAILED, None, str(exc), True)
         if self.end_reason in (BY_REQUEST, SHUTDOWN):
@@ -168,30 +173,64 @@ class JobRun:
         self.masker.add(self.relay.token)
         # Closed only once the runbook's processes are gone (the private group's stragglers too).
         async with self.relay:
-            return await self._launch(sandbox, command)
+            return await self._launch(sandbox, command, run_as)
 
-    async def _launch(self, sandbox: Sandbox, command: list[str]) -> Outcome:
+    async def _identity(self) -> tuple[RunAs | None, Interpreters]:
+        """Who the runbook runs as (None: as the agent), and the interpreters it may use. A job whose group names
+        a user runs as that user or not at all (RunAsRefused): never silently as the agent's default."""
+        p, ctx = self.payload, self.ctx
+        if p.run_as is None:
+            return ctx.run_as, ctx.interpreters
+        run_as = await asyncio.to_thread(job_run_as, p.run_as, ctx.allowed_run_as, ctx.worker_name)
+        if run_as is None:
+            return None, dataclasses.replace(ctx.interpreters, python_problem=None)
+        await asyncio.to_thread(self._reachable, run_as)
+        # The agent chose its interpreter for its default user; this one was just checked on its own.
+        return run_as, dataclasses.replace(ctx.interpreters, python_problem=None)
+
+    def _reachable(self, run_as: RunAs) -> None:
+        """Asked of the kernel as that user (the user may have come into being since the agent started)."""
+        ctx, worker = self.ctx, self.ctx.worker_name
+        if not can_access(run_as, ctx.sandboxes, "-x"):
+            closed = closed_folder(run_as, ctx.sandboxes) or ctx.sandboxes
+            raise RunAsRefused(
+                f"user {run_as.name!r} cannot reach the sandboxes of worker {worker} ({ctx.sandboxes}): "
+                f"let it through the folder {closed} (chmod o+x {closed})"
+            )
+        python = ctx.interpreters.python
+        if self.payload.runbook_type == "python3" and not can_access(run_as, Path(python), "-x"):
+            raise RunAsRefused(
+                f"user {run_as.name!r} cannot run the Python interpreter {python} on worker {worker}: "
+                "start its agent with --python naming one that user can run"
+            )
+
+    async def _launch(self, sandbox: Sandbox, command: list[str], run_as: RunAs | None) -> Outcome:
         """Take the identity the runbook runs as (a private group when the agent is root), then run it."""
         p, ctx = self.payload, self.ctx
-        if ctx.run_as is None or ctx.private_groups is None:
-            return await self._start_and_supervise(sandbox, command, {})
+        if run_as is None:
+            return await self._start_and_supervise(sandbox, command, None)
+        if ctx.private_groups is None:  # only a root agent switches users, and a root agent has them
+            return Outcome(FAILED, None, f"cannot start the runbook on worker {ctx.worker_name} as {run_as.name}", True)
         try:
             gid = await asyncio.to_thread(ctx.private_groups.acquire)
         except (NoPrivateGroup, OSError) as exc:
             return Outcome(FAILED, None, f"cannot start the runbook on worker {ctx.worker_name}: {exc}", True)
         try:
             sandbox.grant(gid)
-            return await self._start_and_supervise(sandbox, command, ctx.run_as.spawn_options(gid))
+            return await self._start_and_supervise(sandbox, command, run_as, gid)
         finally:
             killed = await asyncio.to_thread(ctx.private_groups.release, gid)
             if killed:
                 self.log.info("job %s: killed %d process(es) of the job that had left its session", p.id, killed)
 
-    async def _start_and_supervise(self, sandbox: Sandbox, command: list[str], identity: dict[str, Any]) -> Outcome:
-        """Phase 3: start the runbook (with `identity`: subprocess options for the run-as user), stream its
+    async def _start_and_supervise(
+        self, sandbox: Sandbox, command: list[str], run_as: RunAs | None, gid: int | None = None
+    ) -> Outcome:
+        """Phase 3: start the runbook (as `run_as` with the private group `gid`, or as the agent), stream its
         records while it runs, end its process group when it must end early, and tell how it ended."""
         p, ctx = self.payload, self.ctx
-        user = ctx.run_as.name if identity and ctx.run_as is not None else None
+        identity: dict[str, Any] = run_as.spawn_options(gid) if run_as is not None and gid is not None else {}
+        user = run_as.name if identity and run_as is not None else None
         loop = asyncio.get_running_loop()
         try:
             transport, protocol = await loop.subprocess_exec(

@@ -208,6 +208,13 @@ class JobPayloadSerializer(serializers.Serializer):
         help_text='The call of the webhook that started the job ({"WebhookName", "RequestBody", "RequestHeader"}), '
         "for the parameters file; null for any other job.",
     )
+    run_as = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "The local user the job runs as (the user name of its group's Run as credential), or null for the "
+            "agent's default. The agent runs it so only when allowed (`hybridworker run --allow-run-as`)."
+        ),
+    )
 
 
 class NextJobsResponse(serializers.Serializer):

@@ -72,6 +72,7 @@ lists, details = asset_schema(
     create=CredentialCreate,
     update=CredentialUpdate,
     create_conflict="A credential of that name (whatever its case) exists in the account.",
+    delete_conflict="Hybrid worker groups run their jobs as it (named in `detail`): set their Run as first.",
 )
 
 

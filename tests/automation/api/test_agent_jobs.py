@@ -23,6 +23,7 @@ DECLARED = [{"name": "who", "type": "string", "required": True}, {"name": "times
 PAYLOAD_KEYS = {
     "attempt",
     "webhook_data",
+    "run_as",
     "id",
     "lease",
     "runbook",

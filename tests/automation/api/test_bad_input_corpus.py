@@ -78,6 +78,7 @@ EXAMPLES: dict[tuple[str, str], Any] = {
         "records": [RECORD],
     },
     ("post", "api:group-list"): {"name": "new group"},
+    ("patch", "api:group-detail"): {"run_as_credential": "corpus credential"},
     ("delete", "api:group-detail"): None,
     ("delete", "api:worker-detail"): None,
     ("post", "api:key-regenerate"): None,
@@ -208,6 +209,7 @@ ACCEPTABLE: dict[tuple[str, str], set[str]] = {
     ("api:runbook-list", "timeout_seconds"): {"null"},
     ("api:runbook-detail", "timeout_seconds"): {"null"},
     ("api:job-list", "parameters"): {"null"},  # no parameters: the defaults
+    ("api:group-detail", "run_as_credential"): {"null"},  # Run as: Default
     # A variable holds any JSON value whose strings are text.
     **{
         (op, "value"): {"5", "true", "a list", "an object", "null"}

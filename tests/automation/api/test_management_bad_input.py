@@ -478,3 +478,10 @@ def test_every_sequence_number_is_a_streams_position(world, after):
 
     assert response.status_code == 200, response.content
     assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize("char", [*NEVER, "\u2028", "\n", "\t"], ids=name_of)
+def test_a_groups_run_as_credential_with_a_character_no_name_holds_is_400_naming_it(world, char):
+    before = written()
+    url = world.url("groups/lab/")
+    refused(send(world.client, "patch", url, {"run_as_credential": f"de{char}ploy"}), "run_as_credential", before)

@@ -126,3 +126,78 @@ def test_a_group_deletion_fails_when_a_worker_joined_meanwhile(world):
 
 def test_deleting_a_group_that_does_not_exist_is_404(world):
     assert_error(api_client(world.people.owner, "token").delete(group_url("nope", world)), 404, "not_found")
+
+
+# ---- Hybrid worker group settings (Run as) ------------------------------------------------------------
+
+
+@pytest.fixture
+def deploy(world):
+    from automation.services.credentials import create_credential
+
+    create_credential(
+        account=world.account, name="Deploy", username="deploy", password="Deploy-Pa55-word", actor=Actor.for_system()
+    )
+    create_credential(
+        account=world.people.other_account,
+        name="Theirs",
+        username="x",
+        password="Theirs-Pa55",
+        actor=Actor.for_system(),
+    )
+
+
+@pytest.mark.parametrize("role", ["owner", "operator"])
+def test_owners_and_operators_set_a_groups_run_as_credential_and_every_member_reads_it(world, deploy, role):
+    client = api_client(world.people.by_role[role], "token")
+    assert client.get(group_url(GROUP, world)).json()["run_as_credential"] is None
+    changed = client.patch(group_url(GROUP, world), {"run_as_credential": "deploy"}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["run_as_credential"] == "Deploy"
+    assert "Deploy-Pa55-word" not in changed.content.decode()
+    reader = api_client(world.people.reader, "token")
+    assert reader.get(group_url(GROUP, world)).json()["run_as_credential"] == "Deploy"
+    listed = {g["name"]: g["run_as_credential"] for g in reader.get(account_url(world, "groups/")).json()["results"]}
+    assert listed == {GROUP: "Deploy", "empty group": None}
+    event = AuditEvent.objects.get(action="group.run_as")
+    assert event.details == {"runs_jobs_as": "credential Deploy"} and event.actor == world.people.by_role[role]
+
+    back = client.patch(group_url(GROUP, world), {"run_as_credential": None}, format="json")
+    assert back.status_code == 200 and back.json()["run_as_credential"] is None
+    assert HybridWorkerGroup.objects.get(account=world.account, name=GROUP).run_as_credential is None
+
+
+@pytest.mark.parametrize(("role", "status", "code"), [("reader", 403, "forbidden"), ("stranger", 404, "not_found")])
+@pytest.mark.parametrize("body", [{"run_as_credential": "Deploy"}, {"run_as_credential": None}, {}])
+def test_readers_and_strangers_cannot_change_a_groups_run_as(world, deploy, role, status, code, body):
+    client = api_client(world.people.by_role[role], "token")
+    before = state()
+    assert_error(client.patch(group_url(GROUP, world), body, format="json"), status, code)
+    assert state() == before
+
+
+@pytest.mark.parametrize("value", ["Nope", "Theirs", "", 5, True, ["Deploy"], {"name": "Deploy"}, "a\x00b", "x" * 300])
+def test_a_run_as_naming_no_credential_of_the_account_is_400_naming_the_field(world, deploy, value):
+    client = api_client(world.people.owner, "token")
+    before = state()
+    body = assert_error(client.patch(group_url(GROUP, world), {"run_as_credential": value}, format="json"), 400)
+    assert body.get("field") == "run_as_credential" or "run_as_credential" in body["detail"], body
+    assert state() == before
+
+
+def test_an_unknown_field_in_a_group_change_is_400_and_changes_nothing(world, deploy):
+    client = api_client(world.people.owner, "token")
+    before = state()
+    body = {"run_as_credential": "Deploy", "run_as": "root"}
+    refused = assert_error(client.patch(group_url(GROUP, world), body, format="json"), 400, "invalid")
+    assert "run_as" in refused["detail"]
+    assert state() == before
+
+
+def test_a_credential_a_group_runs_as_is_409_to_delete_naming_the_group(world, deploy):
+    client = api_client(world.people.owner, "token")
+    assert client.patch(group_url(GROUP, world), {"run_as_credential": "Deploy"}, format="json").status_code == 200
+    before = state()
+    body = assert_error(client.delete(account_url(world, "credentials/Deploy/")), 409, "credential_in_use")
+    assert GROUP in body["detail"]
+    assert state() == before

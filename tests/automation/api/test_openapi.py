@@ -45,6 +45,7 @@ MANAGEMENT_OPERATIONS = {
     ("get", "/api/v1/accounts/{account_id}/groups/"),
     ("post", "/api/v1/accounts/{account_id}/groups/"),
     ("get", "/api/v1/accounts/{account_id}/groups/{group_name}/"),
+    ("patch", "/api/v1/accounts/{account_id}/groups/{group_name}/"),
     ("delete", "/api/v1/accounts/{account_id}/groups/{group_name}/"),
     ("get", "/api/v1/accounts/{account_id}/groups/{group_name}/workers/"),
     ("get", "/api/v1/accounts/{account_id}/workers/{worker_id}/"),
@@ -160,7 +161,7 @@ def test_the_schema_documents_requests_answers_and_errors(schema):
 
 def test_every_operation_lists_its_error_answers_with_the_error_body(schema):
     ops = operations(schema)
-    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 71
+    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 72
     error = schema["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"code", "detail"}
     for (method, path), operation in ops.items():
@@ -261,8 +262,8 @@ def test_a_name_in_a_path_is_stated_as_the_name_in_a_body(schema):
         for p in op.get("parameters", [])
         if p["name"] in ("group_name", "runbook_name")
     ]
-    # groups: GET, DELETE, workers; runbooks: GET, PATCH, DELETE, publish, versions; their webhooks: 9 operations
-    assert len(in_paths) == 17
+    # groups: GET, PATCH, DELETE, workers; runbooks: GET, PATCH, DELETE, publish, versions; their webhooks: 9
+    assert len(in_paths) == 18
     assert all(s == {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NAME_PATTERN} for s in in_paths)
     assert {k: body[k] for k in ("minLength", "maxLength", "pattern")} == {
         "minLength": 1,
@@ -344,3 +345,12 @@ def test_enums_are_the_models_choices(schema):
     assert enum_of(components["StreamRecord"]["properties"]["stream"]) == JobStream.Stream.values
     assert enum_of(components["RecordRequest"]["properties"]["stream"]) == JobStream.Stream.values
     assert enum_of(components["JobFinishRequestRequest"]["properties"]["status"]) == [s.value for s in FINAL_STATUSES]
+
+
+def test_a_groups_run_as_is_in_the_schema_and_deleting_the_credential_it_names_states_its_409(schema):
+    ops = operations(schema)
+    assert "409" in ops[("delete", "/api/v1/accounts/{account_id}/credentials/{credential_name}/")]["responses"]
+    patch = ops[("patch", "/api/v1/accounts/{account_id}/groups/{group_name}/")]
+    assert {"200", "400", "403", "404"} <= patch["responses"].keys()
+    group = schema["components"]["schemas"]["Group"]["properties"]
+    assert group["run_as_credential"]["nullable"] is True

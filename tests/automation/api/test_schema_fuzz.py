@@ -109,6 +109,7 @@ def config_for(target: "Target") -> dict:
             "path.connection_type_name": bound("connection_types"),
             "path.connection_name": bound("connections"),
             "body.connection_type": bound("connection_types"),
+            "body.run_as_credential": bound("credentials"),
         },
     }
 
@@ -367,6 +368,13 @@ INEXPRESSIBLE += [
         checks=POSITIVE,
         statuses=frozenset({400}),
         answer=r"There is no connection type named|has no field|needs a value|Field '\w+' ",
+    ),
+    Allowed(
+        "A group's Run as names an existing credential of the account",
+        operations=r"PATCH /api/v1/accounts/\{account_id\}/groups/\{group_name\}/",
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer=r"There is no credential named",
     ),
     Allowed(
         "An encrypted variable stays encrypted: `encrypted: false` on one is refused",

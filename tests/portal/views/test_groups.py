@@ -107,6 +107,9 @@ ANSWERS = {
     ("group_delete", "post"): (302, 302, 403, 404),
     ("group_add_worker", "get"): (200, 200, 403, 404),
     ("group_add_worker", "post"): (405, 405, 403, 404),
+    # The posted body names no Run as choice: refused with the form again.
+    ("group_run_as", "get"): (200, 200, 403, 404),
+    ("group_run_as", "post"): (400, 400, 403, 404),
 }
 
 
@@ -160,7 +163,7 @@ def test_a_stranger_gets_404_for_every_group_url_and_nothing_changes(people, cli
     assert queued == []
 
 
-@pytest.mark.parametrize("route", ["group", "group_delete", "group_add_worker"])
+@pytest.mark.parametrize("route", ["group", "group_delete", "group_add_worker", "group_run_as"])
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_a_group_is_not_found_under_another_account(people, client_for, queued, route, method):
     """The stranger owns fabrikam; contoso's group is not found under fabrikam's URL."""
@@ -898,3 +901,119 @@ def test_the_group_blade_shows_jobs_of_the_last_24_hours_once_there_are_some(peo
     response = client_for(people.reader).get(url)
     assert response.context["jobs"] == {"total": 2, "failed": 1, "running": 0}
     assert "Jobs (last 24 h)" in response.content.decode()
+
+
+# ---- Hybrid worker group settings (Run as) -----------------------------------------------
+
+
+def run_as_url(p, group) -> str:
+    return reverse("portal:group_run_as", args=[p.account.pk, group.pk])
+
+
+@pytest.fixture
+def deploy(people):
+    from automation.services.credentials import create_credential
+
+    system = Actor.for_system()
+    create_credential(account=people.account, name="Deploy", username="deploy", password="Deploy-Pa55", actor=system)
+    create_credential(account=people.account, name="Backup", username="backup", password="Backup-Pa55", actor=system)
+    create_credential(account=people.other_account, name="Theirs", username="t", password="Theirs-Pa55", actor=system)
+
+
+def run_as_shown(response) -> str:
+    shown = re.search(r'<dd id="group-run-as">(.*?)</dd>', response.content.decode(), re.S).group(1)
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", "", shown))).strip()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_member_sees_the_groups_run_as_and_only_operators_may_change_it(people, client_for, deploy, role):
+    group = make_group(people, "lab")
+    response = client_for(people.by_role[role]).get(group_url(people, group))
+    content = response.content.decode()
+    assert "Hybrid worker group settings" in content
+    assert run_as_shown(response) == "Default"
+    assert (run_as_url(people, group) in content) == (role != "reader")
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_an_operator_sets_run_as_to_a_credential_and_the_blade_says_who_jobs_run_as(people, client_for, deploy, htmx):
+    group = make_group(people, "lab")
+    client = client_for(people.operator)
+    dialog = client.get(run_as_url(people, group), headers=HTMX if htmx else {})
+    assert dialog.status_code == 200
+    html = dialog.content.decode()
+    assert "Hybrid worker group settings" in html and buttons(html)[-2:] == ["Save", "Cancel"]
+    # The account's credentials to choose from, not another account's.
+    assert re.findall(r'<option value="([^"]*)"', html) == ["default", "custom", "", "Backup", "Deploy"]
+
+    response = client.post(
+        run_as_url(people, group), {"run_as": "custom", "run_as_credential": "Deploy"}, headers=HTMX if htmx else {}
+    )
+    assert response.status_code == (200 if htmx else 302)
+    assert HybridWorkerGroup.objects.get(pk=group.pk).run_as_credential.name == "Deploy"
+    page = client.get(group_url(people, group))
+    assert run_as_shown(page) == "Custom: credential Deploy (user deploy)"
+    assert "--allow-run-as deploy" in re.sub(r"<[^>]+>", "", page.content.decode())
+    assert "Deploy-Pa55" not in page.content.decode()
+    assert "Group lab runs its jobs as credential Deploy." in unescape(page.content.decode())
+    assert AuditEvent.objects.filter(action="group.run_as", actor=people.operator).count() == 1
+
+    again = client.get(run_as_url(people, group)).content.decode()
+    assert re.search(r'<option value="custom" selected>', again)
+    assert re.search(r'<option value="Deploy" selected>', again)
+    client.post(run_as_url(people, group), {"run_as": "default", "run_as_credential": "Deploy"})
+    assert HybridWorkerGroup.objects.get(pk=group.pk).run_as_credential is None
+    assert run_as_shown(client.get(group_url(people, group))) == "Default"
+
+
+@pytest.mark.parametrize(
+    ("posted", "field_error"),
+    [
+        ({"run_as": "custom"}, "Choose the credential whose user the group&#x27;s jobs run as."),
+        ({"run_as": "custom", "run_as_credential": "Theirs"}, "Select a valid choice."),
+        ({"run_as": "custom", "run_as_credential": "Nope"}, "Select a valid choice."),
+        ({"run_as": "root"}, "Select a valid choice."),
+        ({}, "This field is required."),
+    ],
+)
+def test_a_bad_run_as_shows_the_form_again_with_a_400_and_writes_nothing(
+    people, client_for, deploy, posted, field_error
+):
+    group = make_group(people, "lab")
+    client = client_for(people.owner)
+    before = state()
+    response = client.post(run_as_url(people, group), posted, headers=HTMX)
+    assert response.status_code == 400
+    assert field_error in response.content.decode()
+    assert state() == before
+
+
+def test_a_credential_deleted_while_the_dialog_was_open_is_a_form_error(people, client_for, deploy):
+    from automation.models import Credential
+
+    group = make_group(people, "lab")
+    client = client_for(people.owner)
+    # The form offered it; the service no longer finds it.
+    response = client.get(run_as_url(people, group))
+    Credential.objects.filter(name="Deploy").delete()
+    before = state()
+    response = client.post(run_as_url(people, group), {"run_as": "custom", "run_as_credential": "Deploy"})
+    assert response.status_code == 400
+    assert state() == before
+
+
+def test_the_credential_a_group_runs_as_cannot_be_deleted_from_its_blade(people, client_for, deploy):
+    from automation.models import Credential
+    from automation.services.groups import set_group_run_as
+
+    group = make_group(people, "lab")
+    set_group_run_as(account=people.account, group_name="lab", credential_name="Deploy", actor=Actor.for_system())
+    credential = Credential.objects.get(account=people.account, name="Deploy")
+    url = reverse("portal:credential_delete", args=[people.account.pk, credential.pk])
+    client = client_for(people.owner)
+    shown = unescape(client.get(url, headers=HTMX).content.decode())
+    assert "it is the Run as credential of hybrid worker group(s) lab" in shown
+    before = state()
+    assert client.post(url, headers=HTMX).status_code == 400
+    assert state() == before
+    assert HybridWorkerGroup.objects.get(pk=group.pk).run_as_credential_id == credential.pk

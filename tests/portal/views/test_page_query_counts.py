@@ -36,6 +36,11 @@ PAGES = {
     "portal:group": (lambda w: {"account_id": w.account.pk, "group_id": w.group.pk}, None),
     "portal:group_delete": (lambda w: {"account_id": w.account.pk, "group_id": w.empty_group.pk}, None),
     "portal:group_add_worker": (lambda w: {"account_id": w.account.pk, "group_id": w.group.pk}, None),
+    # The credentials to choose from.
+    "portal:group_run_as": (
+        lambda w: {"account_id": w.account.pk, "group_id": w.group.pk},
+        lambda n: f"cred-{n - 1:02}",
+    ),
     "portal:group_workers": (
         lambda w: {"account_id": w.account.pk, "group_id": w.group.pk},
         lambda n: f"w-{n - 1:02}",
