@@ -87,6 +87,8 @@ class Job(models.Model):
     started_by_kind = models.CharField(max_length=16, choices=StartedBy.choices, default=StartedBy.USER)
     # The job whose runbook started this one (Start-AutomationRunbook); kept when the parent's row goes.
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    # The fire time of a scheduled job: queued later than this, it ran late (after a scheduler outage).
+    scheduled_for = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
