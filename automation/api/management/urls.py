@@ -10,6 +10,7 @@ from automation.api.management import (
     keys,
     notifications,
     runbooks,
+    schedules,
     variables,
     workers,
 )
@@ -57,6 +58,23 @@ urlpatterns = [
         account + "runbooks/<name:runbook_name>/versions/",
         runbooks.RunbookVersions.as_view(),
         name="runbook-versions",
+    ),
+    path(
+        account + "runbooks/<name:runbook_name>/schedules/",
+        schedules.RunbookScheduleList.as_view(),
+        name="runbook-schedules",
+    ),
+    path(
+        account + "runbooks/<name:runbook_name>/schedules/<uuid:link_id>/",
+        schedules.RunbookScheduleDetail.as_view(),
+        name="runbook-schedule-detail",
+    ),
+    path(account + "schedules/", schedules.ScheduleList.as_view(), name="schedule-list"),
+    path(account + "schedules/<name:schedule_name>/", schedules.ScheduleDetail.as_view(), name="schedule-detail"),
+    path(
+        account + "schedules/<name:schedule_name>/next-runs/",
+        schedules.ScheduleNextRuns.as_view(),
+        name="schedule-next-runs",
     ),
     path(account + "jobs/", jobs.JobList.as_view(), name="job-list"),
     path(account + "jobs/<uuid:job_id>/", jobs.JobDetail.as_view(), name="job-detail"),
