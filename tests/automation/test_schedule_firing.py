@@ -302,3 +302,11 @@ def test_the_beat_task_fires_what_is_due_now(world):
 
     assert fire_schedules()["started"] == 1
     assert Job.objects.get().scheduled_for == now - timedelta(seconds=10)
+
+
+def test_the_beat_ticks_every_schedule_tick_seconds_with_a_five_minute_grace_by_default(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["fire-schedules"]
+
+    assert entry["task"] == fire_schedules.name
+    assert entry["schedule"] == settings.SCHEDULE_TICK_SECONDS == 5.0
+    assert settings.SCHEDULE_MISSED_GRACE_SECONDS == 300
