@@ -132,7 +132,7 @@ class ScheduleCreate(Body):
     week_days = WeekDaysValue(required=False)
     month_days = MonthDaysValue(required=False)
     monthly_occurrences = OccurrencesValue(required=False)
-    expiry_time = ExpiryValue(required=False)
+    expiry_time = ExpiryValue(required=False, allow_null=True)
     enabled = BooleanValue(required=False)
 
 
@@ -145,7 +145,7 @@ class ScheduleUpdate(Body):
     week_days = WeekDaysValue(required=False)
     month_days = MonthDaysValue(required=False)
     monthly_occurrences = OccurrencesValue(required=False)
-    expiry_time = ExpiryValue(required=False)
+    expiry_time = ExpiryValue(required=False, allow_null=True)
     enabled = BooleanValue(
         required=False, help_text="false: it fires no more; true again: it fires from now on, its start unchanged."
     )
@@ -261,7 +261,9 @@ class LinkSerializer(serializers.ModelSerializer):
 
 class LinkCreate(Body):
     schedule = openapi.NameSchemaField()
-    parameters = JSONValue(required=False, help_text="The runbook's parameters, checked as a start checks them.")
+    parameters = JSONValue(
+        required=False, allow_null=True, help_text="The runbook's parameters, checked as a start checks them."
+    )
     run_on = openapi.NameSchemaField()
     overlap = OverlapValue(
         required=False,

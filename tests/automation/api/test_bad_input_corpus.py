@@ -172,6 +172,7 @@ QUERIES: dict[tuple[str, str], dict[str, str]] = {
         "status": "Running",
         "runbook": "rb",
         "run_on": "lab",
+        "started_by": "schedule",
         "created_after": "2026-01-01T00:00:00Z",
         "created_before": "2036-01-01T00:00:00Z",
     },

@@ -216,3 +216,14 @@ def test_links_of_an_unknown_runbook_or_of_another_runbook_are_404(world):
     assert ScheduleLink.objects.count() == 1
     duplicate = {"schedule": "Daily", "run_on": "lab"}
     assert_error(owner.post(url(world, "runbooks/report/schedules/"), duplicate, format="json"), 409)
+
+
+def test_an_expiry_is_set_and_cleared_with_null(world):
+    owner = client_for(world.owner)
+    body = {**BODY, "expiry_time": None}
+    assert owner.post(url(world, "schedules/"), body, format="json").json()["expiry_time"] is None
+
+    expiring = owner.patch(url(world, "schedules/Daily/"), {"expiry_time": "2030-02-01T00:00:00Z"}, format="json")
+    assert expiring.json()["expiry_time"] == "2030-02-01T00:00:00+00:00"
+    cleared = owner.patch(url(world, "schedules/Daily/"), {"expiry_time": None}, format="json")
+    assert cleared.status_code == 200 and cleared.json()["expiry_time"] is None
