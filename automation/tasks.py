@@ -70,3 +70,11 @@ def send_certificate_expiry_notices() -> int:
     from automation.services.certificates import send_certificate_expiry_notices as send
 
     return send(now=timezone.now())
+
+
+@shared_task(name="automation.fire_schedules")
+def fire_schedules() -> dict:
+    """On the beat: start the jobs of the schedules that are due (exactly once, however many workers tick)."""
+    from automation.services.schedule_firing import fire_due_schedules
+
+    return fire_due_schedules().as_dict()

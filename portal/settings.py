@@ -190,7 +190,17 @@ RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1, maximum=
 RETENTION_SWEEP_SECONDS = env_int("RETENTION_SWEEP_SECONDS", 3600, minimum=1)
 # Certificate expiry notices go 30 and 7 days ahead, so looking a few times a day is on time.
 CERTIFICATE_EXPIRY_SWEEP_SECONDS = env_int("CERTIFICATE_EXPIRY_SWEEP_SECONDS", 6 * 3600, minimum=1)
+# Schedules: how often the beat looks for due fires (a fire starts at most this late), and how late a fire may
+# still run after the scheduler was down; older ones are recorded as missed (automation.services.schedule_firing).
+SCHEDULE_TICK_SECONDS = env_float("SCHEDULE_TICK_SECONDS", 5.0, minimum=0.1, maximum=60)
+SCHEDULE_MISSED_GRACE_SECONDS = env_int("SCHEDULE_MISSED_GRACE_SECONDS", 300, minimum=0)
 CELERY_BEAT_SCHEDULE: dict = {
+    "fire-schedules": {
+        "task": "automation.fire_schedules",
+        "schedule": SCHEDULE_TICK_SECONDS,
+        # A tick that waited past its period is stale: the next one fires what is due (exactly once).
+        "options": {"expires": SCHEDULE_TICK_SECONDS},
+    },
     "sweep-worker-presence": {
         "task": "automation.sweep_worker_presence",
         "schedule": PRESENCE_SWEEP_SECONDS,

@@ -34,6 +34,7 @@ from automation.services.groups import create_group
 from automation.services.keys import reveal_keys
 from automation.services.notifications import create_notification
 from automation.services.runbooks import create_runbook, publish_runbook
+from automation.services.schedules import create_schedule, link_schedule
 from automation.services.tokens import create_token
 from automation.services.variables import create_variable
 from automation.services.webhooks import create_webhook
@@ -82,8 +83,9 @@ class World:
     a claimed job, a queued Test pane run of "hello"; empty group "dmz"; a notification; an API
     token for each person; the owner's portal token; the shared resources of make_asset_world; variable "Region",
     credential "Admin", connection "Principal" (of the built-in AzureServicePrincipal), certificate "WebCert",
-    the unused connection type "Unused" and a child job of the claimed one (for the job-side agent routes and
-    the portal's blades). The stranger owns "fabrikam" only."""
+    the unused connection type "Unused", a child job of the claimed one (for the job-side agent routes and
+    the portal's blades), schedule "Nightly" with "hello" linked to it and schedule "Spare". The stranger owns
+    "fabrikam" only."""
 
     def __init__(self, people):
         self.people = people
@@ -139,6 +141,15 @@ class World:
         issued = create_webhook(runbook=runbook, actor=SYSTEM, name="Monitor", run_on="lab")
         self.webhook = issued.webhook
         self.webhook_path = issued.uri.removeprefix(settings.PORTAL_BASE_URL)
+        self.schedule = create_schedule(
+            account=account, name="Nightly", start_time="2030-01-01T02:30:00+01:00", frequency="Day", actor=SYSTEM
+        )
+        create_schedule(
+            account=account, name="Spare", start_time="2030-01-01T00:00:00Z", frequency="Week", actor=SYSTEM
+        )
+        self.link = link_schedule(
+            account=account, runbook_name="hello", schedule_name="Nightly", run_on="lab", actor=SYSTEM
+        )
 
     def kwargs(self, route: str) -> dict[str, Any]:
         values = {
@@ -167,6 +178,8 @@ class World:
             "connection_id": self.connection.pk,
             "connection_type_id": self.connection_type.pk,
             "webhook_id": self.webhook.pk,
+            "schedule_name": self.schedule.name,
+            "link_id": self.link.pk,
         }
         return {name: values[name] for name in _parameters(route)}
 
@@ -402,6 +415,21 @@ ROUTES: dict[str, list[Row]] = {
     "api:job-detail": [Row("get", API_READ)],
     "api:job-stop": [Row("post", who(401, 404, 403, 200, 200))],
     "api:job-streams": [Row("get", API_READ)],
+    "api:schedule-list": [
+        Row("get", API_READ),
+        Row("post", API_CREATE, {"name": "new", "start_time": "2030-01-01T00:00:00Z", "frequency": "Hour"}),
+    ],
+    "api:schedule-detail": [
+        Row("get", API_READ),
+        Row("patch", API_CHANGE, {"enabled": False}),
+        Row("delete", API_DELETE),
+    ],
+    "api:schedule-next-runs": [Row("get", API_READ)],
+    "api:runbook-schedules": [
+        Row("get", API_READ),
+        Row("post", API_CREATE, {"schedule": "Spare", "run_on": "lab"}),
+    ],
+    "api:runbook-schedule-detail": [Row("delete", API_DELETE)],
     "api:variable-list": [Row("get", API_READ), Row("post", API_CREATE, {"name": "new", "value": 1})],
     "api:variable-detail": [
         Row("get", API_READ),

@@ -13,6 +13,7 @@ from automation.models.jobs import (
 from automation.models.keys import AccountKey
 from automation.models.notifications import Notification, NotificationReceipt
 from automation.models.runbooks import Runbook, RunbookType, RunbookVersion
+from automation.models.schedules import FireOutcome, Frequency, Overlap, Schedule, ScheduleFire, ScheduleLink
 from automation.models.tokens import ApiToken
 from automation.models.webhooks import Webhook
 from automation.models.workers import HybridWorker, HybridWorkerGroup
@@ -29,6 +30,8 @@ __all__ = [
     "Connection",
     "ConnectionType",
     "Credential",
+    "FireOutcome",
+    "Frequency",
     "HybridWorker",
     "HybridWorkerGroup",
     "Job",
@@ -37,10 +40,14 @@ __all__ = [
     "Membership",
     "Notification",
     "NotificationReceipt",
+    "Overlap",
     "Role",
     "Runbook",
     "RunbookType",
     "RunbookVersion",
+    "Schedule",
+    "ScheduleFire",
+    "ScheduleLink",
     "StartedBy",
     "Variable",
     "Webhook",

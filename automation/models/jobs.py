@@ -94,6 +94,8 @@ class Job(models.Model):
         "automation.Webhook", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
     sealed_webhook_data = models.TextField(blank=True)
+    # The fire time of a scheduled job: queued later than this, it ran late (after a scheduler outage).
+    scheduled_for = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)

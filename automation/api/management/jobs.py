@@ -50,6 +50,11 @@ class JobSerializer(serializers.ModelSerializer):
     )
     child_jobs = ChildJobsField()
     started_by = serializers.SerializerMethodField()
+    scheduled_for = serializers.DateTimeField(
+        allow_null=True,
+        read_only=True,
+        help_text="A schedule's job: the fire time it was started for (queued later than this, it ran late).",
+    )
 
     class Meta:
         model = Job
@@ -75,6 +80,7 @@ class JobSerializer(serializers.ModelSerializer):
             "parent_job",
             "child_jobs",
             "started_by",
+            "scheduled_for",
         ]
 
     def get_worker(self, job) -> str | None:

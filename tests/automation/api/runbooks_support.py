@@ -54,6 +54,7 @@ JOB_KEYS = {
     "parameters",
     "parent_job",
     "started_by",
+    "scheduled_for",
     "child_jobs",
 }
 

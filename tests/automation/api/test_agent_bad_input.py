@@ -312,7 +312,7 @@ def test_json_with_a_charset_is_fine(agent, people, keys):
         "/api/v1/",
         "/api/v1/nothing",
         "/api/v1/accounts/not-a-uuid/",
-        "/api/v1/accounts/{account}/schedules/",
+        "/api/v1/accounts/{account}/no-such-resource/",
         "/api/v1/accounts/{account}/keys/primary/",
         "/api/v1/accounts",
     ],

@@ -249,7 +249,7 @@ UNKNOWN = [
     ("/api/v2/accounts/", "management"),
     ("/api/schema/nothing", "management"),
     ("/api/v1/nothing", "management"),
-    ("/api/v1/accounts/{account}/schedules/", "management"),
+    ("/api/v1/accounts/{account}/no-such-resource/", "management"),
 ]
 
 

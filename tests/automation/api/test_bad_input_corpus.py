@@ -149,6 +149,26 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     ("post", "api:webhook-extend"): {"expiry_time": "2099-01-01T00:00:00Z"},
     ("post", "api:webhook-signing"): None,
     ("delete", "api:webhook-signing"): None,
+    ("post", "api:schedule-list"): {
+        "name": "new schedule",
+        "description": "d",
+        "start_time": "2030-01-01T02:30:00+01:00",
+        "time_zone": "Europe/Berlin",
+        "frequency": "Week",
+        "interval": 2,
+        "week_days": ["Monday"],
+        "expiry_time": "2031-01-01T00:00:00Z",
+        "enabled": True,
+    },
+    ("patch", "api:schedule-detail"): {"description": "d", "interval": 3, "enabled": False},
+    ("delete", "api:schedule-detail"): None,
+    ("post", "api:runbook-schedules"): {
+        "schedule": "spare schedule",
+        "parameters": {"who": "me", "count": 2},
+        "run_on": "lab",
+        "overlap": "skip",
+    },
+    ("delete", "api:runbook-schedule-detail"): None,
     ("put", "agent:job-variable"): {"value": "changed"},
     ("post", "agent:job-children"): {"runbook": "rb", "parameters": {"who": "me", "count": 2}, "run_on": "lab"},
 }
@@ -165,13 +185,14 @@ JOB_SIDE = {
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("get", "api:job-list"): {
         "status": "Running",
-        "started_by": "user",
         "runbook": "rb",
         "run_on": "lab",
+        "started_by": "schedule",
         "created_after": "2026-01-01T00:00:00Z",
         "created_before": "2036-01-01T00:00:00Z",
     },
     ("get", "api:job-streams"): {"after": "0", "stream": "output"},
+    ("get", "api:schedule-next-runs"): {"count": "5"},
     ("get", "agent:job-child"): {"wait": "0"},
 }
 # URL values other than the world's, where the valid example needs them: what it deletes must be deletable.
@@ -210,6 +231,9 @@ ACCEPTABLE: dict[tuple[str, str], set[str]] = {
     ("api:runbook-detail", "timeout_seconds"): {"null"},
     ("api:job-list", "parameters"): {"null"},  # no parameters: the defaults
     ("api:group-detail", "run_as_credential"): {"null"},  # Run as: Default
+    ("api:runbook-schedules", "parameters"): {"null"},
+    ("api:runbook-schedules", "parameters.count"): {"-1", "2**31"},
+    ("api:schedule-list", "expiry_time"): {"null"},  # never expires
     # A variable holds any JSON value whose strings are text.
     **{
         (op, "value"): {"5", "true", "a list", "an object", "null"}
@@ -336,6 +360,7 @@ def world(django_db_setup, django_db_blocker, redis_url):
     from automation.services.keys import reveal_keys
     from automation.services.notifications import create_notification
     from automation.services.runbooks import create_runbook, publish_runbook
+    from automation.services.schedules import create_schedule, link_schedule
     from automation.services.tokens import create_token
     from automation.services.variables import create_variable
     from automation.services.workers import register_worker
@@ -387,6 +412,12 @@ def world(django_db_setup, django_db_blocker, redis_url):
         from automation.services.webhooks import create_webhook
 
         webhook = create_webhook(runbook=runbook, actor=system, name="corpus webhook", run_on="lab").webhook
+        start = "2030-01-01T00:00:00Z"
+        create_schedule(account=account, name="corpus schedule", start_time=start, frequency="Day", actor=system)
+        create_schedule(account=account, name="spare schedule", start_time=start, frequency="Hour", actor=system)
+        link = link_schedule(
+            account=account, runbook_name="rb", schedule_name="corpus schedule", run_on="lab", actor=system
+        )
         yield World(
             values={
                 "account_id": str(account.pk),
@@ -404,6 +435,8 @@ def world(django_db_setup, django_db_blocker, redis_url):
                 "name": "corpus",
                 "child_id": str(child.pk),
                 "webhook_id": str(webhook.pk),
+                "schedule_name": "corpus schedule",
+                "link_id": str(link.pk),
             },
             secrets={
                 "key": reveal_keys(account=account, actor=system)["primary"],

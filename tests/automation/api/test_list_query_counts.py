@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from automation.services.actor import Actor
 from automation.services.notifications import create_notification
+from automation.services.schedules import create_schedule, link_schedule
 from automation.services.tokens import create_token
 from tests.automation.api.assets_support import CONNECTION_TYPE, make_asset_world
 from tests.support.assets import MadeCertificate
@@ -51,6 +52,10 @@ READS = {
     "api:connection-type-detail": (lambda w: _account(w) | {"connection_type_name": CONNECTION_TYPE}, None),
     "api:connection-list": (_account, lambda n: n + 2),
     "api:connection-detail": (lambda w: _account(w) | {"connection_name": "conn-00"}, None),
+    "api:schedule-list": (_account, lambda n: n),
+    "api:schedule-detail": (lambda w: _account(w) | {"schedule_name": "sch-00"}, None),
+    "api:schedule-next-runs": (lambda w: _account(w) | {"schedule_name": "sch-00"}, None),
+    "api:runbook-schedules": (lambda w: _account(w) | {"runbook_name": "hello"}, lambda n: n),
     "api:notification-list": (lambda w: {}, lambda n: n + 1),
     "api:notification-detail": (lambda w: {"notification_id": w.notification.pk}, None),
 }
@@ -64,6 +69,15 @@ class WorldWithAssets(GrowingWorld):
         super().__init__(people)
         self.made = MadeCertificate()
         make_asset_world(people, self.made)
+
+    def _add(self, i: int) -> None:
+        super()._add(i)
+        # A schedule per row, each with "hello" on it.
+        name, system = f"sch-{i:02}", Actor.for_system()
+        create_schedule(
+            account=self.account, name=name, start_time="2030-01-01T00:00:00Z", frequency="Day", actor=system
+        )
+        link_schedule(account=self.account, runbook_name="hello", schedule_name=name, run_on="lab", actor=system)
 
 
 @pytest.fixture

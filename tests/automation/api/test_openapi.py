@@ -89,6 +89,15 @@ MANAGEMENT_OPERATIONS = {
     ("post", "/api/v1/accounts/{account_id}/connection-types/"),
     ("get", "/api/v1/accounts/{account_id}/connection-types/{connection_type_name}/"),
     ("delete", "/api/v1/accounts/{account_id}/connection-types/{connection_type_name}/"),
+    ("get", "/api/v1/accounts/{account_id}/schedules/"),
+    ("post", "/api/v1/accounts/{account_id}/schedules/"),
+    ("get", "/api/v1/accounts/{account_id}/schedules/{schedule_name}/"),
+    ("patch", "/api/v1/accounts/{account_id}/schedules/{schedule_name}/"),
+    ("delete", "/api/v1/accounts/{account_id}/schedules/{schedule_name}/"),
+    ("get", "/api/v1/accounts/{account_id}/schedules/{schedule_name}/next-runs/"),
+    ("get", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/schedules/"),
+    ("post", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/schedules/"),
+    ("delete", "/api/v1/accounts/{account_id}/runbooks/{runbook_name}/schedules/{link_id}/"),
 }
 
 
@@ -161,7 +170,7 @@ def test_the_schema_documents_requests_answers_and_errors(schema):
 
 def test_every_operation_lists_its_error_answers_with_the_error_body(schema):
     ops = operations(schema)
-    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 72
+    assert len(ops) == len(AGENT_OPERATIONS) + len(MANAGEMENT_OPERATIONS) == 81
     error = schema["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"code", "detail"}
     for (method, path), operation in ops.items():
@@ -262,8 +271,9 @@ def test_a_name_in_a_path_is_stated_as_the_name_in_a_body(schema):
         for p in op.get("parameters", [])
         if p["name"] in ("group_name", "runbook_name")
     ]
-    # groups: GET, PATCH, DELETE, workers; runbooks: GET, PATCH, DELETE, publish, versions; their webhooks: 9
-    assert len(in_paths) == 18
+    # groups: GET, PATCH, DELETE, workers; runbooks: GET, PATCH, DELETE, publish, versions; their webhooks: 9;
+    # their schedules: GET, POST, DELETE
+    assert len(in_paths) == 21
     assert all(s == {"type": "string", "minLength": 1, "maxLength": 128, "pattern": NAME_PATTERN} for s in in_paths)
     assert {k: body[k] for k in ("minLength", "maxLength", "pattern")} == {
         "minLength": 1,

@@ -291,7 +291,26 @@ CONTROL = r"\\u00[01][0-9a-f]|\\u007f|\\u00[89][0-9a-f]|\\r(?!\\n)|%[01][0-9A-F]
 # Checks the server makes that JSON Schema cannot state: what exists, what a runbook declares, uniqueness,
 # and the state of things. The schema says them in words; refusing a schema-valid request for them is no
 # disagreement.
+SCHEDULE_WRITES = r"(POST|PATCH) /api/v1/accounts/\{account_id\}/schedules/(\{schedule_name\}/)?"
+LINK_CREATE = r"POST /api/v1/accounts/\{account_id\}/runbooks/\{runbook_name\}/schedules/"
 INEXPRESSIBLE = [
+    Allowed(
+        "A schedule's time zone is one of the IANA names (too many to list), its expiry is after its start, a "
+        "one-time start is in the future, and its day lists fit its frequency",
+        operations=SCHEDULE_WRITES,
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer=r"time_zone is an IANA|expiry_time is after|OneTime schedule is in the future|is for a \w+ schedule "
+        r"only|not both|interval of a OneTime|interval is a whole number of|names each occurrence once|distinct",
+    ),
+    Allowed(
+        "A link needs an existing schedule, group and published runbook, and the parameters that version declares",
+        operations=LINK_CREATE,
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer=r"There is no (schedule|hybrid worker group) named|has no published version|is being deleted"
+        r"|Unknown parameter|Parameter '\w+' ",
+    ),
     Allowed(
         "A job needs an existing runbook with a published version, an existing group, and the parameters that "
         "version declares",
