@@ -11,6 +11,7 @@ from automation.services.actor import Actor
 from automation.services.notifications import create_notification
 from automation.services.schedules import create_schedule, link_schedule
 from automation.services.tokens import create_token
+from automation.services.webhooks import create_webhook
 from tests.automation.api.assets_support import CONNECTION_TYPE, make_asset_world
 from tests.support.assets import MadeCertificate
 from tests.support.rows import GrowingWorld
@@ -56,6 +57,8 @@ READS = {
     "api:schedule-detail": (lambda w: _account(w) | {"schedule_name": "sch-00"}, None),
     "api:schedule-next-runs": (lambda w: _account(w) | {"schedule_name": "sch-00"}, None),
     "api:runbook-schedules": (lambda w: _account(w) | {"runbook_name": "hello"}, lambda n: n),
+    "api:webhook-list": (lambda w: _account(w) | {"runbook_name": "hello"}, lambda n: n + 1),
+    "api:webhook-detail": (lambda w: _account(w) | {"runbook_name": "hello", "webhook_id": w.webhooks[0].pk}, None),
     "api:notification-list": (lambda w: {}, lambda n: n + 1),
     "api:notification-detail": (lambda w: {"notification_id": w.notification.pk}, None),
 }
@@ -69,6 +72,9 @@ class WorldWithAssets(GrowingWorld):
         super().__init__(people)
         self.made = MadeCertificate()
         make_asset_world(people, self.made)
+        self.webhooks = [
+            create_webhook(runbook=self.runbook, actor=Actor.for_system(), name="first", run_on="lab").webhook
+        ]
 
     def _add(self, i: int) -> None:
         super()._add(i)
@@ -78,6 +84,9 @@ class WorldWithAssets(GrowingWorld):
             account=self.account, name=name, start_time="2030-01-01T00:00:00Z", frequency="Day", actor=system
         )
         link_schedule(account=self.account, runbook_name="hello", schedule_name=name, run_on="lab", actor=system)
+        # And a webhook per row on "hello", half of them signed (their secret is sealed: no query per row to show it).
+        hook = create_webhook(runbook=self.runbook, actor=system, name=f"hook-{i:02}", run_on="lab", signed=i % 2 == 0)
+        self.webhooks.append(hook.webhook)
 
 
 @pytest.fixture

@@ -293,7 +293,18 @@ CONTROL = r"\\u00[01][0-9a-f]|\\u007f|\\u00[89][0-9a-f]|\\r(?!\\n)|%[01][0-9A-F]
 # disagreement.
 SCHEDULE_WRITES = r"(POST|PATCH) /api/v1/accounts/\{account_id\}/schedules/(\{schedule_name\}/)?"
 LINK_CREATE = r"POST /api/v1/accounts/\{account_id\}/runbooks/\{runbook_name\}/schedules/"
+WEBHOOK_WRITES = (
+    r"(POST|PATCH) /api/v1/accounts/\{account_id\}/runbooks/\{runbook_name\}/webhooks/(\{webhook_id\}/(extend/)?)?"
+)
 INEXPRESSIBLE = [
+    Allowed(
+        "A webhook's expiry is in the future, its group exists and its parameters fit the runbook's declaration",
+        operations=WEBHOOK_WRITES,
+        checks=POSITIVE,
+        statuses=frozenset({400}),
+        answer=r"must be in the future|no hybrid worker group named|is being deleted"
+        r"|Unknown parameter|Parameter '\w+' ",
+    ),
     Allowed(
         "A schedule's time zone is one of the IANA names (too many to list), its expiry is after its start, a "
         "one-time start is in the future, and its day lists fit its frequency",
