@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from workers.console import Console
-from workers.errors import EXIT_NOT_REGISTERED, EXIT_OK, AgentError
+from workers.errors import EXIT_NOT_REGISTERED, EXIT_OK, EXIT_USAGE, AgentError
 from workers.state import StateDir
 
 UNIT_DIR = Path("/etc/systemd/system")
@@ -59,9 +59,25 @@ def _quote(word: str) -> str:
     return shlex.quote(word) if any(c.isspace() or c in "\"'\\;" for c in word) else word
 
 
-def render_unit(state: StateDir, *, user: str | None = None, environ: dict[str, str] | None = None) -> str:
+def run_options(*, user: str | None, run_as: str | None, allow_run_as: list[str] | None) -> list[str]:
+    """The unit's `run` options for who runs jobs. A service that is not root (`--user`) can run jobs only as
+    itself: `run` would refuse at every start what this refuses now."""
+    allowed = sorted({name.strip() for value in allow_run_as or () for name in value.split(",") if name.strip()})
+    if user and user != "root" and set(allowed) - {user}:
+        raise AgentError(
+            f"--allow-run-as {','.join(sorted(set(allowed) - {user}))}: the service runs as {user}, not root, so it "
+            f"can run jobs only as {user}; leave --user out to let it switch users",
+            exit_code=EXIT_USAGE,
+        )
+    words = ["--run-as", run_as] if run_as else []
+    return words + (["--allow-run-as", ",".join(allowed)] if allowed else [])
+
+
+def render_unit(
+    state: StateDir, *, user: str | None = None, environ: dict[str, str] | None = None, options: list[str] = ()
+) -> str:
     environ = os.environ if environ is None else environ
-    words = [*agent_command(), "run", "--state-dir", str(state.path)]
+    words = [*agent_command(), "run", "--state-dir", str(state.path), *options]
     command = _specifiers(" ".join(_quote(word) for word in words), variables=True)
     lines = [
         "[Unit]",
@@ -97,8 +113,17 @@ def render_unit(state: StateDir, *, user: str | None = None, environ: dict[str, 
     return "\n".join(lines)
 
 
-def install_service(state: StateDir, console: Console, *, print_only: bool = False, user: str | None = None) -> int:
-    unit = render_unit(state, user=user)
+def install_service(
+    state: StateDir,
+    console: Console,
+    *,
+    print_only: bool = False,
+    user: str | None = None,
+    run_as: str | None = None,
+    allow_run_as: list[str] | None = None,
+) -> int:
+    options = run_options(user=user, run_as=run_as, allow_run_as=allow_run_as)
+    unit = render_unit(state, user=user, options=options)
     name = unit_name(state)
     if print_only:
         console.say(f"# {UNIT_DIR / name}")

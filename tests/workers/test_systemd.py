@@ -46,6 +46,40 @@ def test_the_service_user_and_proxy_settings_go_into_the_unit(tmp_path):
     assert 'Environment="NO_PROXY=.corp.example"' in result.stdout
 
 
+def test_who_runs_jobs_goes_into_the_units_run_command(tmp_path):
+    result = hybridworker(
+        "install-service",
+        "--print",
+        "--state-dir",
+        str(tmp_path),
+        "--run-as",
+        "hrw",
+        "--allow-run-as",
+        "deploy,daemon",
+        "--allow-run-as",
+        "backup",
+    )
+    (exec_start,) = [line for line in result.stdout.splitlines() if line.startswith("ExecStart=")]
+    assert exec_start.endswith(f"run --state-dir {tmp_path} --run-as hrw --allow-run-as backup,daemon,deploy")
+
+
+def test_a_service_that_is_not_root_may_not_promise_other_users(tmp_path):
+    result = hybridworker(
+        "install-service",
+        "--print",
+        "--state-dir",
+        str(tmp_path),
+        "--user",
+        "hrw",
+        "--allow-run-as",
+        "deploy",
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "the service runs as hrw, not root" in result.stderr
+    assert "ExecStart" not in result.stdout
+
+
 def test_installing_without_root_is_a_clear_error(tmp_path, monkeypatch, capsys):
     from workers import cli, systemd
 

@@ -20,9 +20,24 @@ def add(commands: argparse._SubParsersAction, parents: Parents) -> None:
     )
     parser.add_argument("--print", action="store_true", dest="print_only", help="print the unit instead")
     parser.add_argument("--user", metavar="USER", help="run the service as this user")
+    parser.add_argument("--run-as", metavar="USER", help="passed on to 'hybridworker run --run-as' in the unit")
+    parser.add_argument(
+        "--allow-run-as",
+        action="append",
+        metavar="USER[,USER...]",
+        help="passed on to 'hybridworker run --allow-run-as' in the unit (repeatable): the users a group's Run as "
+        "may name",
+    )
 
 
 def handle(args: argparse.Namespace, console: Console, state: StateDir) -> int:
     from workers.systemd import install_service
 
-    return install_service(state, console, print_only=args.print_only, user=args.user)
+    return install_service(
+        state,
+        console,
+        print_only=args.print_only,
+        user=args.user,
+        run_as=args.run_as,
+        allow_run_as=args.allow_run_as,
+    )
