@@ -62,12 +62,6 @@ def checked_description(description: Any) -> str:
     return description
 
 
-def checked_bool(value: Any, *, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInput(f"{field} is true or false.", field=field)
-    return value
-
-
 def find(model: type[models.Model], *, account: AutomationAccount, name: Any, lock: bool = False, related: tuple = ()):
     """The row of this kind named `name` (case-insensitively) in the account, or NotFound naming it."""
     rows = model.objects.filter(account=account).select_related(*related)

@@ -16,6 +16,7 @@ from automation.models import AutomationAccount, Certificate, Membership, Notifi
 from automation.services import assets, sealing
 from automation.services.actor import Actor
 from automation.services.assets import UNSET
+from automation.services.checks import checked_bool
 from automation.services.errors import Conflict, InvalidInput
 from automation.services.notifications import create_notification
 
@@ -145,7 +146,7 @@ def create_certificate(
     assets.require_writer(account=account, actor=actor)
     assets.checked_asset_name(name)
     parsed = parse_certificate(content=content, password=password, name=name)
-    assets.checked_bool(exportable, field="exportable")
+    checked_bool(exportable, field="exportable")
     assets.checked_description(description)
     assets.refuse_taken_name(Certificate, account=account, name=name)
     with assets.creating(Certificate, account=account, name=name):
@@ -174,7 +175,7 @@ def update_certificate(
     assets.require_writer(account=account, actor=actor)
     parsed = parse_certificate(content=content, password=password, name=name) if content is not UNSET else None
     if exportable is not UNSET:
-        assets.checked_bool(exportable, field="exportable")
+        checked_bool(exportable, field="exportable")
     if description is not UNSET:
         assets.checked_description(description)
     with assets.changing(Certificate, account=account, name=name, actor=actor) as change:

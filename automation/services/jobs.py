@@ -10,13 +10,12 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Case, PositiveIntegerField, Value, When
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from automation import live
 from automation.models import (
@@ -38,6 +37,7 @@ from automation.services import crypto, leases, sealing
 from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.audit import record_event
+from automation.services.checks import instant
 from automation.services.errors import Conflict, InvalidInput
 from automation.services.runbooks import (
     MASK,
@@ -53,8 +53,6 @@ REASON_CHARS = 2000
 # this plus the job's seq_base, past the earlier attempts' records and retry markers (a 64-bit column).
 MAX_SEQ = 2**31 - 1
 # A page shows a time in its reader's zone, up to a day off UTC either way: one day inside datetime's range.
-EARLIEST_TIME = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
-LATEST_TIME = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 # PostgreSQL's text holds no NUL, and neither database a lone surrogate (JSON may spell one as \ud800).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
@@ -425,19 +423,9 @@ def storable_text(text: str) -> str:
 def _record_time(value: Any, index: int) -> datetime:
     """An ISO 8601 date and time with its offset, as the instant in UTC. A time without an offset would be
     read in the server's zone, and one an offset pushes out of range cannot be stored or shown."""
-    moment = None
-    if isinstance(value, str):
-        try:
-            moment = parse_datetime(value)
-        except ValueError:  # well formed but not a date, e.g. month 13
-            moment = None
-    if moment is not None and moment.utcoffset() is not None:
-        try:
-            moment = moment.astimezone(UTC)
-        except OverflowError:
-            moment = None
-        if moment is not None and EARLIEST_TIME <= moment <= LATEST_TIME:
-            return moment
+    moment = instant(value) if isinstance(value, str) else None
+    if moment is not None:
+        return moment
     raise InvalidInput(
         f"records[{index}].time is an ISO 8601 date and time with its UTC offset (e.g. 2026-11-25T10:00:00Z), "
         "from 0001-01-02 to 9999-12-30 in UTC; leave it out to use the time received.",

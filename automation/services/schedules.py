@@ -9,12 +9,11 @@ fires what is due and moves it on.
 import functools
 import uuid
 import zoneinfo
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from automation import live
 from automation.models import (
@@ -31,9 +30,9 @@ from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.assets import UNSET
 from automation.services.audit import record_event
-from automation.services.checks import checked_name
+from automation.services.checks import checked_bool, checked_name, instant
 from automation.services.errors import Conflict, InvalidInput, NotFound
-from automation.services.jobs import EARLIEST_TIME, LATEST_TIME, _group_to_run_on, split_secrets
+from automation.services.jobs import _group_to_run_on, split_secrets
 from automation.services.runbooks import checked_job_parameters, latest_version
 from automation.validators import NAME_RULE, is_name
 
@@ -73,19 +72,9 @@ def checked_time(value: Any, *, field: str, allow_none: bool = False) -> datetim
     """An aware datetime, or ISO 8601 text with its offset; whole seconds (a fire's key is its time)."""
     if value is None and allow_none:
         return None
-    moment = value if isinstance(value, datetime) else None
-    if isinstance(value, str):
-        try:
-            moment = parse_datetime(value)
-        except ValueError:
-            moment = None
-    if moment is not None and moment.utcoffset() is not None:
-        try:
-            moment = moment.astimezone(UTC)
-        except OverflowError:
-            moment = None
-        if moment is not None and EARLIEST_TIME <= moment <= LATEST_TIME:
-            return moment.replace(microsecond=0)
+    moment = instant(value)
+    if moment is not None:
+        return moment.replace(microsecond=0)
     empty = " or null" if allow_none else ""
     raise InvalidInput(
         f"{field} is an ISO 8601 date and time with its UTC offset (e.g. 2026-11-25T02:30:00+01:00){empty}.",
@@ -290,7 +279,7 @@ def create_schedule(
         monthly_occurrences=monthly_occurrences,
         expiry_time=expiry_time,
     )
-    assets.checked_bool(enabled, field="enabled")
+    checked_bool(enabled, field="enabled")
     now = now or timezone.now()
     if rule.frequency == Frequency.ONE_TIME and rule.start_time < now - _JUST_NOW:
         raise InvalidInput("start_time of a OneTime schedule is in the future.", field="start_time")
@@ -334,7 +323,7 @@ def update_schedule(
     if description is not UNSET:
         assets.checked_description(description)
     if enabled is not UNSET:
-        assets.checked_bool(enabled, field="enabled")
+        checked_bool(enabled, field="enabled")
     now = now or timezone.now()
     with transaction.atomic():
         schedule = _find(account, name, lock=True)

@@ -10,6 +10,7 @@ from automation.models import AutomationAccount, Variable
 from automation.services import assets, sealing
 from automation.services.actor import Actor
 from automation.services.assets import UNSET
+from automation.services.checks import checked_bool
 from automation.services.errors import Conflict, InvalidInput
 from automation.validators import json_problem
 
@@ -52,7 +53,7 @@ def create_variable(
     assets.require_writer(account=account, actor=actor)
     assets.checked_asset_name(name)
     text = value_text(value)
-    assets.checked_bool(encrypted, field="encrypted")
+    checked_bool(encrypted, field="encrypted")
     assets.checked_description(description)
     assets.refuse_taken_name(Variable, account=account, name=name)
     with assets.creating(Variable, account=account, name=name):

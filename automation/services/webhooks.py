@@ -32,7 +32,6 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from automation.models import Job, Role, Runbook, StartedBy, Webhook
 from automation.models.webhooks import DEFAULT_LIFETIME
@@ -42,9 +41,9 @@ from automation.services.access import require_role
 from automation.services.actor import Actor
 from automation.services.assets import UNSET
 from automation.services.audit import record_event
-from automation.services.checks import checked_name
+from automation.services.checks import checked_bool, checked_name, instant
 from automation.services.errors import Conflict, InvalidInput, NotFound, ServiceError
-from automation.services.jobs import EARLIEST_TIME, LATEST_TIME, WEBHOOK_DATA, _group_to_run_on, _queue, split_secrets
+from automation.services.jobs import WEBHOOK_DATA, _group_to_run_on, _queue, split_secrets
 from automation.services.runbooks import MASK, checked_job_parameters, latest_version
 
 logger = logging.getLogger(__name__)
@@ -103,21 +102,10 @@ class Issued:
 # ---- checks -----------------------------------------------------------------------------------------------
 
 
-def _checked_bool(value: Any, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInput(f"{field} is true or false.", field=field)
-    return value
-
-
 def checked_expiry(value: Any, *, field: str = "expiry_time") -> datetime:
     """A moment after now, as an ISO 8601 date and time with its offset (or an aware datetime)."""
-    moment = value if isinstance(value, datetime) else None
-    if isinstance(value, str):
-        try:
-            moment = parse_datetime(value)
-        except ValueError:
-            moment = None
-    if moment is None or moment.utcoffset() is None or not EARLIEST_TIME <= moment <= LATEST_TIME:
+    moment = instant(value)
+    if moment is None:
         raise InvalidInput(
             f"{field} is an ISO 8601 date and time with its UTC offset, e.g. 2027-01-31T18:00:00+01:00.", field=field
         )
@@ -226,8 +214,8 @@ def create_webhook(
     account = runbook.account
     require_role(account=account, actor=actor, role=Role.OPERATOR)
     checked_name(name)
-    _checked_bool(enabled, "enabled")
-    _checked_bool(signed, "signed")
+    checked_bool(enabled, field="enabled")
+    checked_bool(signed, field="signed")
     expiry = timezone.now() + DEFAULT_LIFETIME if expiry_time is None else checked_expiry(expiry_time)
     group = _group_to_run_on(account, run_on)
     values = _checked_parameters(runbook, parameters, {})
@@ -278,7 +266,7 @@ def update_webhook(
     if name is not UNSET:
         checked_name(name)
     if enabled is not UNSET:
-        _checked_bool(enabled, "enabled")
+        checked_bool(enabled, field="enabled")
     group = _group_to_run_on(webhook.account, run_on) if run_on is not UNSET else None
     try:
         with transaction.atomic():

@@ -24,6 +24,7 @@ from automation.queries.variables import get_variable, list_variables
 from automation.services import assets as asset_services
 from automation.services import variables as variable_services
 from automation.services.assets import UNSET
+from automation.services.checks import checked_bool
 from automation.services.errors import InvalidInput
 
 VALUE = {
@@ -107,7 +108,7 @@ class VariableDetail(ChangeableAssetDetail):
         if encrypt is UNSET:
             return super().update(account, changes)
         asset_services.require_writer(account=account, actor=actor)
-        asset_services.checked_bool(encrypt, field="encrypted")
+        checked_bool(encrypt, field="encrypted")
         # One transaction: a value refused after the encryption leaves the variable as it was. Encrypting
         # first means a new value given with it is sealed at once, never stored in the clear.
         with transaction.atomic():
