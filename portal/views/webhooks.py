@@ -108,7 +108,14 @@ def add(request, account, runbook_id):
             from_text=True,
         )
         if issued is not None:
-            return _issued(request, account, book, issued, title="Created webhook", done=_runbook_url(account, book))
+            return _issued(
+                request,
+                account,
+                book,
+                issued,
+                title="Created webhook",
+                done=_webhook_url(account, book, issued.webhook),
+            )
     context = blade_context(account, "runbooks", runbook=book, form=form, published=book.published_version)
     return dialog(request, "webhooks/partials/add_dialog.html", context, name=book.name)
 
