@@ -26,6 +26,7 @@ from portal.views import (
     profile,
     runbooks,
     variables,
+    webhooks,
     workers,
 )
 
@@ -71,6 +72,32 @@ portal_patterns = [
         "accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/test/<uuid:job_id>/stop/",
         runbooks.test_pane_stop,
         name="runbook_test_stop",
+    ),
+    path("accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/webhooks/add/", webhooks.add, name="webhook_add"),
+    path(
+        "accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/webhooks/<uuid:webhook_id>/",
+        webhooks.webhook,
+        name="webhook",
+    ),
+    path(
+        "accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/webhooks/<uuid:webhook_id>/extend/",
+        webhooks.extend,
+        name="webhook_extend",
+    ),
+    path(
+        "accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/webhooks/<uuid:webhook_id>/rotate/",
+        webhooks.rotate,
+        name="webhook_rotate",
+    ),
+    path(
+        "accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/webhooks/<uuid:webhook_id>/signing/",
+        webhooks.signing,
+        name="webhook_signing",
+    ),
+    path(
+        "accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/webhooks/<uuid:webhook_id>/delete/",
+        webhooks.delete,
+        name="webhook_delete",
     ),
     path("accounts/<uuid:account_id>/jobs/", jobs.jobs, name="jobs"),
     path("accounts/<uuid:account_id>/jobs/<uuid:job_id>/", jobs.job, name="job"),

@@ -228,6 +228,7 @@ API_DELETE = who(401, 404, 403, 204, 204)
 ON_THE_EMPTY_GROUP = {"group_id": lambda w: w.empty_group.pk}
 MADE_CERTIFICATE = MadeCertificate()
 OPERATOR_POST = who(302, 404, 403, 302, 302)
+LATER = {"expiry_time": "2099-01-01T00:00"}  # a webhook's expiry, as the portal's datetime-local input sends it
 
 
 def certificate_upload(world) -> dict:
@@ -322,6 +323,19 @@ ROUTES: dict[str, list[Row]] = {
     "portal:runbook_test": [Row("get", OPERATOR_DIALOG), Row("post", who(302, 404, 403, 302, 302), {"run_on": "lab"})],
     "portal:runbook_test_output": [Row("get", OPERATOR_DIALOG)],
     "portal:runbook_test_stop": [Row("get", OPERATOR_DIALOG), Row("post", who(302, 404, 403, 302, 302))],
+    # Create, Rotate and Require signed calls answer with the URL or secret, shown once (200), not a redirect.
+    "portal:webhook_add": [
+        Row("get", OPERATOR_DIALOG),
+        Row("post", who(302, 404, 403, 200, 200), {"name": "new", "enabled": "on", "run_on": "lab"} | LATER),
+    ],
+    "portal:webhook": [Row("get", PAGE), Row("post", OPERATOR_POST, {"enabled": "on", "run_on": "lab"})],
+    "portal:webhook_extend": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST, LATER)],
+    "portal:webhook_rotate": [Row("get", OPERATOR_DIALOG), Row("post", who(302, 404, 403, 200, 200))],
+    "portal:webhook_signing": [
+        Row("get", OPERATOR_DIALOG),
+        Row("post", who(302, 404, 403, 200, 200), {"signing": "on"}),
+    ],
+    "portal:webhook_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
     "portal:jobs": [Row("get", PAGE)],
     "portal:job": [Row("get", PAGE)],
     "portal:job_streams": [Row("get", PAGE)],

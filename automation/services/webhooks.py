@@ -122,7 +122,9 @@ def _declaration(runbook: Runbook) -> list[dict[str, Any]]:
     return [p for p in declared if p.get("name") != WEBHOOK_DATA]
 
 
-def _checked_parameters(runbook: Runbook, values: Any, kept_secrets: dict[str, Any]) -> dict[str, Any]:
+def _checked_parameters(
+    runbook: Runbook, values: Any, kept_secrets: dict[str, Any], *, from_text: bool = False
+) -> dict[str, Any]:
     if isinstance(values, dict) and WEBHOOK_DATA in values:
         raise InvalidInput(
             f"{WEBHOOK_DATA} is filled by each call with its body and headers: it cannot be fixed.",
@@ -136,7 +138,7 @@ def _checked_parameters(runbook: Runbook, values: Any, kept_secrets: dict[str, A
             name: (kept_secrets[name] if name in secret_names and value == MASK and name in kept_secrets else value)
             for name, value in values.items()
         }
-    return checked_job_parameters(declaration, values)
+    return checked_job_parameters(declaration, values, from_text=from_text)
 
 
 def _secrets(webhook: Webhook) -> dict[str, Any]:
@@ -209,8 +211,10 @@ def create_webhook(
     expiry_time: Any = None,
     parameters: Any = None,
     signed: Any = False,
+    from_text: bool = False,
 ) -> Issued:
-    """A new webhook; its URL (and signing secret, when `signed`) are in the answer, and never again."""
+    """A new webhook; its URL (and signing secret, when `signed`) are in the answer, and never again.
+    `from_text` takes parameter values as a form sends them (strings), as start_job does."""
     account = runbook.account
     require_role(account=account, actor=actor, role=Role.OPERATOR)
     checked_name(name)
@@ -218,7 +222,7 @@ def create_webhook(
     checked_bool(signed, field="signed")
     expiry = timezone.now() + DEFAULT_LIFETIME if expiry_time is None else checked_expiry(expiry_time)
     group = _group_to_run_on(account, run_on)
-    values = _checked_parameters(runbook, parameters, {})
+    values = _checked_parameters(runbook, parameters, {}, from_text=from_text)
     _refuse_taken_name(runbook, name)
     webhook = Webhook(
         account=account, runbook=runbook, name=name, enabled=enabled, expiry_time=expiry, run_on=group.name
@@ -260,6 +264,7 @@ def update_webhook(
     enabled: Any = UNSET,
     parameters: Any = UNSET,
     run_on: Any = UNSET,
+    from_text: bool = False,
 ) -> Webhook:
     """Change what the body names; the rest (and the URL) stay."""
     require_role(account=webhook.account, actor=actor, role=Role.OPERATOR)
@@ -280,7 +285,9 @@ def update_webhook(
                 row.enabled = enabled
                 changed.append("enabled")
             if parameters is not UNSET:
-                values = _checked_parameters(row.runbook, parameters, {**row.parameters, **_secrets(row)})
+                values = _checked_parameters(
+                    row.runbook, parameters, {**row.parameters, **_secrets(row)}, from_text=from_text
+                )
                 _set_parameters(row, _declaration(row.runbook), values)
                 changed.append("parameters")
             if group is not None and group.name != row.run_on:

@@ -15,6 +15,7 @@ from automation.services import jobs as job_services
 from automation.services import runbooks as runbook_services
 from automation.services.errors import ServiceError
 from portal.forms import RunbookCreateForm, RunbookEditForm, StartJobForm
+from portal.views import webhooks
 from portal.views.base import (
     account_blade,
     blade_context,
@@ -87,6 +88,7 @@ def _blade(request, account, book, form: RunbookEditForm, *, status: int = 200, 
         next_version=(book.published_version or 0) + 1,
         publish_refused=refused,
         editor_mode=EDITOR_MODES.get(book.runbook_type, "text"),
+        **webhooks.section(book),
     )
     return render(request, "runbooks/detail.html", context, status=status)
 

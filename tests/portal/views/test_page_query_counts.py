@@ -1,11 +1,15 @@
 """Every page of the portal costs the same number of queries with 3 of everything as with 30: the
 reads a page needs are done in bulk, never one query per row shown."""
 
+from functools import partial
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from automation.services.webhooks import BadSignature, call_webhook, create_webhook
+from tests.support.builders import SYSTEM
 from tests.support.rows import GrowingWorld
 from tests.test_routes import ROUTES
 
@@ -49,7 +53,11 @@ PAGES = {
     "portal:worker_remove": (lambda w: {"account_id": w.account.pk, "worker_id": w.worker.pk}, None),
     "portal:runbooks": (lambda w: {"account_id": w.account.pk}, lambda n: f"rb-{n - 1:02}"),
     "portal:runbook_create": (lambda w: {"account_id": w.account.pk}, None),
-    "portal:runbook": (lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk}, None),
+    # Its Webhooks section, with each one's last call.
+    "portal:runbook": (
+        lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk},
+        lambda n: f"hook-{n - 1:02}",
+    ),
     "portal:runbook_delete": (lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk}, None),
     "portal:runbook_start": (
         lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk},
@@ -67,6 +75,15 @@ PAGES = {
         lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk, "job_id": w.test_job.pk},
         None,
     ),
+    "portal:webhook_add": (
+        lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk},
+        lambda n: f"g-{n - 1:02}",
+    ),
+    "portal:webhook": (lambda w: _webhook(w), lambda n: f"g-{n - 1:02}"),
+    "portal:webhook_extend": (lambda w: _webhook(w), None),
+    "portal:webhook_rotate": (lambda w: _webhook(w), None),
+    "portal:webhook_signing": (lambda w: _webhook(w), None),
+    "portal:webhook_delete": (lambda w: _webhook(w), None),
     "portal:jobs": (lambda w: {"account_id": w.account.pk}, None),
     "portal:job": (lambda w: {"account_id": w.account.pk, "job_id": w.job.pk}, lambda n: f"line-{n - 1:02}"),
     "portal:job_streams": (
@@ -104,9 +121,34 @@ PAGES = {
 }
 
 
+def _webhook(w) -> dict:
+    return {"account_id": w.account.pk, "runbook_id": w.runbook.pk, "webhook_id": w.webhook.pk}
+
+
+class WorldWithWebhooks(GrowingWorld):
+    """GrowingWorld, and webhooks on "hello": "first", and one more per row, each called once: half of them are
+    signed and refuse the unsigned call (its outcome is kept in Redis), the others start a job (on the row)."""
+
+    def __init__(self, people):
+        super().__init__(people)
+        self.webhook = create_webhook(runbook=self.runbook, actor=SYSTEM, name="first", run_on="lab").webhook
+
+    def _add(self, i: int) -> None:
+        super()._add(i)
+        signed = i % 2 == 0
+        issued = create_webhook(runbook=self.runbook, actor=SYSTEM, name=f"hook-{i:02}", run_on="lab", signed=signed)
+        token = issued.uri.rpartition("token=")[2]
+        call = partial(call_webhook, webhook_id=issued.webhook.pk, token=token, body=b"{}", headers={}, source_ip=None)
+        if signed:
+            with pytest.raises(BadSignature):
+                call()
+        else:
+            call()
+
+
 @pytest.fixture
 def world(people):
-    return GrowingWorld(people)
+    return WorldWithWebhooks(people)
 
 
 def test_every_page_an_owner_may_open_is_measured():
