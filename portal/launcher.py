@@ -158,7 +158,7 @@ class Launcher:
         self.manage("migrate", "--noinput")
         demo = json.loads(self.manage("ensuredemo").strip().splitlines()[-1])
         self.spawn(
-            "daphne", [str(bindir / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "portal.asgi:application"]
+            "daphne", [python, "-m", "portal.serve", "-b", "127.0.0.1", "-p", str(self.port), "portal.asgi:application"]
         )
         self.spawn(
             "celery-worker",

@@ -164,7 +164,7 @@ def run_once(var_dir: Path) -> dict:
         names = " ".join(" ".join(child.cmdline()) for child in children)
         expected_processes = (
             "redis-server",
-            "daphne",
+            "-m portal.serve",  # daphne, with its access log made safe for webhook URLs
             "celery -A portal worker",
             "celery -A portal beat",
             "hybridworker run",

@@ -28,7 +28,7 @@ from django.db import connection, connections
 
 from automation import live
 from tests.support.postgres import free_port
-from tests.support.processes import BASE_DIR, BIN, Process
+from tests.support.processes import BASE_DIR, Process
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -131,7 +131,7 @@ def start_daphne(env: dict[str, str], log_dir: Path, *, access_log: Path | None 
     env = {**env, "PORT": str(port), "PORTAL_BASE_URL": url}
     process = Process(
         "daphne",
-        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), *log, "portal.asgi:application"],
+        [sys.executable, "-m", "portal.serve", "-b", "127.0.0.1", "-p", str(port), *log, "portal.asgi:application"],
         env,
         log_dir / f"daphne-bench-{port}-{time.monotonic_ns()}.log",
     )

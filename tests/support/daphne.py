@@ -1,13 +1,14 @@
 """daphne on a port of the test's choosing (plain or TLS), so a test can stop it and start it again there."""
 
 import ssl
+import sys
 import time
 from pathlib import Path
 
 import httpx
 
 from tests.support.postgres import free_port
-from tests.support.processes import BIN, PROBE_SECONDS, STARTUP_SECONDS, Process
+from tests.support.processes import PROBE_SECONDS, STARTUP_SECONDS, Process
 
 
 def start_daphne_at(
@@ -33,7 +34,7 @@ def start_daphne_at(
     env = {**env, "PORT": str(port), "PORTAL_BASE_URL": url}
     process = Process(
         "daphne",
-        [str(BIN / "daphne"), *bind, "portal.asgi:application"],
+        [sys.executable, "-m", "portal.serve", *bind, "portal.asgi:application"],
         env,
         log_dir / f"daphne-{port}-{time.monotonic_ns()}.log",
     )

@@ -54,7 +54,7 @@ def start_daphne(env: dict[str, str], log_dir: Path) -> tuple[Process, str]:
     env = {**env, "PORT": str(port), "PORTAL_BASE_URL": f"http://127.0.0.1:{port}"}
     process = Process(
         "daphne",
-        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
+        [sys.executable, "-m", "portal.serve", "-b", "127.0.0.1", "-p", str(port), "portal.asgi:application"],
         env,
         log_dir / f"daphne-{port}.log",
     )
