@@ -25,6 +25,7 @@ from portal.views import (
     overview,
     profile,
     runbooks,
+    schedules,
     variables,
     workers,
 )
@@ -110,6 +111,28 @@ portal_patterns = [
         name="connection_delete",
     ),
     path("accounts/<uuid:account_id>/connection-types/", connections.connection_types, name="connection_types"),
+    path("accounts/<uuid:account_id>/schedules/", schedules.schedules, name="schedules"),
+    path("accounts/<uuid:account_id>/schedules/add/", schedules.add, name="schedule_add"),
+    path("accounts/<uuid:account_id>/schedules/preview/", schedules.preview, name="schedule_preview"),
+    path("accounts/<uuid:account_id>/schedules/<uuid:schedule_id>/", schedules.schedule, name="schedule"),
+    path("accounts/<uuid:account_id>/schedules/<uuid:schedule_id>/enable/", schedules.enable, name="schedule_enable"),
+    path("accounts/<uuid:account_id>/schedules/<uuid:schedule_id>/delete/", schedules.delete, name="schedule_delete"),
+    path("accounts/<uuid:account_id>/schedules/<uuid:schedule_id>/link/", schedules.link_runbook, name="schedule_link"),
+    path(
+        "accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/schedules/",
+        schedules.runbook_schedules,
+        name="runbook_schedules",
+    ),
+    path(
+        "accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/schedules/link/",
+        schedules.runbook_link,
+        name="runbook_schedule_link",
+    ),
+    path(
+        "accounts/<uuid:account_id>/runbooks/<uuid:runbook_id>/schedules/<uuid:link_id>/unlink/",
+        schedules.runbook_unlink,
+        name="runbook_schedule_unlink",
+    ),
     path("accounts/<uuid:account_id>/connection-types/add/", connections.add_type, name="connection_type_add"),
     path(
         "accounts/<uuid:account_id>/connection-types/<uuid:connection_type_id>/delete/",
