@@ -333,7 +333,7 @@ def test_the_properties_blade_shows_its_rule_next_runs_links_with_secrets_masked
     html = response.content.decode()
     berlin = ZoneInfo("Europe/Berlin")
     assert "Every 10 minutes" in html and start.astimezone(berlin).strftime("%Y-%m-%d %H:%M:%S %Z") in html
-    saved = re.search(r'id="saved-next-runs">(.*?)</div>', html, re.S).group(1)
+    saved = re.search(r'id="saved-next-runs"[^>]*>(.*?)</table>', html, re.S).group(1)
     assert saved.count("<tr>") == 6, "a heading and five runs"
     links = re.search(r'id="schedule-links">(.*?)</table>', html, re.S).group(1)
     assert "restart" in links and "service=<bdi>nginx</bdi>" in links and "token=<bdi>******</bdi>" in links
