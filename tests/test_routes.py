@@ -179,6 +179,7 @@ class World:
             "connection_type_id": self.connection_type.pk,
             "webhook_id": self.webhook.pk,
             "schedule_name": self.schedule.name,
+            "schedule_id": self.schedule.pk,
             "link_id": self.link.pk,
         }
         return {name: values[name] for name in _parameters(route)}
@@ -229,6 +230,24 @@ ON_THE_EMPTY_GROUP = {"group_id": lambda w: w.empty_group.pk}
 MADE_CERTIFICATE = MadeCertificate()
 OPERATOR_POST = who(302, 404, 403, 302, 302)
 LATER = {"expiry_time": "2099-01-01T00:00"}  # a webhook's expiry, as the portal's datetime-local input sends it
+SCHEDULE_FORM = {
+    "name": "new",
+    "start_date": "2031-01-01",
+    "start_clock": "02:30",
+    "time_zone": "UTC",
+    "recurrence": "once",
+    "enabled": "yes",
+}
+# Schedule "Nightly" as the World makes it: every day from 2030-01-01 01:30 UTC.
+NIGHTLY_FORM = {
+    "start_date": "2030-01-01",
+    "start_clock": "01:30:00",
+    "time_zone": "UTC",
+    "recurrence": "recurring",
+    "interval": "1",
+    "unit": "Day",
+    "expires": "never",
+}
 
 
 def certificate_upload(world) -> dict:
@@ -387,6 +406,20 @@ ROUTES: dict[str, list[Row]] = {
         Row("post", OPERATOR_POST, {"name": "new", "field_name_0": "Url", "field_type_0": "string"}),
     ],
     "portal:connection_type_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
+    "portal:schedules": [Row("get", PAGE)],
+    "portal:schedule_add": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST, SCHEDULE_FORM)],
+    # A preview writes nothing: any member may ask (only Operators and Owners have a form to ask from).
+    "portal:schedule_preview": [Row("post", who(302, 404, 200, 200, 200), SCHEDULE_FORM)],
+    "portal:schedule": [Row("get", PAGE), Row("post", OPERATOR_POST, {**NIGHTLY_FORM, "description": "changed"})],
+    "portal:schedule_enable": [Row("post", OPERATOR_POST, {"enabled": "no"})],
+    "portal:schedule_delete": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
+    "portal:schedule_link": [Row("get", OPERATOR_DIALOG)],
+    "portal:runbook_schedules": [Row("get", PAGE)],
+    "portal:runbook_schedule_link": [
+        Row("get", OPERATOR_DIALOG),
+        Row("post", OPERATOR_POST, {"schedule": "Spare", "run_on": "lab", "overlap": "allow"}),
+    ],
+    "portal:runbook_schedule_unlink": [Row("get", OPERATOR_DIALOG), Row("post", OPERATOR_POST)],
     # -- management API (API tokens) -------------------------------------------------------------------
     "api:account-list": [Row("get", API_EVERYONE)],
     "api:account-detail": [Row("get", API_READ)],

@@ -1,9 +1,9 @@
 """What the Schedules blades and the management API read: each in a fixed number of queries."""
 
-from django.db.models import Count, QuerySet
+from django.db.models import Case, Count, OuterRef, QuerySet, Subquery, When
 from django.db.models.functions import Lower
 
-from automation.models import AutomationAccount, Runbook, Schedule, ScheduleFire, ScheduleLink
+from automation.models import AutomationAccount, Job, Runbook, Schedule, ScheduleFire, ScheduleLink, StartedBy
 from automation.services.errors import NotFound
 from automation.validators import is_name
 
@@ -52,3 +52,15 @@ def links_of_schedule(schedule: Schedule) -> QuerySet[ScheduleLink]:
 
 def fires_of_link(link: ScheduleLink) -> QuerySet[ScheduleFire]:
     return ScheduleFire.objects.filter(link=link).select_related("job").order_by("-fire_time")
+
+
+def with_schedule_ids(jobs: QuerySet[Job]) -> QuerySet[Job]:
+    """Jobs with `schedule_pk`: the schedule that started each one, while a schedule of that name still exists
+    in its account (a job keeps the name of a schedule deleted since). In the jobs' own query."""
+    started_by = Schedule.objects.filter(account=OuterRef("account"), name=OuterRef("started_by"))
+    return jobs.annotate(
+        schedule_pk=Case(
+            When(started_by_kind=StartedBy.SCHEDULE, then=Subquery(started_by.values("pk")[:1])),
+            default=None,
+        )
+    )

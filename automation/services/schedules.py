@@ -400,9 +400,10 @@ def link_schedule(
     actor: Actor,
     parameters: Any = None,
     overlap: Any = Overlap.ALLOW,
+    from_text: bool = False,
 ) -> ScheduleLink:
     """Put a published runbook on a schedule with its own parameters (checked as Start checks them, against
-    the published version) and Run on group."""
+    the published version; `from_text`: typed into a form, as Start's) and Run on group."""
     require_role(account=account, actor=actor, role=Role.OPERATOR)
     runbook = _runbook(account, runbook_name)
     if not is_name(schedule_name):
@@ -413,7 +414,7 @@ def link_schedule(
     version = latest_version(runbook)
     if version is None:
         raise InvalidInput(f"Runbook {runbook.name!r} has no published version: publish it first.", field="runbook")
-    values = checked_job_parameters(version.parameters, parameters)
+    values = checked_job_parameters(version.parameters, parameters, from_text=from_text)
     group = _group_to_run_on(account, run_on)
     if overlap not in Overlap.values:
         raise InvalidInput(f"overlap is one of {', '.join(Overlap.values)}.", field="overlap")

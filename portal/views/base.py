@@ -29,6 +29,7 @@ BLADE_HEADINGS = {
     "credentials": "Credentials",
     "certificates": "Certificates",
     "connections": "Connections",
+    "schedules": "Schedules",
 }
 
 

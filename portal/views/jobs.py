@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404, render
 from automation.models import JobStatus, StartedBy
 from automation.models.jobs import STOPPABLE_STATUSES
 from automation.queries.jobs import BadFilter, children_of, jobs_of, stream_position, streams_of
+from automation.queries.schedules import with_schedule_ids
 from automation.queries.waiting import annotate_waiting_reasons
 from automation.services import jobs as job_services
 from portal.views.base import account_blade, blade_context, finish, paginate, partial_or_page
@@ -16,7 +17,7 @@ TABS = {"all": None, "output": "output", "errors": "error", "warnings": "warning
 def jobs(request, account):
     filters = {k: v for k, v in request.GET.items() if k in ("status", "started_by", "runbook", "run_on") and v}
     try:
-        rows = jobs_of(account, filters)
+        rows = with_schedule_ids(jobs_of(account, filters))
     except BadFilter as exc:
         return HttpResponseBadRequest(str(exc))
     page = paginate(request, rows, keep=filters)
@@ -28,7 +29,7 @@ def jobs(request, account):
 
 
 def _job(account, job_id):
-    return get_object_or_404(jobs_of(account, tests=True).select_related("version"), pk=job_id)
+    return get_object_or_404(with_schedule_ids(jobs_of(account, tests=True)).select_related("version"), pk=job_id)
 
 
 @account_blade

@@ -245,9 +245,39 @@
     const first = row.querySelector("input");
     if (first) first.focus();
   }
+  // An input shown only while others hold given values (`data-shown-when="recurrence=recurring unit=Week"`: a
+  // schedule's week days), read from the form's selects and checked radio buttons.
+  function showWhen(form) {
+    if (!form) return;
+    form.querySelectorAll("[data-shown-when]").forEach((el) => {
+      el.hidden = !el.dataset.shownWhen.split(" ").every((term) => {
+        const [name, value] = term.split("=");
+        const control = form.elements.namedItem(name);
+        // A select's value, or a radio group's (RadioNodeList) checked one.
+        return !control || control.value === value;
+      });
+    });
+  }
+  // A new schedule starts in the browser's own time zone, when the server knows it (without JavaScript: the
+  // server's zone). The change event lets the next runs follow.
+  function chooseBrowserZone(root) {
+    root.querySelectorAll("select[data-browser-zone]").forEach((select) => {
+      delete select.dataset.browserZone;
+      let zone = "";
+      try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (err) { return; }
+      if (!zone || zone === select.value || ![...select.options].some((o) => o.value === zone)) return;
+      select.value = zone;
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+  }
   function enhance(root) {
     showChosen(root);
     root.querySelectorAll("[data-add-row][hidden]").forEach((b) => (b.hidden = false));
+    // A button that only a browser without JavaScript needs (Preview: with it, the next runs follow each change).
+    root.querySelectorAll("[data-no-js-only]").forEach((b) => (b.hidden = true));
+    root.querySelectorAll("form").forEach(showWhen);
+    if (root.matches && root.matches("form")) showWhen(root);
+    chooseBrowserZone(root);
   }
 
   // ---- Wiring --------------------------------------------------------------------------
@@ -286,6 +316,7 @@
     const field = e.target.closest("[data-submit-on-change]");
     if (field && field.form) field.form.requestSubmit();
     if (e.target.matches("select[data-chooses]") && e.target.form) showChosen(e.target.form);
+    if (e.target.form && e.target.form.querySelector("[data-shown-when]")) showWhen(e.target.form);
   });
   document.addEventListener("input", (e) => {
     if (!e.target.matches("[data-menu-filter]")) return;

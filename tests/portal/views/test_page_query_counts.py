@@ -1,6 +1,7 @@
 """Every page of the portal costs the same number of queries with 3 of everything as with 30: the
 reads a page needs are done in bulk, never one query per row shown."""
 
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
@@ -8,6 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from automation.services.schedule_firing import fire_due_schedules
+from automation.services.schedules import create_schedule, link_schedule
 from automation.services.webhooks import BadSignature, call_webhook, create_webhook
 from tests.support.builders import SYSTEM
 from tests.support.rows import GrowingWorld
@@ -118,6 +121,29 @@ PAGES = {
         lambda w: {"account_id": w.account.pk, "connection_type_id": w.connection_type.pk},
         None,
     ),
+    "portal:schedules": (lambda w: {"account_id": w.account.pk}, lambda n: f"sch-{n - 1:02}"),
+    "portal:schedule_add": (lambda w: {"account_id": w.account.pk}, None),
+    # Its links (the published rb-NN) and its recent fires grow.
+    "portal:schedule": (
+        lambda w: {"account_id": w.account.pk, "schedule_id": w.schedule.pk},
+        lambda n: "rb-29" if n > 3 else "rb-01",
+    ),
+    "portal:schedule_delete": (lambda w: {"account_id": w.account.pk, "schedule_id": w.schedule.pk}, None),
+    # The published runbooks not on it yet.
+    "portal:schedule_link": (lambda w: {"account_id": w.account.pk, "schedule_id": w.schedule.pk}, None),
+    "portal:runbook_schedules": (
+        lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk},
+        lambda n: f"sch-{n - 1:02}",
+    ),
+    # The schedules to choose from.
+    "portal:runbook_schedule_link": (
+        lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk},
+        lambda n: f"sch-{n - 1:02}",
+    ),
+    "portal:runbook_schedule_unlink": (
+        lambda w: {"account_id": w.account.pk, "runbook_id": w.runbook.pk, "link_id": w.schedule_link.pk},
+        None,
+    ),
 }
 
 
@@ -146,9 +172,40 @@ class WorldWithWebhooks(GrowingWorld):
             call()
 
 
+class WorldWithSchedules(WorldWithWebhooks):
+    """WorldWithWebhooks, and schedules: sch-NN with "hello" on each, and "Nightly" (every minute from a fixed past
+    moment) with the published rb-NN on it, which fires one minute more of each of its links every time it grows."""
+
+    NIGHTLY_START = datetime(2026, 1, 5, 2, 30, tzinfo=UTC)
+
+    def __init__(self, people):
+        super().__init__(people)
+        start = self.NIGHTLY_START
+        self.schedule = create_schedule(
+            account=self.account, name="Nightly", start_time=start, frequency="Minute", actor=SYSTEM, now=start
+        )
+        self.schedule_link = link_schedule(
+            account=self.account, runbook_name="hello", schedule_name="Nightly", run_on="lab", actor=SYSTEM
+        )
+
+    def _add(self, i: int) -> None:
+        super()._add(i)
+        account = self.account
+        create_schedule(
+            account=account, name=f"sch-{i:02}", start_time="2030-01-01T00:00:00Z", frequency="Day", actor=SYSTEM
+        )
+        link_schedule(account=account, runbook_name="hello", schedule_name=f"sch-{i:02}", run_on="lab", actor=SYSTEM)
+        if i % 2:
+            link_schedule(
+                account=account, runbook_name=f"rb-{i:02}", schedule_name="Nightly", run_on="lab", actor=SYSTEM
+            )
+        # On time: a job for each link of "Nightly", and a fire each on its blade.
+        fire_due_schedules(now=self.NIGHTLY_START + timedelta(minutes=i, seconds=5))
+
+
 @pytest.fixture
 def world(people):
-    return WorldWithWebhooks(people)
+    return WorldWithSchedules(people)
 
 
 def test_every_page_an_owner_may_open_is_measured():
