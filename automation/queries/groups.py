@@ -44,3 +44,13 @@ def sorted_groups(account: AutomationAccount, *, query: str = "", sort: str = "n
         groups = groups.none() if text_problem(query, LINE) else groups.filter(name__icontains=query)
     order = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_first=True)
     return groups.order_by(order, "name")
+
+
+def group_names_to_run_on(account: AutomationAccount) -> list[str]:
+    """The groups a job may be started on, by name (one being deleted takes no new work): what Start, a
+    schedule's link and a webhook offer for Run on."""
+    return list(
+        HybridWorkerGroup.objects.filter(account=account, deleting_since__isnull=True)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )

@@ -7,7 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from automation.models import FINAL_STATUSES, HybridWorkerGroup, Job
+from automation.models import FINAL_STATUSES, Job
+from automation.queries.groups import group_names_to_run_on
 from automation.queries.jobs import streams_of
 from automation.queries.runbooks import runbooks_of
 from automation.queries.waiting import annotate_waiting_reasons
@@ -51,15 +52,6 @@ def create(request, account):
 
 def _runbook(account, runbook_id):
     return get_object_or_404(runbooks_of(account), pk=runbook_id)
-
-
-def _groups(account) -> list[str]:
-    """The groups a job may be started on (one being deleted takes no new work)."""
-    return list(
-        HybridWorkerGroup.objects.filter(account=account, deleting_since__isnull=True)
-        .order_by("name")
-        .values_list("name", flat=True)
-    )
 
 
 def _editor_initial(book) -> dict:
@@ -166,7 +158,7 @@ def delete(request, account, runbook_id):
 def start(request, account, runbook_id):
     book = _runbook(account, runbook_id)
     version = runbook_services.latest_version(book)
-    groups = _groups(account)
+    groups = group_names_to_run_on(account)
     declared = version.parameters if version else []
     form = posted(request, StartJobForm, groups=groups, declared=declared)
     if request.method == "POST" and version is not None and form.is_valid():
@@ -272,7 +264,7 @@ def test_pane(request, account, runbook_id):
     draft, so what the editor posts along is saved first."""
     require_role(account, "operator")
     book = _runbook(account, runbook_id)
-    groups = _groups(account)
+    groups = group_names_to_run_on(account)
     saved, draft_errors, job = False, [], None
     if request.method == "POST":
         saved, draft_errors = _save_posted_draft(request, book)

@@ -8,13 +8,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from automation.models import Runbook
 from automation.queries import schedules as queries
+from automation.queries.groups import group_names_to_run_on
 from automation.queries.runbooks import runbooks_of
 from automation.services import runbooks as runbook_services
 from automation.services import schedules as services
 from portal.schedule_forms import LinkScheduleForm, Preview, ScheduleForm
 from portal.views.base import account_blade, blade_context, finish, paginate, partial_or_page, require_role
 from portal.views.dialogs import account_dialog, act, attempt, dialog, posted
-from portal.views.runbooks import _groups
 
 
 def _context(account, **values) -> dict:
@@ -153,7 +153,12 @@ def runbook_link(request, account, runbook_id):
     declared = version.parameters if version else []
     initial = {"schedule": request.GET.get("schedule", "")}
     form = posted(
-        request, LinkScheduleForm, groups=_groups(account), declared=declared, schedules=names, initial=initial
+        request,
+        LinkScheduleForm,
+        groups=group_names_to_run_on(account),
+        declared=declared,
+        schedules=names,
+        initial=initial,
     )
     if request.method == "POST" and version is not None and form.is_valid():
         link = form.call(

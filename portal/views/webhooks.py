@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from automation.models import HybridWorkerGroup
+from automation.queries.groups import group_names_to_run_on
 from automation.queries.runbooks import runbooks_of
 from automation.queries.webhooks import last_calls, webhooks_of
 from automation.services import webhooks as webhook_services
@@ -49,15 +49,6 @@ def section(book) -> dict:
     return {"webhooks": _decorate(list(webhooks_of(book)))}
 
 
-def _groups(account) -> list[str]:
-    """The groups offered for Run on, as Start offers them (one being deleted takes no new work)."""
-    return list(
-        HybridWorkerGroup.objects.filter(account=account, deleting_since__isnull=True)
-        .order_by("name")
-        .values_list("name", flat=True)
-    )
-
-
 def _runbook(account, runbook_id):
     return get_object_or_404(runbooks_of(account), pk=runbook_id)
 
@@ -91,7 +82,7 @@ def _webhook_url(account, book, hook) -> str:
 @account_dialog("operator")
 def add(request, account, runbook_id):
     book = _runbook(account, runbook_id)
-    groups = _groups(account)
+    groups = group_names_to_run_on(account)
     form = posted(request, WebhookForm, groups=groups, declared=_declared(book))
     if request.method == "POST" and groups and form.is_valid():
         data = form.cleaned_data
@@ -125,7 +116,7 @@ def add(request, account, runbook_id):
 def webhook(request, account, runbook_id, webhook_id):
     """A webhook's properties blade: what it is and how it was last called; Operators and Owners change it."""
     book, hook = _webhook(account, runbook_id, webhook_id)
-    groups = _groups(account)
+    groups = group_names_to_run_on(account)
     form = WebhookPropertiesForm(
         request.POST if request.method == "POST" else None, webhook=hook, groups=groups, declared=_declared(book)
     )
